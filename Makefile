@@ -1,0 +1,31 @@
+# The newcomer's two commands are `make run` and `make test`; `make check` is what CI runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export ENCURTA_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: run test lint check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+# Reinstall only when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/encurta serve
+
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/lint-imports --config importlinter.ini
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

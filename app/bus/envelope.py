@@ -1,0 +1,57 @@
+"""The wire form of an event: the same bytes in the outbox, in-process and on Kafka."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from app.contracts.base import IntegrationEvent
+
+
+@dataclass(frozen=True)
+class Envelope:
+    event_id: UUID
+    type: str
+    occurred_at: datetime
+    key: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, event: IntegrationEvent) -> Envelope:
+        return cls(
+            event_id=event.event_id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            key=event.partition_key,
+            payload=event.model_dump(mode="json"),
+        )
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "event_id": str(self.event_id),
+                "type": self.type,
+                "occurred_at": self.occurred_at.isoformat(),
+                "key": self.key,
+                "payload": self.payload,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Envelope:
+        """Decode, or raise ValueError: an undecodable event is parked, never retried."""
+        try:
+            raw = json.loads(data)
+            return cls(
+                event_id=UUID(raw["event_id"]),
+                type=str(raw["type"]),
+                occurred_at=datetime.fromisoformat(raw["occurred_at"]),
+                key=str(raw["key"]),
+                payload=dict(raw["payload"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"undecodable event: {exc}") from exc

@@ -1,0 +1,187 @@
+"""The `encurta` command: serve, migrate, config, openapi, modules."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+
+from app.config import ALL_MODULES, Settings
+from app.kernel import migrations
+from app.kernel.database import redact
+from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from app.main import ConfigurationError, build_modules, create_app, openapi
+
+log = logging.getLogger("encurta")
+
+
+@contextlib.contextmanager
+def databases(settings: Settings, modules: Sequence[str]) -> Iterator[dict[str, str]]:
+    """Each module's URL: configured, or from the embedded server, started for as long as
+    the block runs (and only when some module has no URL)."""
+    urls = {name: url for name in modules if (url := settings.configured_url(name))}
+    missing = [name for name in modules if name not in urls]
+    if not missing:
+        yield urls
+        return
+    embedded = EmbeddedPostgres(
+        settings.data_dir / "postgres",
+        port=settings.embedded.port,
+        durable=settings.embedded.durable,
+    )
+    embedded.start()
+    try:
+        log.info("embedded PostgreSQL on 127.0.0.1:%s for %s", embedded.port, ", ".join(missing))
+        urls.update(asyncio.run(embedded.provision(missing)))
+        yield urls
+    finally:
+        embedded.stop()
+
+
+def migrate_all(modules: Sequence[str], urls: dict[str, str]) -> None:
+    for name in modules:
+        log.info("migrating %s (%s)", name, redact(urls[name]))
+        migrations.upgrade(name, urls[name])
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; with the default
+    # handler that would kill us before the embedded server is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with databases(settings, settings.modules) as urls:
+        if settings.migrate_on_start:
+            migrate_all(settings.modules, urls)
+        app = create_app(settings, urls)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            proxy_headers=False,  # the client IP is decided in the app, from trusted proxies
+            server_header=False,
+        )
+
+
+def migrate(settings: Settings, modules: Sequence[str]) -> None:
+    unknown = sorted(set(modules) - set(ALL_MODULES))
+    if unknown:
+        raise ConfigurationError(
+            f"no module named {', '.join(unknown)}; modules are {', '.join(ALL_MODULES)}"
+        )
+    names = [name for name in ALL_MODULES if name in modules] or list(settings.modules)
+    with databases(settings, names) as urls:
+        migrate_all(names, urls)
+    print(f"migrated: {', '.join(names)}")
+
+
+def print_config(settings: Settings) -> None:
+    for key, value in settings.masked().items():
+        print(f"{key}={value}")
+
+
+def print_openapi(settings: Settings) -> None:
+    # The document needs no database and no real key: engines never connect here.
+    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES}
+    modules, _ = build_modules(settings, placeholders, Ed25519PrivateKey.generate())
+    print(json.dumps(openapi(modules), indent=2))
+
+
+def print_modules(settings: Settings) -> None:
+    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES}
+    modules, _ = build_modules(settings, placeholders, Ed25519PrivateKey.generate())
+    for module in modules:
+        print(f"{module.name}")
+        for route in module.routes:
+            methods = ",".join(sorted(getattr(route, "methods", None) or [])) or "-"
+            print(f"  route      {methods:<10} {getattr(route, 'path', '?')}")
+        for table in module.metadata.sorted_tables:
+            print(f"  table      {table.name}")
+        for event in module.publishes:
+            print(f"  publishes  {event}")
+        for event in module.subscribes:
+            print(f"  consumes   {event}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="encurta",
+        description="A self-hosted URL shortener with click analytics. "
+        "Settings come from ENCURTA_* variables; see `encurta config`.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="serve the HTTP API",
+        description="Serve the enabled modules (ENCURTA_MODULES). Modules without a database "
+        "URL get one from the embedded PostgreSQL under ENCURTA_DATA_DIR, which starts and "
+        "stops with the server. Migrations run first unless ENCURTA_MIGRATE_ON_START=false.",
+    )
+    serve_cmd.add_argument("--host", help="address to bind (default: ENCURTA_HOST, 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port to bind (default: ENCURTA_PORT, 8000)")
+
+    migrate_cmd = commands.add_parser(
+        "migrate",
+        help="apply each module's migrations",
+        description="Upgrade each named module's database (default: the enabled modules) to "
+        "its latest migration. Uses the configured URLs, or the embedded server.",
+    )
+    migrate_cmd.add_argument("modules", nargs="*", metavar="MODULE",
+                             help=f"any of: {', '.join(ALL_MODULES)}")
+
+    commands.add_parser("config", help="print the effective settings, secrets masked",
+                        description="Print every effective setting as ENCURTA_* lines, with "
+                        "passwords, keys and database passwords masked.")
+    commands.add_parser("openapi", help="print the OpenAPI 3.1 document of the enabled modules",
+                        description="Print the OpenAPI 3.1 document of the enabled modules.")
+    commands.add_parser("modules", help="print each enabled module's canvas",
+                        description="Print what each enabled module registers: routes, tables, "
+                        "events published and consumed.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"encurta: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            serve(settings, args.host or settings.host, args.port or settings.port)
+        elif args.command == "migrate":
+            migrate(settings, args.modules)
+        elif args.command == "config":
+            print_config(settings)
+        elif args.command == "openapi":
+            print_openapi(settings)
+        elif args.command == "modules":
+            print_modules(settings)
+    except (ConfigurationError, EmbeddedPostgresError) as exc:
+        print(f"encurta: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

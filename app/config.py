@@ -1,0 +1,104 @@
+"""All settings, from `ENCURTA_*` variables (`__` nests): one section per module, one per bus.
+
+`ENCURTA_AUTH__DATABASE_URL=...` sets `settings.auth.database_url`. Each module owns its
+section's model; this file only puts them together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from app.kernel.settings import DatabaseSettings, TokenSettings
+from app.modules.analytics import AnalyticsSettings
+from app.modules.auth import AuthSettings
+from app.modules.shortener import ShortenerSettings
+
+ModuleName = Literal["auth", "shortener", "analytics"]
+ALL_MODULES: tuple[ModuleName, ...] = ("auth", "shortener", "analytics")
+
+
+class EmbeddedSettings(BaseModel):
+    """The embedded PostgreSQL, used for every module without a database URL."""
+
+    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port at start.")
+    durable: bool = Field(default=True, description="fsync on; tests turn it off.")
+
+
+class BusSettings(BaseModel):
+    transport: Literal["inprocess"] = "inprocess"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ENCURTA_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path("data"), description="Keys and the embedded server.")
+    modules: Annotated[list[ModuleName], NoDecode] = Field(default=list(ALL_MODULES))
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    migrate_on_start: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    auth: AuthSettings = AuthSettings()
+    shortener: ShortenerSettings = ShortenerSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    tokens: TokenSettings = TokenSettings()
+    bus: BusSettings = BusSettings()
+    embedded: EmbeddedSettings = EmbeddedSettings()
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            # Keep the canonical order, whatever order the operator wrote.
+            return [name for name in ALL_MODULES if name in value] + [
+                name for name in value if name not in ALL_MODULES
+            ]
+        return value
+
+    def database(self, module: str) -> DatabaseSettings:
+        section: DatabaseSettings = getattr(self, module)
+        return section
+
+    def configured_url(self, module: str) -> str | None:
+        url = self.database(module).database_url
+        return url.get_secret_value() if url else None
+
+    def masked(self) -> dict[str, str]:
+        """Every effective setting as `ENCURTA_*` lines, secrets masked, URLs without passwords."""
+        return dict(_flatten("ENCURTA", self))
+
+
+def _flatten(prefix: str, model: BaseModel) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}_{name.upper()}" if prefix == "ENCURTA" else f"{prefix}__{name.upper()}"
+        if isinstance(value, BaseModel):
+            lines += _flatten(key, value)
+        elif isinstance(value, SecretStr):
+            lines.append((key, _mask(name, value)))
+        elif value is None:
+            lines.append((key, ""))
+        elif isinstance(value, list):
+            lines.append((key, ",".join(str(item) for item in value)))
+        else:
+            lines.append((key, str(value)))
+    return lines
+
+
+def _mask(name: str, secret: SecretStr) -> str:
+    if name.endswith("url"):
+        try:
+            return make_url(secret.get_secret_value()).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - a malformed URL is still a secret
+            return "**********"
+    return "**********"

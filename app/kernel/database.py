@@ -1,0 +1,24 @@
+"""One async engine per module, each with its own URL and role."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.kernel.settings import DatabaseSettings
+
+
+def create_engine(url: str, settings: DatabaseSettings | None = None) -> AsyncEngine:
+    settings = settings or DatabaseSettings()
+    return create_async_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+def redact(url: str) -> str:
+    """The URL with its password masked, for logs and `encurta config`."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

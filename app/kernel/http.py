@@ -1,0 +1,78 @@
+"""Reading request bodies safely: content type, size limit, JSON, then the model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from app.kernel.problems import Problem, validation_problem
+
+MAX_BODY_BYTES = 64 * 1024
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def read_json(request: Request, model: type[Model]) -> Model:
+    """Parse the body into `model`, or raise a 4xx problem that says what is wrong.
+
+    The limit is enforced while streaming, so a lying or missing Content-Length cannot
+    make us buffer more than 64 KiB.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise Problem(
+            415,
+            "Send the body as JSON with 'Content-Type: application/json'.",
+            slug="unsupported-media-type",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _too_large()
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > MAX_BODY_BYTES:
+            raise _too_large()
+    try:
+        data: Any = json.loads(bytes(chunks))
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "The body is not valid UTF-8.", slug="malformed-json") from exc
+    except RecursionError as exc:
+        raise Problem(400, "The body nests too deeply.", slug="malformed-json") from exc
+    except json.JSONDecodeError as exc:
+        raise Problem(
+            400,
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            slug="malformed-json",
+        ) from exc
+    if not isinstance(data, dict):
+        raise Problem(
+            422,
+            "The body must be a JSON object.",
+            slug="validation-error",
+            title="Validation failed",
+            errors=[{"field": "body", "message": "Expected a JSON object."}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+
+
+def _too_large() -> Problem:
+    return Problem(
+        413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.", slug="body-too-large"
+    )
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status_code)
+
+
+def client_ip(request: Request) -> str:
+    """The peer's address. (Trusted-proxy handling arrives with the redirect path.)"""
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,117 @@
+"""Errors as RFC 9457 `application/problem+json`, the one error shape of every module."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://encurta.dev/problems/"
+
+
+class Problem(Exception):
+    """Raise one anywhere in a request to answer it with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: Sequence[Mapping[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        phrase = HTTPStatus(status).phrase
+        self.status = status
+        self.detail = detail
+        self.title = title or phrase
+        self.type = _TYPE_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", ""))
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+def validation_problem(error: ValidationError) -> Problem:
+    """A 422 that names every bad field, as `{field, message}`."""
+    errors = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        errors.append({"field": field, "message": _message(item)})
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return Problem(
+        422,
+        f"The request body is invalid: {fields}.",
+        slug="validation-error",
+        title="Validation failed",
+        errors=errors,
+    )
+
+
+def _message(item: Mapping[str, Any]) -> str:
+    if item["type"] == "missing":
+        return "This field is required."
+    message = str(item["msg"])
+    # pydantic prefixes errors raised by our own validators with this
+    return message.removeprefix("Value error, ")
+
+
+def problem_response(problem: Problem) -> Response:
+    return Response(
+        json.dumps(problem.to_dict()),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+    if exc.status_code == 404:
+        detail = detail or f"Nothing is found at {request.url.path}."
+    elif exc.status_code == 405:
+        detail = detail or f"{request.method} is not allowed on {request.url.path}."
+    return problem_response(
+        Problem(exc.status_code, detail or HTTPStatus(exc.status_code).phrase,
+                headers=exc.headers)
+    )
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    # The detail stays generic: an exception's text may hold data we must not echo.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(Problem(500, "The server failed to answer; the error is logged."))
+
+
+EXCEPTION_HANDLERS = {
+    Problem: handle_problem,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,121 @@
+"""Access-token verification with auth's public key alone.
+
+Every module verifies a Bearer token here without calling auth: the token is an EdDSA
+(Ed25519) JWT, and the accepted algorithm is fixed in code, so a token cannot pick its own
+(`alg: none`, or an HMAC keyed with the public key).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from starlette.requests import Request
+
+from app.kernel.problems import Problem
+from app.kernel.settings import TokenSettings
+
+ALGORITHM = "EdDSA"
+_REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti"]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    """The key as a JWK (RFC 8037), with its RFC 7638 thumbprint as `kid`."""
+    x = _b64url(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"))
+    kid = _b64url(hashlib.sha256(canonical.encode()).digest())
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": ALGORITHM, "use": "sig"}
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    return public_jwk(key)["kid"]
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "x" not in jwk:
+        raise ValueError("only Ed25519 (OKP) keys are accepted")
+    raw = base64.urlsafe_b64decode(str(jwk["x"]) + "=" * (-len(str(jwk["x"])) % 4))
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a verified access token speaks for."""
+
+    user_id: UUID
+    token_id: str
+
+
+class InvalidToken(Exception):
+    """The token is not one we accept; the message is safe to show."""
+
+
+class TokenVerifier:
+    """Checks signature, algorithm, issuer, audience and lifetime; knows keys by `kid`."""
+
+    def __init__(self, keys: Iterable[Ed25519PublicKey], settings: TokenSettings) -> None:
+        self._keys = {key_id(key): key for key in keys}
+        self._settings = settings
+
+    @property
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [public_jwk(key) for key in self._keys.values()]}
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("The access token is malformed.") from exc
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("The access token is not signed with EdDSA.")
+        key = self._keys.get(str(header.get("kid")))
+        if key is None:
+            raise InvalidToken("The access token is signed with an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._settings.audience,
+                issuer=self._settings.issuer,
+                leeway=self._settings.leeway_seconds,
+                options={"require": _REQUIRED_CLAIMS},
+            )
+            return Principal(user_id=UUID(str(claims["sub"])), token_id=str(claims["jti"]))
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("The access token has expired.") from exc
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise InvalidToken(f"The access token is not valid: {exc}.") from exc
+
+
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+def unauthorized(detail: str, error: str | None = None) -> Problem:
+    challenge = 'Bearer realm="encurta"' + (f', error="{error}"' if error else "")
+    return Problem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller's identity from the Bearer token, or a 401 problem."""
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return verifier.verify(bearer_token(request))
+    except InvalidToken as exc:
+        raise unauthorized(str(exc), error="invalid_token") from exc

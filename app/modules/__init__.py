@@ -1,0 +1,1 @@
+"""The modules. None imports another; they talk through events in app.contracts."""

@@ -1,0 +1,114 @@
+"""The auth HTTP API: JSON in, problem+json out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from app.kernel.http import client_ip, json_response, read_json
+from app.kernel.openapi import ApiRoute
+from app.kernel.problems import Problem
+from app.kernel.tokens import authenticate, unauthorized
+from app.modules.auth.schemas import (
+    Jwks,
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    User,
+)
+from app.modules.auth.service import (
+    AccountDisabled,
+    AuthService,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    Throttled,
+)
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _tokens(pair: TokenPair) -> JSONResponse:
+    response = json_response(pair)
+    response.headers.update(_NO_STORE)
+    return response
+
+
+def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
+    async def register(request: Request) -> Response:
+        body = await read_json(request, RegisterRequest)
+        try:
+            user = await service.register(
+                str(body.email), body.password, body.first_name, body.last_name
+            )
+        except EmailTaken:
+            raise Problem(
+                409, "An account with this email already exists.", slug="email-taken"
+            ) from None
+        response = json_response(user, status_code=201)
+        response.headers["Location"] = "/api/auth/me"
+        return response
+
+    async def login(request: Request) -> Response:
+        body = await read_json(request, LoginRequest)
+        try:
+            return _tokens(await service.login(body.email, body.password, client_ip(request)))
+        except Throttled as exc:
+            raise Problem(
+                429,
+                f"Too many failed logins. Try again in {exc.retry_after} seconds.",
+                slug="too-many-attempts",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
+        except InvalidCredentials:
+            raise unauthorized("The email or password is wrong.") from None
+        except AccountDisabled:
+            raise Problem(403, "This account is disabled.", slug="account-disabled") from None
+
+    async def refresh(request: Request) -> Response:
+        body = await read_json(request, RefreshRequest)
+        try:
+            return _tokens(await service.refresh(body.refresh_token))
+        except InvalidRefreshToken as exc:
+            raise unauthorized(exc.detail, error="invalid_grant") from None
+
+    async def logout(request: Request) -> Response:
+        body = await read_json(request, RefreshRequest)
+        await service.logout(body.refresh_token)
+        return Response(status_code=204)
+
+    async def me(request: Request) -> Response:
+        principal = authenticate(request)
+        user = await service.user(principal.user_id)
+        if user is None or not user.is_active:
+            raise unauthorized("The account of this token is disabled or gone.")
+        return json_response(user)
+
+    async def jwks_document(request: Request) -> Response:
+        response = json_response(jwks)
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+
+    tag = "auth"
+    return [
+        ApiRoute("/api/auth/register", register, method="POST", tag=tag,
+                 summary="Create an account", body=RegisterRequest,
+                 responses={201: User, 409: "The email is taken", 422: "Invalid field"}),
+        ApiRoute("/api/auth/login", login, method="POST", tag=tag,
+                 summary="Exchange email and password for tokens", body=LoginRequest,
+                 responses={200: TokenPair, 401: "Wrong email or password",
+                            403: "Account disabled", 429: "Too many failed attempts"}),
+        ApiRoute("/api/auth/refresh", refresh, method="POST", tag=tag,
+                 summary="Rotate a refresh token for a new pair", body=RefreshRequest,
+                 responses={200: TokenPair, 401: "Invalid, expired, revoked or reused token"}),
+        ApiRoute("/api/auth/logout", logout, method="POST", tag=tag,
+                 summary="Revoke the session of a refresh token", body=RefreshRequest,
+                 responses={204: "Logged out"}),
+        ApiRoute("/api/auth/me", me, method="GET", tag=tag, auth=True,
+                 summary="The account of the access token",
+                 responses={200: User, 401: "Missing or invalid access token"}),
+        ApiRoute("/.well-known/jwks.json", jwks_document, method="GET", tag=tag,
+                 summary="The public keys that verify access tokens", responses={200: Jwks}),
+    ]

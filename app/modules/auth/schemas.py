@@ -1,0 +1,60 @@
+"""The auth API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from app.modules.auth.passwords import MAX_LENGTH, policy_violation
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=False, extra="ignore")
+
+
+class RegisterRequest(_Body):
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(description="8 to 256 characters, not a common password.")
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+
+    @field_validator("password")
+    @classmethod
+    def _strong_enough(cls, password: str) -> str:
+        problem = policy_violation(password)
+        if problem:
+            raise ValueError(problem)
+        return password
+
+
+class LoginRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+    # Long enough for any password we accept; longer cannot be right and costs a hash.
+    password: str = Field(min_length=1, max_length=MAX_LENGTH)
+
+
+class RefreshRequest(_Body):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class User(BaseModel):
+    id: UUID
+    email: str
+    first_name: str | None
+    last_name: str | None
+    is_active: bool
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, str]]

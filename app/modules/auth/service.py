@@ -1,0 +1,211 @@
+"""The auth use cases: register, log in, rotate a refresh token, log out, who am I."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.modules.auth.passwords import Passwords
+from app.modules.auth.schemas import TokenPair, User
+from app.modules.auth.tables import refresh_tokens, users
+from app.modules.auth.throttle import LoginThrottle
+from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
+
+
+class EmailTaken(Exception):
+    pass
+
+
+class InvalidCredentials(Exception):
+    pass
+
+
+class AccountDisabled(Exception):
+    pass
+
+
+class InvalidRefreshToken(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Throttled(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+_USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
+
+
+def _user(row: Any) -> User:
+    return User.model_validate(row, from_attributes=True)
+
+
+@dataclass
+class AuthService:
+    engine: AsyncEngine
+    passwords: Passwords
+    access_tokens: AccessTokenIssuer
+    throttle: LoginThrottle
+    refresh_ttl: timedelta
+
+    async def register(
+        self, email: str, password: str, first_name: str | None, last_name: str | None
+    ) -> User:
+        password_hash = await self.passwords.hash(password)
+        statement = (
+            insert(users)
+            .values(
+                id=uuid.uuid4(),
+                email=email,
+                password_hash=password_hash,
+                first_name=first_name,
+                last_name=last_name,
+            )
+            .returning(*_USER_COLUMNS)
+        )
+        try:
+            async with self.engine.begin() as conn:
+                row = (await conn.execute(statement)).one()
+        except IntegrityError as exc:
+            if "users_email_lower" in str(exc.orig):
+                raise EmailTaken from None
+            raise
+        return _user(row)
+
+    async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
+        email_key = email.strip().lower()
+        retry_after = self.throttle.retry_after(email_key, client_ip)
+        if retry_after is not None:
+            raise Throttled(retry_after)
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.id, users.c.password_hash, users.c.is_active).where(
+                        func.lower(users.c.email) == email_key
+                    )
+                )
+            ).one_or_none()
+        valid, new_hash = await self.passwords.verify(password, row.password_hash if row else None)
+        if row is None or not valid:
+            self.throttle.record_failure(email_key, client_ip)
+            raise InvalidCredentials
+        if not row.is_active:
+            raise AccountDisabled
+        self.throttle.record_success(email_key)
+        async with self.engine.begin() as conn:
+            if new_hash is not None:
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id == row.id)
+                    .values(password_hash=new_hash, updated_at=func.now())
+                )
+            pair, _ = await self._issue(conn, row.id, family_id=uuid.uuid4())
+            return pair
+
+    async def refresh(self, token: str) -> TokenPair:
+        """Rotate: the presented token is revoked and replaced by a new one of its family.
+
+        A token that was already rotated is being reused, by a thief or by the owner
+        after a thief: the whole family is revoked. The row lock serialises concurrent
+        refreshes of one token, so at most one of them succeeds.
+        """
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(refresh_tokens)
+                    .where(refresh_tokens.c.token_hash == refresh_token_hash(token))
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if row is None:
+                raise InvalidRefreshToken("The refresh token is not valid.")
+            reused = row.revoked_at is not None and row.replaced_by is not None
+            if reused:
+                await self._revoke_family(conn, row.family_id)
+            elif row.revoked_at is not None:
+                raise InvalidRefreshToken("The refresh token has been revoked.")
+            elif row.expires_at <= datetime.now(UTC):
+                raise InvalidRefreshToken("The refresh token has expired.")
+            elif not await self._is_active(conn, row.user_id):
+                raise InvalidRefreshToken("The account is disabled or gone.")
+            else:
+                pair, successor = await self._issue(conn, row.user_id, family_id=row.family_id)
+                await conn.execute(
+                    update(refresh_tokens)
+                    .where(refresh_tokens.c.id == row.id)
+                    .values(revoked_at=func.now(), replaced_by=successor)
+                )
+                return pair
+        # Outside the block, so the family's revocation commits before we refuse.
+        raise InvalidRefreshToken(
+            "The refresh token was already used; every token of its session is now revoked."
+        )
+
+    async def logout(self, token: str) -> None:
+        """End the session the token belongs to. Unknown tokens are ignored (RFC 7009)."""
+        async with self.engine.begin() as conn:
+            family = (
+                await conn.execute(
+                    select(refresh_tokens.c.family_id).where(
+                        refresh_tokens.c.token_hash == refresh_token_hash(token)
+                    )
+                )
+            ).scalar_one_or_none()
+            if family is not None:
+                await self._revoke_family(conn, family)
+
+    async def user(self, user_id: UUID) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))
+            ).one_or_none()
+        return _user(row) if row else None
+
+    # helpers
+
+    async def _issue(
+        self, conn: AsyncConnection, user_id: UUID, family_id: UUID
+    ) -> tuple[TokenPair, UUID]:
+        """A new access token and refresh token; returns the pair and the refresh row's id."""
+        refresh = new_refresh_token()
+        token_id = uuid.uuid4()
+        await conn.execute(
+            insert(refresh_tokens).values(
+                id=token_id,
+                user_id=user_id,
+                family_id=family_id,
+                token_hash=refresh_token_hash(refresh),
+                expires_at=datetime.now(UTC) + self.refresh_ttl,
+            )
+        )
+        pair = TokenPair(
+            access_token=self.access_tokens.issue(user_id),
+            refresh_token=refresh,
+            expires_in=self.access_tokens.ttl_seconds,
+        )
+        return pair, token_id
+
+    @staticmethod
+    async def _revoke_family(conn: AsyncConnection, family_id: UUID) -> None:
+        await conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+        )
+
+    @staticmethod
+    async def _is_active(conn: AsyncConnection, user_id: UUID) -> bool:
+        active = (
+            await conn.execute(select(users.c.is_active).where(users.c.id == user_id))
+        ).scalar_one_or_none()
+        return bool(active)

@@ -1,0 +1,38 @@
+"""The auth module's section of the settings (`ENCURTA_AUTH__...`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+from app.kernel.settings import DatabaseSettings
+
+
+class Argon2Settings(BaseModel):
+    """argon2id cost. Changing it rehashes each password at its owner's next login."""
+
+    time_cost: int = Field(default=3, ge=1, le=20)
+    memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    parallelism: int = Field(default=4, ge=1, le=64)
+
+
+class ThrottleSettings(BaseModel):
+    """Failed logins allowed in a sliding window before 429 (per email, per client IP)."""
+
+    max_failures_per_email: int = Field(default=5, ge=1)
+    max_failures_per_ip: int = Field(default=30, ge=1)
+    window_seconds: int = Field(default=900, ge=1)
+
+
+class AuthSettings(DatabaseSettings):
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30, le=24 * 3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    private_key: SecretStr | None = Field(
+        default=None, description="Ed25519 private key (PEM). Default: generated on first start."
+    )
+    private_key_file: Path | None = Field(
+        default=None, description="Where the Ed25519 private key lives. Default: DATA_DIR/keys."
+    )
+    argon2: Argon2Settings = Argon2Settings()
+    throttle: ThrottleSettings = ThrottleSettings()

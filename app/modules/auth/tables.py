@@ -1,0 +1,56 @@
+"""The auth module's tables, in its own database."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+
+from app.bus.outbox import outbox_table
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Emails are unique whatever their case.
+    Index("users_email_lower", func.lower(text("email")), unique=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # All tokens rotated from one login share a family; reuse of any revokes the family.
+    Column("family_id", Uuid, nullable=False),
+    # SHA-256 of the token: 256 random bits need no slow hash, and the token is never stored.
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("replaced_by", Uuid),
+    Index("refresh_tokens_family", "family_id"),
+    Index("refresh_tokens_user", "user_id"),
+)
+
+outbox = outbox_table(metadata)

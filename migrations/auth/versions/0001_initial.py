@@ -1,0 +1,60 @@
+"""users, refresh tokens and the outbox
+
+Revision ID: auth_0001
+Revises:
+Create Date: 2026-11-25
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.bus.outbox import outbox_table
+
+revision: str = "auth_0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "users",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("email", sa.Text(), nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("first_name", sa.Text()),
+        sa.Column("last_name", sa.Text()),
+        sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.text("true")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+    )
+    op.create_index("users_email_lower", "users", [sa.text("lower(email)")], unique=True)
+
+    op.create_table(
+        "refresh_tokens",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("family_id", sa.Uuid(), nullable=False),
+        sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        sa.Column("replaced_by", sa.Uuid()),
+    )
+    op.create_index("refresh_tokens_family", "refresh_tokens", ["family_id"])
+    op.create_index("refresh_tokens_user", "refresh_tokens", ["user_id"])
+
+    # The outbox is defined once, in app.bus; a later change to it gets its own migration.
+    outbox_table(sa.MetaData()).create(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_table("outbox")
+    op.drop_table("refresh_tokens")
+    op.drop_table("users")
