@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import statistics
+import time
+
+import asyncpg
+import httpx
+
+from app.modules.auth.settings import Argon2Settings, AuthSettings, ThrottleSettings
+from tests.conftest import FAST_ARGON2, AppFactory, asyncpg_dsn
+from tests.modules.auth.helpers import PASSWORD, assert_problem, bearer, login, register
+
+
+async def test_login_returns_a_bearer_pair_that_opens_me(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+
+    tokens = await login(client, "ANA@example.com")
+
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["expires_in"] == 900
+    assert len(tokens["refresh_token"]) >= 43  # 256 bits, base64url
+    me = await client.get("/api/auth/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200
+    assert me.json() == user
+
+
+async def test_token_answers_are_not_cached(client: httpx.AsyncClient) -> None:
+    await register(client)
+
+    response = await client.post(
+        "/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD}
+    )
+
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_unknown_email_and_wrong_password_get_the_same_401(
+    client: httpx.AsyncClient,
+) -> None:
+    await register(client)
+
+    wrong_password = await client.post(
+        "/api/auth/login", json={"email": "ana@example.com", "password": "not the password"}
+    )
+    unknown_email = await client.post(
+        "/api/auth/login", json={"email": "bob@example.com", "password": "not the password"}
+    )
+
+    first, second = assert_problem(wrong_password, 401), assert_problem(unknown_email, 401)
+    assert first == second
+    assert wrong_password.headers["www-authenticate"] == unknown_email.headers["www-authenticate"]
+
+
+async def test_unknown_email_costs_a_hash_verification_too(app_client: AppFactory) -> None:
+    """Real argon2 cost: without the dummy hash an unknown email answers ~100x faster."""
+    real_cost = AuthSettings(argon2=Argon2Settings(time_cost=2, memory_cost_kib=16384))
+    async with app_client(auth=real_cost) as client:
+        await register(client)
+
+        async def median_seconds(email: str) -> float:
+            samples = []
+            for _ in range(5):
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/auth/login", json={"email": email, "password": "not the password"}
+                )
+                samples.append(time.perf_counter() - started)
+                assert response.status_code == 401
+            return statistics.median(samples)
+
+        known = await median_seconds("ana@example.com")
+        unknown = await median_seconds("nobody@example.com")
+
+    assert unknown > known / 3, (known, unknown)
+
+
+async def test_an_inactive_user_cannot_log_in(
+    client: httpx.AsyncClient, database_urls: dict[str, str]
+) -> None:
+    await register(client)
+    await set_active(database_urls, False)
+
+    response = await client.post(
+        "/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD}
+    )
+
+    assert_problem(response, 403)
+
+
+async def test_login_rehashes_when_the_argon2_parameters_changed(
+    app_client: AppFactory, database_urls: dict[str, str]
+) -> None:
+    async with app_client() as client:
+        await register(client)
+    before = await stored_hash(database_urls)
+
+    stronger = AuthSettings(argon2=FAST_ARGON2.model_copy(update={"time_cost": 2}))
+    async with app_client(auth=stronger) as client:
+        await login(client)
+        after = await stored_hash(database_urls)
+        await login(client)  # the new hash verifies
+
+    assert "t=1" in before and "t=2" in after
+
+
+async def test_repeated_failures_for_one_email_are_throttled_with_retry_after(
+    app_client: AppFactory,
+) -> None:
+    throttled = AuthSettings(
+        argon2=FAST_ARGON2,
+        throttle=ThrottleSettings(max_failures_per_email=3, max_failures_per_ip=100),
+    )
+    async with app_client(auth=throttled) as client:
+        await register(client)
+        for _ in range(3):
+            response = await client.post(
+                "/api/auth/login", json={"email": "ana@example.com", "password": "wrong guess"}
+            )
+            assert_problem(response, 401)
+
+        blocked = await client.post(
+            "/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD}
+        )
+
+        assert_problem(blocked, 429)
+        assert 1 <= int(blocked.headers["retry-after"]) <= 900
+        # Another account from the same address is not affected.
+        await register(client, "bob@example.com")
+        await login(client, "bob@example.com")
+
+
+async def test_repeated_failures_from_one_ip_are_throttled_across_emails(
+    app_client: AppFactory,
+) -> None:
+    throttled = AuthSettings(
+        argon2=FAST_ARGON2,
+        throttle=ThrottleSettings(max_failures_per_email=100, max_failures_per_ip=4),
+    )
+    async with app_client(auth=throttled, client_ip="198.51.100.9") as client:
+        for n in range(4):
+            response = await client.post(
+                "/api/auth/login", json={"email": f"guess{n}@example.com", "password": "x"}
+            )
+            assert_problem(response, 401)
+
+        blocked = await client.post(
+            "/api/auth/login", json={"email": "guess9@example.com", "password": "x"}
+        )
+
+    assert_problem(blocked, 429)
+
+
+async def set_active(database_urls: dict[str, str], active: bool) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_urls["auth"]))
+    try:
+        await conn.execute("UPDATE users SET is_active = $1", active)
+    finally:
+        await conn.close()
+
+
+async def stored_hash(database_urls: dict[str, str]) -> str:
+    conn = await asyncpg.connect(asyncpg_dsn(database_urls["auth"]))
+    try:
+        value: str = await conn.fetchval("SELECT password_hash FROM users")
+        return value
+    finally:
+        await conn.close()
