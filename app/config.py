@@ -99,6 +99,6 @@ def _mask(name: str, secret: SecretStr) -> str:
     if name.endswith("url"):
         try:
             return make_url(secret.get_secret_value()).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001 - a malformed URL is still a secret
+        except Exception:
             return "**********"
     return "**********"

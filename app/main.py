@@ -52,7 +52,9 @@ def build_modules(
 
     built: list[Module] = []
     if "auth" in settings.modules:
-        built.append(auth.create_module(settings.auth, settings.tokens, signing_key, context("auth")))
+        built.append(
+            auth.create_module(settings.auth, settings.tokens, signing_key, context("auth"))
+        )
     if "shortener" in settings.modules:
         built.append(shortener.create_module(settings.shortener, context("shortener")))
     if "analytics" in settings.modules:

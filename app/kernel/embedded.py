@@ -101,7 +101,7 @@ class EmbeddedPostgres:
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)
+        os.chmod(self.root, 0o755)  # noqa: S103 - the server's user must enter it
         self._run_as.check_traversable(self.root)
         self._credentials = self._load_credentials()
         if not (self.pgdata / "PG_VERSION").exists():

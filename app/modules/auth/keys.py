@@ -37,7 +37,7 @@ def load_signing_key(settings: AuthSettings, data_dir: Path) -> Ed25519PrivateKe
 def _parse(pem: bytes, source: str) -> Ed25519PrivateKey:
     try:
         key = load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError):
         raise SigningKeyError(f"{source} is not a PEM private key without a passphrase") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningKeyError(f"{source} is not an Ed25519 key")

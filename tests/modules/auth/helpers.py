@@ -10,7 +10,10 @@ PASSWORD = "a long and unusual passphrase"
 
 
 async def register(
-    client: httpx.AsyncClient, email: str = "ana@example.com", password: str = PASSWORD, **extra: Any
+    client: httpx.AsyncClient,
+    email: str = "ana@example.com",
+    password: str = PASSWORD,
+    **extra: Any,
 ) -> dict[str, Any]:
     response = await client.post(
         "/api/auth/register", json={"email": email, "password": password, **extra}

@@ -122,7 +122,7 @@ async def test_tokens_we_did_not_sign_as_issued_are_refused(
     elif case == "wrong issuer":
         token = forge(key, claims(user["id"], iss="someone-else"))
     elif case == "tampered":
-        header, body, signature = forge(key, payload).split(".")
+        header, _, signature = forge(key, payload).split(".")
         other_body = base64.urlsafe_b64encode(
             json.dumps(claims(str(uuid.uuid4())), default=lambda d: int(d.timestamp())).encode()
         ).rstrip(b"=").decode()

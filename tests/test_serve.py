@@ -1,0 +1,116 @@
+"""`encurta serve` as a user runs it: a real process, the embedded server, Ctrl-C, again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import traversable_tmp
+
+ENCURTA = Path(sys.executable).parent / "encurta"
+PASSWORD = "a long and unusual passphrase"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    root = traversable_tmp("encurta-test-serve-")
+    yield root / "data"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENCURTA_")}
+        env.update(
+            ENCURTA_DATA_DIR=str(data_dir),
+            ENCURTA_AUTH__ARGON2__TIME_COST="1",
+            ENCURTA_AUTH__ARGON2__MEMORY_COST_KIB="64",
+            ENCURTA_AUTH__ARGON2__PARALLELISM="1",
+        )
+        self.process = subprocess.Popen(
+            [str(ENCURTA), "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"encurta exited early:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("encurta did not become ready")
+
+    def interrupt(self) -> str:
+        self.process.send_signal(signal.SIGINT)
+        output, _ = self.process.communicate(timeout=30)
+        return output
+
+
+def postgres_running(data_dir: Path) -> bool:
+    return (data_dir / "postgres" / "data" / "postmaster.pid").exists()
+
+
+def test_serve_keeps_users_across_restarts_and_stops_the_embedded_server(
+    data_dir: Path,
+) -> None:
+    first = Server(data_dir)
+    try:
+        first.wait_ready()
+        registered = httpx.post(
+            f"{first.url}/api/auth/register",
+            json={"email": "ana@example.com", "password": PASSWORD},
+        )
+        assert registered.status_code == 201
+    finally:
+        output = first.interrupt()
+    assert not postgres_running(data_dir), output
+    assert PASSWORD not in output
+
+    second = Server(data_dir)
+    try:
+        second.wait_ready()
+        login = httpx.post(
+            f"{second.url}/api/auth/login",
+            json={"email": "ana@example.com", "password": PASSWORD},
+        )
+        assert login.status_code == 200
+    finally:
+        second.interrupt()
+    assert not postgres_running(data_dir)
+
+
+def test_sigterm_stops_the_embedded_server_too(data_dir: Path) -> None:
+    server = Server(data_dir)
+    try:
+        server.wait_ready()
+    finally:
+        server.process.terminate()
+        server.process.communicate(timeout=30)
+
+    assert server.process.returncode == 0
+    assert not postgres_running(data_dir)
