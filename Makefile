@@ -25,7 +25,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check app tests bench migrations
 	$(BIN)/lint-imports importlinter.ini
 
-check: lint test
+check: lint test  # exactly what .ci/run does
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
