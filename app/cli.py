@@ -18,7 +18,7 @@ from app.config import ALL_MODULES, Settings
 from app.kernel import migrations
 from app.kernel.database import redact
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from app.main import ConfigurationError, build_modules, create_app, openapi
+from app.main import ConfigurationError, build_runtime, create_app, openapi
 
 log = logging.getLogger("encurta")
 
@@ -96,24 +96,24 @@ def print_config(settings: Settings) -> None:
 def print_openapi(settings: Settings) -> None:
     # The document needs no database and no real key: engines never connect here.
     placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES}
-    modules, _ = build_modules(settings, placeholders, Ed25519PrivateKey.generate())
-    print(json.dumps(openapi(modules), indent=2))
+    runtime = build_runtime(settings, placeholders, Ed25519PrivateKey.generate())
+    print(json.dumps(openapi(runtime.modules), indent=2))
 
 
 def print_modules(settings: Settings) -> None:
     placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES}
-    modules, _ = build_modules(settings, placeholders, Ed25519PrivateKey.generate())
-    for module in modules:
+    runtime = build_runtime(settings, placeholders, Ed25519PrivateKey.generate())
+    for module in runtime.modules:
         print(f"{module.name}")
         for route in module.routes:
             methods = ",".join(sorted(getattr(route, "methods", None) or [])) or "-"
             print(f"  route      {methods:<10} {getattr(route, 'path', '?')}")
         for table in module.metadata.sorted_tables:
             print(f"  table      {table.name}")
-        for event in module.publishes:
-            print(f"  publishes  {event}")
-        for event in module.subscribes:
-            print(f"  consumes   {event}")
+        for contract in module.publishes:
+            print(f"  publishes  {getattr(contract, 'type', contract)}")
+        for contract in module.subscriptions:
+            print(f"  consumes   {getattr(contract, 'type', contract)}")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from app.bus.settings import DeliverySettings
 from app.kernel.settings import DatabaseSettings, TokenSettings
 from app.modules.analytics import AnalyticsSettings
 from app.modules.auth import AuthSettings
@@ -29,7 +30,7 @@ class EmbeddedSettings(BaseModel):
     durable: bool = Field(default=True, description="fsync on; tests turn it off.")
 
 
-class BusSettings(BaseModel):
+class BusSettings(DeliverySettings):
     transport: Literal["inprocess"] = "inprocess"
 
 
@@ -99,6 +100,6 @@ def _mask(name: str, secret: SecretStr) -> str:
     if name.endswith("url"):
         try:
             return make_url(secret.get_secret_value()).render_as_string(hide_password=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a malformed URL is still a secret
             return "**********"
     return "**********"

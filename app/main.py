@@ -1,12 +1,16 @@
 """The composition root: builds the Starlette app from the enabled modules.
 
-Only this file and `app/cli.py` know the list of modules.
+Only this file and `app/cli.py` know the list of modules. Here each producing module gets
+an outbox relay and each consuming module an inbox consumer, all on one bus.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,6 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.bus.inbox import Consumer
+from app.bus.inprocess import InProcessBus
+from app.bus.protocol import Bus
+from app.bus.relay import OutboxRelay
 from app.config import Settings
 from app.kernel.database import create_engine
 from app.kernel.health import health_routes
@@ -25,17 +33,59 @@ from app.kernel.tokens import TokenVerifier
 from app.modules import analytics, auth, shortener
 
 VERSION = "0.1.0"
+_FINAL_DRAIN_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class ConfigurationError(RuntimeError):
     """The settings cannot make an app; the message names the setting."""
 
 
-def build_modules(
+@dataclass
+class Runtime:
+    """Everything the composition root built: the modules and the event plumbing."""
+
+    modules: list[Module]
+    verifier: TokenVerifier
+    bus: Bus
+    relays: list[OutboxRelay]
+    consumers: list[Consumer]
+
+    async def start(self) -> None:
+        await self.bus.start()
+        for consumer in self.consumers:
+            for event_type in consumer.event_types:
+                self.bus.subscribe(consumer.name, event_type, consumer.deliver)
+            await consumer.start()
+        for module in self.modules:
+            for hook in module.on_startup:
+                await hook()
+        for relay in self.relays:
+            await relay.start()
+
+    async def stop(self) -> None:
+        for module in reversed(self.modules):
+            for hook in module.on_shutdown:
+                await hook()  # e.g. the click batcher commits what it holds
+        for relay in self.relays:
+            await relay.stop()
+            # Best effort: what is not sent now is sent at the next start.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(_FINAL_DRAIN_SECONDS):
+                    await relay.drain()
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.bus.stop()
+        for module in self.modules:
+            await module.engine.dispose()
+
+
+def build_runtime(
     settings: Settings,
     database_urls: Mapping[str, str],
     signing_key: Ed25519PrivateKey | None = None,
-) -> tuple[list[Module], TokenVerifier]:
+) -> Runtime:
     signing_key = signing_key or auth.load_signing_key(settings.auth, settings.data_dir)
     verifier = TokenVerifier([signing_key.public_key()], settings.tokens)
 
@@ -50,16 +100,28 @@ def build_modules(
             engine=create_engine(url, settings.database(name)), verifier=verifier
         )
 
-    built: list[Module] = []
+    modules: list[Module] = []
     if "auth" in settings.modules:
-        built.append(
+        modules.append(
             auth.create_module(settings.auth, settings.tokens, signing_key, context("auth"))
         )
     if "shortener" in settings.modules:
-        built.append(shortener.create_module(settings.shortener, context("shortener")))
+        modules.append(shortener.create_module(settings.shortener, context("shortener")))
     if "analytics" in settings.modules:
-        built.append(analytics.create_module(settings.analytics, context("analytics")))
-    return built, verifier
+        modules.append(analytics.create_module(settings.analytics, context("analytics")))
+
+    bus = InProcessBus()
+    return Runtime(
+        modules=modules,
+        verifier=verifier,
+        bus=bus,
+        relays=[OutboxRelay(m.name, m.engine, bus, settings.bus) for m in modules if m.publishes],
+        consumers=[
+            Consumer(m.name, m.engine, m.subscriptions, settings.bus)
+            for m in modules
+            if m.subscriptions
+        ],
+    )
 
 
 def all_routes(modules: list[Module]) -> list[BaseRoute]:
@@ -74,34 +136,26 @@ def openapi(modules: list[Module]) -> dict[str, Any]:
 
 
 def create_app(settings: Settings, database_urls: Mapping[str, str] | None = None) -> Starlette:
-    modules, verifier = build_modules(settings, database_urls or {})
-    document = openapi(modules)
+    runtime = build_runtime(settings, database_urls or {})
+    document = openapi(runtime.modules)
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(document)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        started: list[Module] = []
+        await runtime.start()
         try:
-            for module in modules:
-                for hook in module.on_startup:
-                    await hook()
-                started.append(module)
             yield
         finally:
-            for module in reversed(started):
-                for hook in module.on_shutdown:
-                    await hook()
-            for module in modules:
-                await module.engine.dispose()
+            await runtime.stop()
 
     app = Starlette(
-        routes=[*all_routes(modules), Route("/openapi.json", openapi_json)],
+        routes=[*all_routes(runtime.modules), Route("/openapi.json", openapi_json)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.modules = modules
-    app.state.token_verifier = verifier
+    app.state.runtime = runtime
+    app.state.token_verifier = runtime.verifier
     return app

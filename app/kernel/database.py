@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.kernel.settings import DatabaseSettings
@@ -22,3 +23,15 @@ def redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+async def asyncpg_connect(engine: AsyncEngine) -> asyncpg.Connection:
+    """A plain asyncpg connection with the engine's credentials, for LISTEN and COPY."""
+    url = engine.url
+    return await asyncpg.connect(
+        user=url.username,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+    )

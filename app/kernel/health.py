@@ -22,7 +22,7 @@ async def _answers(engine: AsyncEngine) -> bool:
         async with asyncio.timeout(_TIMEOUT_SECONDS), engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
         return False
 
 

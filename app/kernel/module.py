@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,9 +24,12 @@ class ModuleContext:
 
 @dataclass
 class Module:
-    """A module's public face: its name, routes, tables, migrations and lifecycle hooks.
+    """A module's public face: name, routes, tables, events, lifecycle hooks.
 
-    `publishes` and `subscribes` name event types; the bus (later issues) reads them.
+    `publishes` lists the event contracts it writes to its outbox (the composition root
+    gives it a relay); `subscriptions` maps each contract it consumes to a batch handler
+    `async def handle(conn, events)` (the composition root gives it an inbox consumer).
+    Both are typed loosely here because the kernel sits below app.contracts and app.bus.
     """
 
     name: str
@@ -35,5 +38,5 @@ class Module:
     routes: Sequence[BaseRoute] = ()
     on_startup: Sequence[Hook] = ()
     on_shutdown: Sequence[Hook] = ()
-    publishes: Sequence[str] = ()
-    subscribes: Sequence[str] = ()
+    publishes: Sequence[type] = ()
+    subscriptions: Mapping[type, Callable[..., Awaitable[None]]] = field(default_factory=dict)

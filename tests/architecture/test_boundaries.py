@@ -124,7 +124,8 @@ PLANTS = {
     "bus imports a module": Plant(
         "app/bus/envelope.py",
         "from app.modules import shortener",
-        frozenset({"layers", "shared-code-knows-no-module"}),
+        # Every module uses the bus, so this also links the modules to each other.
+        frozenset({"layers", "shared-code-knows-no-module", "modules-independent"}),
         "app.bus.envelope -> app.modules.shortener",
     ),
     "contracts imports bus": Plant(

@@ -1,0 +1,55 @@
+"""Events the shortener publishes. The partition key is the short code: one link's
+events stay in order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from app.contracts.base import IntegrationEvent
+
+
+class _LinkEvent(IntegrationEvent):
+    code: str
+
+    @property
+    def partition_key(self) -> str:
+        return self.code
+
+
+class LinkCreated(_LinkEvent):
+    type: ClassVar[str] = "shortener.link_created.v1"
+
+    link_id: UUID
+    target_url: str
+    owner_id: UUID | None
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class LinkDeleted(_LinkEvent):
+    type: ClassVar[str] = "shortener.link_deleted.v1"
+
+    link_id: UUID
+    owner_id: UUID | None
+
+
+class LinkClicked(_LinkEvent):
+    """One redirect served. The raw IP never leaves the shortener: only its /24 (IPv4) or
+    /48 (IPv6) network, the place looked up from it, and a daily-salted visitor hash."""
+
+    type: ClassVar[str] = "shortener.link_clicked.v1"
+
+    click_id: UUID
+    ip_anonymized: str | None
+    country: str | None
+    city: str | None
+    user_agent: str | None
+    referer: str | None
+    visitor_hash: str
+    is_bot: bool
+    bot_reason: str | None
+    metadata: dict[str, str] = Field(default_factory=dict)
