@@ -22,7 +22,9 @@ import pytest
 from app.config import ALL_MODULES, Settings
 from app.kernel import migrations
 from app.kernel.embedded import EmbeddedPostgres
-from app.main import create_app
+from app.bus.inbox import Consumer
+from app.bus.relay import OutboxRelay
+from app.main import Runtime, create_app
 from app.modules.auth.settings import Argon2Settings, AuthSettings
 
 # Cheap argon2 parameters: the tests exercise the flow, not the cost.
@@ -111,6 +113,22 @@ async def app_client(
             yield client
 
     yield build
+
+
+def runtime_of(client: httpx.AsyncClient) -> Runtime:
+    """The composition root's runtime behind a client made by `app_client`."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    runtime: Runtime = transport.app.state.runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+def consumer_of(client: httpx.AsyncClient, module: str) -> Consumer:
+    return next(c for c in runtime_of(client).consumers if c.name == module)
+
+
+def relay_of(client: httpx.AsyncClient, module: str) -> OutboxRelay:
+    return next(r for r in runtime_of(client).relays if r.module == module)
 
 
 @pytest.fixture
