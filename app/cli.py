@@ -90,7 +90,8 @@ def migrate(settings: Settings, modules: Sequence[str]) -> None:
 
 def print_config(settings: Settings) -> None:
     for key, value in settings.masked().items():
-        print(f"{key}={value}")
+        # Unset settings are shown commented out, so the output can be sourced back.
+        print(f"{key}={value}" if value is not None else f"# {key}= (unset)")
 
 
 def print_openapi(settings: Settings) -> None:
@@ -159,7 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"encurta: invalid settings:\n{exc}", file=sys.stderr)
+        print("encurta: invalid settings:", file=sys.stderr)
+        for error in exc.errors(include_url=False):
+            variable = "ENCURTA_" + "__".join(str(part).upper() for part in error["loc"])
+            print(f"  {variable}: {error['msg']}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

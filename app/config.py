@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from app.bus.settings import DeliverySettings
+from app.kernel.database import redact
 from app.kernel.settings import DatabaseSettings, TokenSettings
 from app.modules.analytics import AnalyticsSettings
 from app.modules.auth import AuthSettings
@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("data"), description="Keys and the embedded server.")
-    modules: Annotated[list[ModuleName], NoDecode] = Field(default=list(ALL_MODULES))
+    modules: Annotated[list[ModuleName], NoDecode] = Field(
+        default=list(ALL_MODULES), min_length=1
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     migrate_on_start: bool = True
@@ -73,13 +75,14 @@ class Settings(BaseSettings):
         url = self.database(module).database_url
         return url.get_secret_value() if url else None
 
-    def masked(self) -> dict[str, str]:
-        """Every effective setting as `ENCURTA_*` lines, secrets masked, URLs without passwords."""
+    def masked(self) -> dict[str, str | None]:
+        """Every effective setting by its variable name, secrets masked, URLs without
+        passwords; None for a setting that is unset."""
         return dict(_flatten("ENCURTA", self))
 
 
-def _flatten(prefix: str, model: BaseModel) -> list[tuple[str, str]]:
-    lines: list[tuple[str, str]] = []
+def _flatten(prefix: str, model: BaseModel) -> list[tuple[str, str | None]]:
+    lines: list[tuple[str, str | None]] = []
     for name in type(model).model_fields:
         value = getattr(model, name)
         key = f"{prefix}_{name.upper()}" if prefix == "ENCURTA" else f"{prefix}__{name.upper()}"
@@ -88,7 +91,7 @@ def _flatten(prefix: str, model: BaseModel) -> list[tuple[str, str]]:
         elif isinstance(value, SecretStr):
             lines.append((key, _mask(name, value)))
         elif value is None:
-            lines.append((key, ""))
+            lines.append((key, None))
         elif isinstance(value, list):
             lines.append((key, ",".join(str(item) for item in value)))
         else:
@@ -99,7 +102,7 @@ def _flatten(prefix: str, model: BaseModel) -> list[tuple[str, str]]:
 def _mask(name: str, secret: SecretStr) -> str:
     if name.endswith("url"):
         try:
-            return make_url(secret.get_secret_value()).render_as_string(hide_password=True)
+            return redact(secret.get_secret_value())
         except Exception:  # noqa: BLE001 - a malformed URL is still a secret
             return "**********"
     return "**********"

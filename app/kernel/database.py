@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.kernel.settings import DatabaseSettings
@@ -19,10 +20,11 @@ def create_engine(url: str, settings: DatabaseSettings | None = None) -> AsyncEn
 
 
 def redact(url: str) -> str:
-    """The URL with its password masked, for logs and `encurta config`."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with its password masked, for logs and `encurta config`: the one after the
+    user name, and any `?password=` that the driver would also accept."""
+    parsed = make_url(url)
+    hidden = {key: "***" for key in parsed.query if "password" in key.lower()}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 async def asyncpg_connect(engine: AsyncEngine) -> asyncpg.Connection:

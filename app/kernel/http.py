@@ -37,18 +37,7 @@ async def read_json(request: Request, model: type[Model]) -> Model:
         chunks += chunk
         if len(chunks) > MAX_BODY_BYTES:
             raise _too_large()
-    try:
-        data: Any = json.loads(bytes(chunks))
-    except UnicodeDecodeError as exc:
-        raise Problem(400, "The body is not valid UTF-8.", slug="malformed-json") from exc
-    except RecursionError as exc:
-        raise Problem(400, "The body nests too deeply.", slug="malformed-json") from exc
-    except json.JSONDecodeError as exc:
-        raise Problem(
-            400,
-            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
-            slug="malformed-json",
-        ) from exc
+    data = _parse(bytes(chunks))
     if not isinstance(data, dict):
         raise Problem(
             422,
@@ -57,10 +46,75 @@ async def read_json(request: Request, model: type[Model]) -> Model:
             title="Validation failed",
             errors=[{"field": "body", "message": "Expected a JSON object."}],
         )
+    unstorable = _unstorable_strings(data)
+    if unstorable:
+        raise Problem(
+            422,
+            f"The request body is invalid: {', '.join(unstorable)}.",
+            slug="validation-error",
+            title="Validation failed",
+            errors=[
+                {"field": field, "message": "Text must not contain NUL or lone surrogates."}
+                for field in unstorable
+            ],
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc) from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _parse(body: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, bounded nesting and number size."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "The body is not valid UTF-8.", slug="malformed-json") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise Problem(400, "The body nests too deeply.", slug="malformed-json") from exc
+    except json.JSONDecodeError as exc:
+        raise Problem(
+            400,
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            slug="malformed-json",
+        ) from exc
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit, NaN
+        raise Problem(400, f"The body is not valid JSON: {exc}.", slug="malformed-json") from exc
+
+
+def _unstorable_strings(data: Any) -> list[str]:
+    """Paths of strings PostgreSQL text cannot hold (NUL) or UTF-8 cannot encode."""
+    bad: list[str] = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if not _storable(str(key)):
+                    bad.append(child)
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{index}", item) for index, item in enumerate(value))
+        elif isinstance(value, str) and not _storable(value):
+            bad.append(path or "body")
+    return sorted(bad)
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _too_large() -> Problem:
