@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from app.kernel.settings import DatabaseSettings
 
 
 class AnalyticsSettings(DatabaseSettings):
-    pass
+    top_n: int = Field(
+        default=10, ge=1, le=100, description="Entries in each top list of the stats."
+    )
+    default_range_days: int = Field(
+        default=30, ge=1, le=3660, description="The stats range when `from` is not given."
+    )
+    max_range_days: int = Field(
+        default=3660, ge=1, le=36600, description="The longest range one stats query may span."
+    )
+    max_hourly_range_days: int = Field(
+        default=31,
+        ge=1,
+        le=366,
+        description="The longest range with `interval=hour` (keeps a series to ~750 buckets).",
+    )

@@ -1,7 +1,120 @@
-"""The analytics module's tables, in its own database (filled by events only)."""
+"""The analytics module's tables, in its own database (filled by events only).
+
+Reads never count raw clicks: `url_stats` (per link and hour) and `url_dimension_stats`
+(per link, day and dimension value) are kept up to date in the transaction that stores the
+clicks, so a stats query costs the same for ten clicks or ten million.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+
+from app.bus.inbox import inbox_tables
 
 metadata = MetaData()
+
+DIMENSIONS = ("referer", "country", "city", "browser", "os", "device")
+
+# What analytics knows of each link, from link_created (the owner decides who may read
+# its stats). `deleted_at` is a tombstone: it outlives the link so late clicks are dropped.
+# A tombstone may come first (events of different types arrive in any order), so it may
+# know only the code and the link id. Codes are never reused: the shortener keeps a
+# deleted code to answer 410.
+url_creations = Table(
+    "url_creations",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("link_id", Uuid, nullable=False),
+    Column("owner_id", Uuid),
+    Column("target_url", Text),
+    Column("created_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("url_creations_owner", "owner_id"),
+)
+
+# Accounts that are gone: a link_created of theirs that arrives late becomes a tombstone.
+deleted_owners = Table(
+    "deleted_owners",
+    metadata,
+    Column("owner_id", Uuid, primary_key=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every click as received, enriched, kept for export and re-processing (a bot rule changed:
+# recompute the rollups from here).
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("click_id", Uuid, primary_key=True),
+    Column("code", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("ip_anonymized", Text),
+    Column("country", Text),
+    Column("city", Text),
+    Column("user_agent", Text),
+    Column("referer", Text),
+    Column("referer_host", Text, nullable=False),
+    Column("browser", Text, nullable=False),
+    Column("os", Text, nullable=False),
+    Column("device", Text, nullable=False),
+    Column("is_bot", Boolean, nullable=False),
+    Column("bot_reason", Text),
+    Column("visitor_hash", Text, nullable=False),
+    Index("clicks_code_occurred_at", "code", "occurred_at"),
+)
+
+# Who was seen, per link and UTC day: what "unique" counts. The insert that finds a row
+# already here tells the consumer the visitor is not new.
+visitors = Table(
+    "visitors",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("visitor_hash", Text, primary_key=True),
+)
+
+# Per link and UTC hour. A visitor is unique in the hour of the day it was first seen, so
+# the hours of a day add up to the day's unique visitors.
+url_stats = Table(
+    "url_stats",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("total", Integer, nullable=False),
+    Column("human", Integer, nullable=False),
+    Column("bot", Integer, nullable=False),
+    Column("unique_human", Integer, nullable=False),
+    Column("unique_bot", Integer, nullable=False),
+)
+
+# Per link, UTC day and value of one dimension (a referer host, a country ...): the top lists.
+url_dimension_stats = Table(
+    "url_dimension_stats",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("dimension", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("human", Integer, nullable=False),
+    Column("bot", Integer, nullable=False),
+    CheckConstraint(
+        "dimension IN ('referer', 'country', 'city', 'browser', 'os', 'device')",
+        name="url_dimension_stats_dimension",
+    ),
+)
+
+processed_events, parked_events = inbox_tables(metadata)

@@ -1,0 +1,92 @@
+"""The stats API's query and response."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+Interval = Literal["hour", "day", "week"]
+
+# Wide enough for any real range, narrow enough that bucket arithmetic cannot overflow.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class StatsQuery(BaseModel):
+    """`?from=&to=&interval=&include_bots=`; times are ISO 8601, UTC when no offset."""
+
+    model_config = ConfigDict(extra="ignore", validate_by_name=True)
+
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    interval: Interval = "day"
+    include_bots: bool = False
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if not _EARLIEST <= value < _LATEST:
+            raise ValueError("must be between 1970-01-01 and 9000-01-01")
+        return value
+
+
+class Totals(BaseModel):
+    all: int
+    human: int
+    bot: int
+
+
+class Bucket(BaseModel):
+    start: AwareDatetime = Field(description="Start of the bucket, in UTC.")
+    clicks: int
+    unique_clicks: int = Field(
+        description="Visitors first seen that day, counted in the bucket of their first "
+        "click; a week adds up its days."
+    )
+
+
+class TopEntry(BaseModel):
+    value: str
+    clicks: int
+
+
+class TopLists(BaseModel):
+    """The most frequent values, most clicks first (ties by value). Counted over whole UTC
+    days, every day that overlaps the range, even partly: these rollups are daily.
+    Absent values read `unknown`; a click without a referer reads `direct`."""
+
+    referers: list[TopEntry] = Field(description="Referer host names.")
+    countries: list[TopEntry] = Field(description="ISO 3166-1 alpha-2 codes.")
+    cities: list[TopEntry]
+    browsers: list[TopEntry]
+    os: list[TopEntry]
+    devices: list[TopEntry] = Field(description="bot, tablet, mobile, desktop or other.")
+
+
+class LinkStats(BaseModel):
+    """A link's clicks over a range, from rollups. The range is taken in whole UTC hours
+    (every hour that overlaps `[from, to)`), the top lists in whole UTC days (every day
+    that overlaps it). Bots are left out of `unique_clicks`, `series` and `top` unless
+    `include_bots`; `totals` always shows all clicks split into human and bot."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    code: str
+    from_: AwareDatetime = Field(alias="from")
+    to: AwareDatetime
+    interval: Interval
+    include_bots: bool
+    totals: Totals
+    unique_clicks: int = Field(
+        description="The sum over the range's days of each day's distinct visitors."
+    )
+    series: list[Bucket] = Field(
+        description="One bucket per hour, day or week (weeks start on Monday), in UTC, "
+        "empty ones included."
+    )
+    top: TopLists

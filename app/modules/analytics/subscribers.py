@@ -1,0 +1,288 @@
+"""The events analytics consumes, each handled a batch at a time.
+
+Every handler runs inside the consumer's batch transaction (app.bus.inbox), next to the
+insert of the events' ids into `processed_events`: a batch counts once or not at all.
+Events of different types arrive in any order (over Kafka they are different topics), so
+each handler copes with the others not having arrived yet: clicks before link_created
+count, and a link_deleted before its link_created leaves a tombstone the creation keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ARRAY, Text, any_, bindparam, delete, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.contracts.auth import UserDeleted
+from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
+from app.modules.analytics import tables
+from app.modules.analytics.locks import lock_codes, lock_owners
+from app.modules.analytics.rollups import (
+    Click,
+    VisitorKey,
+    dimension_increments,
+    distinct_clicks,
+    enrich,
+    hourly_increments,
+)
+
+_UPSERT_CREATIONS = text(
+    """
+    INSERT INTO url_creations
+        (code, link_id, owner_id, target_url, created_at, expires_at, deleted_at)
+    SELECT b.code, b.link_id,
+           CASE WHEN gone.owner_id IS NULL THEN b.owner_id END,
+           CASE WHEN gone.owner_id IS NULL THEN b.target_url END,
+           b.created_at, b.expires_at,
+           CASE WHEN gone.owner_id IS NOT NULL THEN now() END
+    FROM unnest(
+        CAST(:codes AS text[]), CAST(:link_ids AS uuid[]), CAST(:owner_ids AS uuid[]),
+        CAST(:target_urls AS text[]), CAST(:created_at AS timestamptz[]),
+        CAST(:expires_at AS timestamptz[])
+    ) AS b(code, link_id, owner_id, target_url, created_at, expires_at)
+    LEFT JOIN deleted_owners AS gone ON gone.owner_id = b.owner_id
+    ON CONFLICT (code) DO UPDATE SET
+        link_id = excluded.link_id,
+        owner_id = excluded.owner_id,
+        target_url = CASE WHEN url_creations.deleted_at IS NULL THEN excluded.target_url END,
+        created_at = excluded.created_at,
+        expires_at = excluded.expires_at,
+        deleted_at = coalesce(url_creations.deleted_at, excluded.deleted_at)
+    RETURNING code, deleted_at
+    """
+)
+_TOMBSTONE = text(
+    """
+    INSERT INTO url_creations (code, link_id, owner_id, deleted_at)
+    SELECT b.code, b.link_id, CASE WHEN gone.owner_id IS NULL THEN b.owner_id END, now()
+    FROM unnest(
+        CAST(:codes AS text[]), CAST(:link_ids AS uuid[]), CAST(:owner_ids AS uuid[])
+    ) AS b(code, link_id, owner_id)
+    LEFT JOIN deleted_owners AS gone ON gone.owner_id = b.owner_id
+    ON CONFLICT (code) DO UPDATE SET
+        deleted_at = coalesce(url_creations.deleted_at, excluded.deleted_at),
+        target_url = NULL
+    """
+)
+_FORGET_OWNERS = text(
+    """
+    INSERT INTO deleted_owners (owner_id)
+    SELECT * FROM unnest(CAST(:owners AS uuid[])) ON CONFLICT DO NOTHING
+    """
+)
+_CODES_OF_OWNERS = text(
+    "SELECT code FROM url_creations WHERE owner_id = ANY(CAST(:owners AS uuid[]))"
+)
+# The owner's links stay as anonymous tombstones, so their late clicks are dropped.
+_TOMBSTONE_CODES = text(
+    """
+    UPDATE url_creations
+    SET deleted_at = coalesce(deleted_at, now()), owner_id = NULL, target_url = NULL
+    WHERE code = ANY(CAST(:codes AS text[]))
+    """
+)
+_FORGET_DATA = [
+    delete(table).where(table.c.code == any_(bindparam("codes", type_=ARRAY(Text))))
+    for table in (tables.clicks, tables.visitors, tables.url_stats, tables.url_dimension_stats)
+]
+_TOMBSTONED = text(
+    """
+    SELECT code FROM url_creations
+    WHERE code = ANY(CAST(:codes AS text[])) AND deleted_at IS NOT NULL
+    """
+)
+_INSERT_CLICKS = text(
+    """
+    INSERT INTO clicks (click_id, code, occurred_at, ip_anonymized, country, city,
+                        user_agent, referer, referer_host, browser, os, device, is_bot,
+                        bot_reason, visitor_hash)
+    SELECT * FROM unnest(
+        CAST(:click_ids AS uuid[]), CAST(:codes AS text[]),
+        CAST(:occurred_at AS timestamptz[]), CAST(:ips AS text[]),
+        CAST(:countries AS text[]), CAST(:cities AS text[]), CAST(:user_agents AS text[]),
+        CAST(:referers AS text[]), CAST(:referer_hosts AS text[]),
+        CAST(:browsers AS text[]), CAST(:oses AS text[]), CAST(:devices AS text[]),
+        CAST(:is_bot AS boolean[]), CAST(:bot_reasons AS text[]),
+        CAST(:visitor_hashes AS text[])
+    )
+    ON CONFLICT (click_id) DO NOTHING
+    RETURNING click_id
+    """
+)
+_INSERT_VISITORS = text(
+    """
+    INSERT INTO visitors (code, day, visitor_hash)
+    SELECT * FROM unnest(
+        CAST(:codes AS text[]), CAST(:days AS date[]), CAST(:hashes AS text[])
+    )
+    ON CONFLICT DO NOTHING
+    RETURNING code, day, visitor_hash
+    """
+)
+_UPSERT_HOURS = text(
+    """
+    INSERT INTO url_stats AS s (code, hour, total, human, bot, unique_human, unique_bot)
+    SELECT * FROM unnest(
+        CAST(:codes AS text[]), CAST(:hours AS timestamptz[]), CAST(:totals AS integer[]),
+        CAST(:humans AS integer[]), CAST(:bots AS integer[]),
+        CAST(:unique_humans AS integer[]), CAST(:unique_bots AS integer[])
+    )
+    ON CONFLICT (code, hour) DO UPDATE SET
+        total = s.total + excluded.total,
+        human = s.human + excluded.human,
+        bot = s.bot + excluded.bot,
+        unique_human = s.unique_human + excluded.unique_human,
+        unique_bot = s.unique_bot + excluded.unique_bot
+    """
+)
+_UPSERT_DIMENSIONS = text(
+    """
+    INSERT INTO url_dimension_stats AS s (code, day, dimension, value, human, bot)
+    SELECT * FROM unnest(
+        CAST(:codes AS text[]), CAST(:days AS date[]), CAST(:dimensions AS text[]),
+        CAST(:values AS text[]), CAST(:humans AS integer[]), CAST(:bots AS integer[])
+    )
+    ON CONFLICT (code, day, dimension, value) DO UPDATE SET
+        human = s.human + excluded.human,
+        bot = s.bot + excluded.bot
+    """
+)
+
+
+async def on_link_created(conn: AsyncConnection, events: Sequence[LinkCreated]) -> None:
+    """Learn the link's owner. A link already tombstoned, or of an account already gone,
+    stays (or becomes) a tombstone without its target, and its clicks are forgotten."""
+    latest = list({event.code: event for event in events}.values())
+    await lock_owners(conn, (e.owner_id for e in latest if e.owner_id), exclusive=False)
+    await lock_codes(conn, (e.code for e in latest), exclusive=True)
+    rows = await conn.execute(
+        _UPSERT_CREATIONS,
+        {
+            "codes": [e.code for e in latest],
+            "link_ids": [e.link_id for e in latest],
+            "owner_ids": [e.owner_id for e in latest],
+            "target_urls": [e.target_url for e in latest],
+            "created_at": [e.created_at for e in latest],
+            "expires_at": [e.expires_at for e in latest],
+        },
+    )
+    await _forget_data(conn, [row.code for row in rows if row.deleted_at is not None])
+
+
+async def on_link_deleted(conn: AsyncConnection, events: Sequence[LinkDeleted]) -> None:
+    """Tombstone the link and forget its clicks; later clicks of it are dropped."""
+    latest = list({event.code: event for event in events}.values())
+    codes = [e.code for e in latest]
+    await lock_codes(conn, codes, exclusive=True)
+    await conn.execute(
+        _TOMBSTONE,
+        {
+            "codes": codes,
+            "link_ids": [e.link_id for e in latest],
+            "owner_ids": [e.owner_id for e in latest],
+        },
+    )
+    await _forget_data(conn, codes)
+
+
+async def on_user_deleted(conn: AsyncConnection, events: Sequence[UserDeleted]) -> None:
+    """Forget every link of the account and what analytics knows of them."""
+    owners = sorted({event.user_id for event in events})
+    await lock_owners(conn, owners, exclusive=True)
+    await conn.execute(_FORGET_OWNERS, {"owners": owners})
+    codes = list((await conn.execute(_CODES_OF_OWNERS, {"owners": owners})).scalars())
+    await lock_codes(conn, codes, exclusive=True)
+    await conn.execute(_TOMBSTONE_CODES, {"codes": codes})
+    await _forget_data(conn, codes)
+
+
+async def on_link_clicked(conn: AsyncConnection, events: Sequence[LinkClicked]) -> None:
+    """Store the raw clicks and add them to the rollups, one statement per table."""
+    codes = sorted({event.code for event in events})
+    await lock_codes(conn, codes, exclusive=False)
+    tombstoned = set((await conn.execute(_TOMBSTONED, {"codes": codes})).scalars())
+    clicks = distinct_clicks(enrich(e) for e in events if e.code not in tombstoned)
+    if not clicks:
+        return
+    stored = set((await conn.execute(_INSERT_CLICKS, _click_columns(clicks))).scalars())
+    clicks = [click for click in clicks if click.click_id in stored]
+    if not clicks:
+        return
+    new_visitors = await _insert_visitors(conn, clicks)
+    await _add_to_rollups(conn, clicks, new_visitors)
+
+
+# helpers
+
+
+async def _forget_data(conn: AsyncConnection, codes: list[str]) -> None:
+    if codes:
+        for statement in _FORGET_DATA:
+            await conn.execute(statement, {"codes": codes})
+
+
+def _click_columns(clicks: Sequence[Click]) -> dict[str, list[Any]]:
+    return {
+        "click_ids": [c.click_id for c in clicks],
+        "codes": [c.event.code for c in clicks],
+        "occurred_at": [c.occurred_at for c in clicks],
+        "ips": [c.event.ip_anonymized for c in clicks],
+        "countries": [c.event.country for c in clicks],
+        "cities": [c.event.city for c in clicks],
+        "user_agents": [c.event.user_agent for c in clicks],
+        "referers": [c.event.referer for c in clicks],
+        "referer_hosts": [c.referer_host for c in clicks],
+        "browsers": [c.browser for c in clicks],
+        "oses": [c.os for c in clicks],
+        "devices": [c.device for c in clicks],
+        "is_bot": [c.event.is_bot for c in clicks],
+        "bot_reasons": [c.event.bot_reason for c in clicks],
+        "visitor_hashes": [c.event.visitor_hash for c in clicks],
+    }
+
+
+async def _insert_visitors(conn: AsyncConnection, clicks: Sequence[Click]) -> set[VisitorKey]:
+    """Record who was seen; returns the visitors not seen before on their day."""
+    keys = sorted({click.visitor for click in clicks})
+    rows = await conn.execute(
+        _INSERT_VISITORS,
+        {
+            "codes": [code for code, _, _ in keys],
+            "days": [day for _, day, _ in keys],
+            "hashes": [visitor for _, _, visitor in keys],
+        },
+    )
+    return {(row.code, row.day, row.visitor_hash) for row in rows}
+
+
+async def _add_to_rollups(
+    conn: AsyncConnection, clicks: Sequence[Click], new_visitors: set[VisitorKey]
+) -> None:
+    # Sorted keys: concurrent batches lock rollup rows in one order and cannot deadlock.
+    hours = sorted(hourly_increments(clicks, new_visitors).items(), key=lambda item: item[0])
+    await conn.execute(
+        _UPSERT_HOURS,
+        {
+            "codes": [code for (code, _), _ in hours],
+            "hours": [hour for (_, hour), _ in hours],
+            "totals": [row.total for _, row in hours],
+            "humans": [row.human for _, row in hours],
+            "bots": [row.bot for _, row in hours],
+            "unique_humans": [row.unique_human for _, row in hours],
+            "unique_bots": [row.unique_bot for _, row in hours],
+        },
+    )
+    dimensions = sorted(dimension_increments(clicks).items(), key=lambda item: item[0])
+    await conn.execute(
+        _UPSERT_DIMENSIONS,
+        {
+            "codes": [key[0] for key, _ in dimensions],
+            "days": [key[1] for key, _ in dimensions],
+            "dimensions": [key[2] for key, _ in dimensions],
+            "values": [key[3] for key, _ in dimensions],
+            "humans": [human for _, (human, _) in dimensions],
+            "bots": [bot for _, (_, bot) in dimensions],
+        },
+    )
