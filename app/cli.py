@@ -1,4 +1,4 @@
-"""The `encurta` command: serve, migrate, config, openapi, modules."""
+"""The `encurta` command: serve, migrate, events, config, openapi, modules."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from app.config import ALL_MODULES, Settings
 from app.kernel import migrations
 from app.kernel.database import redact
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from app.main import ConfigurationError, build_runtime, create_app, openapi
+from app.main import ConfigurationError, Runtime, build_runtime, create_app, openapi
 
 log = logging.getLogger("encurta")
 
@@ -73,6 +74,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
             log_level=settings.log_level,
             proxy_headers=False,  # the client IP is decided in the app, from trusted proxies
             server_header=False,
+            access_log=settings.access_log,
         )
 
 
@@ -117,6 +119,56 @@ def print_modules(settings: Settings) -> None:
             print(f"  consumes   {getattr(contract, 'type', contract)}")
 
 
+async def _parked_events(runtime: Runtime, replay: str | None) -> int:
+    try:
+        if replay is None:
+            rows = [row for consumer in runtime.consumers for row in await consumer.parked()]
+            if not rows:
+                print("no parked events")
+            for row in rows:
+                error = " ".join(row.error.split())[:100]
+                print(f"{row.id}  {row.consumer:<10} {row.type or '?':<28} "
+                      f"attempts={row.attempts} last={row.last_failed_at:%Y-%m-%d %H:%M:%S}  "
+                      f"{error}")
+            return 0
+        for consumer in runtime.consumers:
+            targets = (
+                [row.id for row in await consumer.parked()] if replay == "all"
+                else [UUID(replay)]
+            )
+            for parked_id in targets:
+                try:
+                    ok = await consumer.replay(parked_id)
+                except KeyError:
+                    continue
+                print(f"{'replayed' if ok else 'failed again, still parked'}: "
+                      f"{parked_id} ({consumer.name})")
+                if replay != "all":
+                    return 0 if ok else 1
+        if replay != "all":
+            print(f"no parked event {replay}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        for module in runtime.modules:
+            await module.engine.dispose()
+
+
+def events(settings: Settings, action: str, parked_id: str | None) -> int:
+    if action == "replay":
+        if parked_id is None:
+            raise ConfigurationError("say which event to replay: an ID from `encurta events "
+                                     "parked`, or `all`")
+        if parked_id != "all":
+            try:
+                UUID(parked_id)
+            except ValueError:
+                raise ConfigurationError(f"{parked_id!r} is not a parked event ID") from None
+    with databases(settings, settings.modules) as urls:
+        runtime = build_runtime(settings, urls)
+        return asyncio.run(_parked_events(runtime, parked_id if action == "replay" else None))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="encurta",
@@ -143,6 +195,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate_cmd.add_argument("modules", nargs="*", metavar="MODULE",
                              help=f"any of: {', '.join(ALL_MODULES)}")
+
+    events_cmd = commands.add_parser(
+        "events",
+        help="list or replay parked events",
+        description="Events a consumer could not handle after its retries are parked with "
+        "their error. `events parked` lists them; `events replay ID` (or `all`) applies one "
+        "again, and it counts once.",
+    )
+    events_cmd.add_argument("action", choices=["parked", "replay"])
+    events_cmd.add_argument("id", nargs="?", help="for replay: a parked event ID, or `all`")
 
     commands.add_parser("config", help="print the effective settings, secrets masked",
                         description="Print every effective setting as ENCURTA_* lines, with "
@@ -173,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(settings, args.host or settings.host, args.port or settings.port)
         elif args.command == "migrate":
             migrate(settings, args.modules)
+        elif args.command == "events":
+            return events(settings, args.action, args.id)
         elif args.command == "config":
             print_config(settings)
         elif args.command == "openapi":

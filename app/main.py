@@ -23,7 +23,7 @@ from app.bus.inbox import Consumer
 from app.bus.inprocess import InProcessBus
 from app.bus.protocol import Bus
 from app.bus.relay import OutboxRelay
-from app.config import Settings
+from app.config import ALL_MODULES, Settings
 from app.kernel.database import create_engine
 from app.kernel.health import health_routes
 from app.kernel.module import Module, ModuleContext
@@ -53,11 +53,10 @@ class Runtime:
     consumers: list[Consumer]
 
     async def start(self) -> None:
-        await self.bus.start()
         for consumer in self.consumers:
-            for event_type in consumer.event_types:
-                self.bus.subscribe(consumer.name, event_type, consumer.deliver)
+            self.bus.subscribe(consumer)
             await consumer.start()
+        await self.bus.start()
         for module in self.modules:
             for hook in module.on_startup:
                 await hook()
@@ -136,6 +135,13 @@ def openapi(modules: list[Module]) -> dict[str, Any]:
 
 
 def create_app(settings: Settings, database_urls: Mapping[str, str] | None = None) -> Starlette:
+    absent = [name for name in ALL_MODULES if name not in settings.modules]
+    if absent and settings.bus.transport == "inprocess":
+        raise ConfigurationError(
+            f"ENCURTA_MODULES leaves out {', '.join(absent)}, but the in-process bus only "
+            "reaches modules in this process: their events would have no consumer. Run all "
+            "modules here, or split them over Kafka (ENCURTA_BUS__TRANSPORT=kafka)."
+        )
     runtime = build_runtime(settings, database_urls or {})
     document = openapi(runtime.modules)
 
@@ -151,7 +157,8 @@ def create_app(settings: Settings, database_urls: Mapping[str, str] | None = Non
             await runtime.stop()
 
     app = Starlette(
-        routes=[*all_routes(runtime.modules), Route("/openapi.json", openapi_json)],
+        # /openapi.json first: the redirect route `/{code}` would answer it otherwise.
+        routes=[Route("/openapi.json", openapi_json), *all_routes(runtime.modules)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

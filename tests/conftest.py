@@ -19,11 +19,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app.bus.inbox import Consumer
+from app.bus.relay import OutboxRelay
 from app.config import ALL_MODULES, Settings
 from app.kernel import migrations
 from app.kernel.embedded import EmbeddedPostgres
-from app.bus.inbox import Consumer
-from app.bus.relay import OutboxRelay
 from app.main import Runtime, create_app
 from app.modules.auth.settings import Argon2Settings, AuthSettings
 

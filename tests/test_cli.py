@@ -33,6 +33,8 @@ AUTH_PATHS = {
     "/.well-known/jwks.json",
 }
 HEALTH_PATHS = {"/healthz", "/readyz"}
+SHORTENER_PATHS = {"/api/links", "/api/links/{code}", "/{code}"}
+ANALYTICS_PATHS = {"/api/stats/{code}"}
 DB_PASSWORD = "s3cretpw"
 PRIVATE_KEY = (
     Ed25519PrivateKey.generate()
@@ -202,7 +204,7 @@ def test_openapi_prints_a_3_1_document_with_the_auth_and_health_paths(
     assert run.returncode == 0, run
     document = json.loads(run.stdout)
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == AUTH_PATHS | HEALTH_PATHS
+    assert set(document["paths"]) == AUTH_PATHS | HEALTH_PATHS | SHORTENER_PATHS | ANALYTICS_PATHS
     assert set(document["paths"]["/api/auth/login"]) == {"post"}
     assert document["paths"]["/api/auth/me"]["get"]["security"] == [{"bearer": []}]
 
@@ -213,7 +215,7 @@ def test_openapi_without_the_auth_module_has_no_auth_paths(runs: dict[str, Run])
     assert run.returncode == 0, run
     document = json.loads(run.stdout)
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == HEALTH_PATHS
+    assert set(document["paths"]) == HEALTH_PATHS | SHORTENER_PATHS | ANALYTICS_PATHS
     assert not AUTH_PATHS & set(document["paths"])
 
 

@@ -7,12 +7,14 @@ every subscribed consumer has committed, so a crash loses nothing in-process eit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from pyee import EventEmitter
 
 from app.bus.envelope import Envelope
-from app.bus.protocol import BatchHandler
+from app.bus.protocol import Subscriber
+
+_Deliver = Callable[[Sequence[Envelope]], Awaitable[None]]
 
 
 class InProcessBus:
@@ -27,21 +29,22 @@ class InProcessBus:
         self._emitter.remove_all_listeners()
         self._subscriptions.clear()
 
-    def subscribe(self, consumer: str, event_type: str, handler: BatchHandler) -> None:
-        if (consumer, event_type) in self._subscriptions:
-            raise ValueError(f"{consumer} already subscribes to {event_type}")
-        self._subscriptions.add((consumer, event_type))
-        self._emitter.add_listener(event_type, handler)
+    def subscribe(self, subscriber: Subscriber) -> None:
+        for event_type in subscriber.event_types:
+            if (subscriber.name, event_type) in self._subscriptions:
+                raise ValueError(f"{subscriber.name} already subscribes to {event_type}")
+            self._subscriptions.add((subscriber.name, event_type))
+            self._emitter.add_listener(event_type, subscriber.deliver)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         # One call per consumer with its events in publish order, so a consumer of several
         # types still sees one link's events in order, as one batch.
-        batches: dict[BatchHandler, list[Envelope]] = {}
+        batches: dict[_Deliver, list[Envelope]] = {}
         for envelope in envelopes:
-            for handler in self._emitter.listeners(envelope.type):
-                batches.setdefault(handler, []).append(envelope)
+            for deliver in self._emitter.listeners(envelope.type):
+                batches.setdefault(deliver, []).append(envelope)
         results = await asyncio.gather(
-            *(handler(batch) for handler, batch in batches.items()), return_exceptions=True
+            *(deliver(batch) for deliver, batch in batches.items()), return_exceptions=True
         )
         failures = [result for result in results if isinstance(result, BaseException)]
         if failures:

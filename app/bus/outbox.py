@@ -3,7 +3,6 @@ own database, and the one way to write to it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from sqlalchemy import (
@@ -23,7 +22,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.bus.envelope import Envelope
 from app.contracts.base import IntegrationEvent
 
 
@@ -55,28 +53,34 @@ _INSERT = text(
         CAST(:event_ids AS uuid[]), CAST(:types AS text[]), CAST(:keys AS text[]),
         CAST(:payloads AS jsonb[]), CAST(:occurred AS timestamptz[])
     )
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING key
     """
 )
 _NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
-async def write_outbox(conn: AsyncConnection, events: Sequence[IntegrationEvent]) -> None:
+async def write_outbox(conn: AsyncConnection, events: Sequence[IntegrationEvent]) -> list[str]:
     """Record events in the caller's transaction: they are published only if it commits.
 
     One statement for any number of events (the click batcher writes hundreds at once),
-    and a NOTIFY that PostgreSQL delivers to the relay at commit.
+    and a NOTIFY that PostgreSQL delivers to the relay at commit. An event already in the
+    outbox is skipped, so a writer unsure whether its last commit landed can write again;
+    the partition keys of the rows actually inserted are returned.
     """
     if not events:
-        return
-    envelopes = [Envelope.wrap(event) for event in events]
-    await conn.execute(
+        return []
+    inserted = await conn.execute(
         _INSERT,
         {
-            "event_ids": [e.event_id for e in envelopes],
-            "types": [e.type for e in envelopes],
-            "keys": [e.key for e in envelopes],
-            "payloads": [json.dumps(e.payload, separators=(",", ":")) for e in envelopes],
-            "occurred": [e.occurred_at for e in envelopes],
+            "event_ids": [event.event_id for event in events],
+            "types": [event.type for event in events],
+            "keys": [event.partition_key for event in events],
+            # pydantic's serializer, in Rust: the click batcher's largest cost per click.
+            "payloads": [event.model_dump_json() for event in events],
+            "occurred": [event.occurred_at for event in events],
         },
     )
+    keys = [row.key for row in inserted]
     await conn.execute(_NOTIFY)
+    return keys

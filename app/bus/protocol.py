@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from app.bus.envelope import Envelope
 
-BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+
+class Subscriber(Protocol):
+    """A consuming module's side of the bus (app.bus.inbox.Consumer implements it)."""
+
+    name: str
+
+    @property
+    def event_types(self) -> list[str]: ...
+
+    async def deliver(self, envelopes: Sequence[Envelope]) -> None:
+        """Apply a batch exactly once in effect; raise only if it could not be recorded."""
+
+    async def deliver_raw(self, data: bytes) -> None:
+        """A message that may not even be an envelope: decoded, or parked."""
 
 
 class Bus(Protocol):
@@ -18,5 +31,5 @@ class Bus(Protocol):
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Return only once the transport took responsibility for every envelope."""
 
-    def subscribe(self, consumer: str, event_type: str, handler: BatchHandler) -> None:
-        """One subscription per (consuming module, event type)."""
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """One subscription per (consuming module, event type), made before `start`."""

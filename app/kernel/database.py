@@ -15,7 +15,8 @@ def create_engine(url: str, settings: DatabaseSettings | None = None) -> AsyncEn
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per transaction on the redirect path; a dropped
+        # connection is detected on use and the pool replaces it.
     )
 
 

@@ -130,3 +130,11 @@ def json_response(model: BaseModel, status_code: int = 200) -> JSONResponse:
 def client_ip(request: Request) -> str:
     """The peer's address. (Trusted-proxy handling arrives with the redirect path.)"""
     return request.client.host if request.client else "unknown"
+
+
+def read_query(request: Request, model: type[Model]) -> Model:
+    """Parse the query string into `model`, or raise a 422 naming each bad parameter."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc

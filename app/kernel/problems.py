@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,24 @@ async def handle_problem(request: Request, exc: Exception) -> Response:
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         detail = detail or f"Nothing is found at {request.url.path}."
     elif exc.status_code == 405:
         detail = detail or f"{request.method} is not allowed on {request.url.path}."
+        # Starlette names the methods of the first route on this path; there may be more.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return problem_response(
-        Problem(exc.status_code, detail or HTTPStatus(exc.status_code).phrase,
-                headers=exc.headers)
+        Problem(exc.status_code, detail or HTTPStatus(exc.status_code).phrase, headers=headers)
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -360,11 +360,11 @@ async def test_a_lone_surrogate_escape_is_a_422_naming_the_field(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/nothing-here"),
+        ("GET", "/nothing/here"),  # one segment would be a short code
         ("GET", "/api/auth"),
         ("POST", "/api/auth/signup"),
         ("GET", "/api/auth/register/extra"),
-        ("DELETE", "/api/links/abc"),
+        ("DELETE", "/api/nothing/abc"),
     ],
 )
 async def test_unknown_routes_are_a_404_problem(
@@ -382,7 +382,7 @@ async def test_unknown_routes_are_a_404_problem(
         ("GET", LOGIN, "POST"),
         ("GET", REGISTER, "POST"),
         ("PUT", REGISTER, "POST"),
-        ("DELETE", "/api/auth/me", "GET"),
+        ("PUT", "/api/auth/me", "GET, DELETE"),
         ("POST", "/healthz", "GET"),
     ],
 )
@@ -393,4 +393,4 @@ async def test_a_wrong_method_is_a_405_problem_with_allow(
 
     problem = assert_problem(response, 405)
     assert method in problem["detail"] and path in problem["detail"]
-    assert allowed in response.headers["allow"]
+    assert set(allowed.split(", ")) <= set(response.headers["allow"].split(", "))

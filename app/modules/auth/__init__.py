@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from app.contracts.auth import UserDeleted
 from app.kernel.module import Module, ModuleContext
 from app.kernel.settings import TokenSettings
 from app.kernel.tokens import public_jwk
@@ -48,4 +49,5 @@ def create_module(
         engine=context.engine,
         metadata=metadata,
         routes=build_routes(service, jwks),
+        publishes=[UserDeleted],
     )

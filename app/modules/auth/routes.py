@@ -11,6 +11,7 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.tokens import authenticate, unauthorized
 from app.modules.auth.schemas import (
+    DeleteAccountRequest,
     Jwks,
     LoginRequest,
     RefreshRequest,
@@ -36,6 +37,15 @@ def _tokens(pair: TokenPair) -> JSONResponse:
     return response
 
 
+def _throttled(exc: Throttled) -> Problem:
+    return Problem(
+        429,
+        f"Too many failed attempts. Try again in {exc.retry_after} seconds.",
+        slug="too-many-attempts",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
     async def register(request: Request) -> Response:
         body = await read_json(request, RegisterRequest)
@@ -56,12 +66,7 @@ def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
         try:
             return _tokens(await service.login(body.email, body.password, client_ip(request)))
         except Throttled as exc:
-            raise Problem(
-                429,
-                f"Too many failed logins. Try again in {exc.retry_after} seconds.",
-                slug="too-many-attempts",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None
+            raise _throttled(exc) from None
         except InvalidCredentials:
             raise unauthorized("The email or password is wrong.") from None
         except AccountDisabled:
@@ -86,6 +91,20 @@ def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
             raise unauthorized("The account of this token is disabled or gone.")
         return json_response(user)
 
+    async def delete_me(request: Request) -> Response:
+        principal = authenticate(request)
+        body = await read_json(request, DeleteAccountRequest)
+        try:
+            await service.delete_account(principal.user_id, body.password, client_ip(request))
+        except Throttled as exc:
+            raise _throttled(exc) from None
+        except InvalidCredentials:
+            raise Problem(
+                403, "The password is wrong, or the account is already gone.",
+                slug="wrong-password",
+            ) from None
+        return Response(status_code=204)
+
     async def jwks_document(request: Request) -> Response:
         response = json_response(jwks)
         response.headers["Cache-Control"] = "public, max-age=300"
@@ -109,6 +128,12 @@ def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
         ApiRoute("/api/auth/me", me, method="GET", tag=tag, auth=True,
                  summary="The account of the access token",
                  responses={200: User, 401: "Missing or invalid access token"}),
+        ApiRoute("/api/auth/me", delete_me, method="DELETE", tag=tag, auth=True,
+                 summary="Delete the account (the password again in the body)",
+                 body=DeleteAccountRequest,
+                 responses={204: "Deleted; every module forgets its data",
+                            401: "Missing or invalid access token", 403: "Wrong password",
+                            429: "Too many failed attempts"}),
         ApiRoute("/.well-known/jwks.json", jwks_document, method="GET", tag=tag,
                  summary="The public keys that verify access tokens", responses={200: Jwks}),
     ]

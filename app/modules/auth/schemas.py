@@ -40,6 +40,10 @@ class RefreshRequest(_Body):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
+class DeleteAccountRequest(_Body):
+    password: str = Field(min_length=1, max_length=MAX_LENGTH, description="Confirms it is you.")
+
+
 class User(BaseModel):
     id: UUID
     email: str

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.bus.outbox import write_outbox
+from app.contracts.auth import UserDeleted
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
 from app.modules.auth.tables import refresh_tokens, users
@@ -163,6 +165,29 @@ class AuthService:
             ).scalar_one_or_none()
             if family is not None:
                 await self._revoke_family(conn, family)
+
+    async def delete_account(self, user_id: UUID, password: str, client_ip: str) -> None:
+        """Delete the account, its sessions, and tell the other modules: the row and the
+        `user_deleted` event commit together."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.email, users.c.password_hash).where(users.c.id == user_id)
+                )
+            ).one_or_none()
+        if row is None:
+            raise InvalidCredentials
+        email_key = row.email.lower()
+        retry_after = self.throttle.retry_after(email_key, client_ip)
+        if retry_after is not None:
+            raise Throttled(retry_after)
+        valid, _ = await self.passwords.verify(password, row.password_hash)
+        if not valid:
+            self.throttle.record_failure(email_key, client_ip)
+            raise InvalidCredentials
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(users).where(users.c.id == user_id))
+            await write_outbox(conn, [UserDeleted(user_id=user_id)])
 
     async def user(self, user_id: UUID) -> User | None:
         async with self.engine.connect() as conn:

@@ -2,8 +2,63 @@
 
 from __future__ import annotations
 
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
 from app.kernel.settings import DatabaseSettings
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ShortenerSettings(DatabaseSettings):
-    pass
+    public_url: str | None = Field(
+        default=None,
+        description="Base of short URLs, e.g. https://s.example.com. Default: the request's.",
+    )
+    allow_anonymous: bool = Field(default=False, description="Create links without a token.")
+    redirect_status: Literal[301, 302, 307, 308] = 302
+    allow_private_targets: bool = Field(
+        default=False, description="Allow targets on loopback, private or link-local addresses."
+    )
+    code_length: int = Field(default=8, ge=6, le=32)
+    cache_size: int = Field(default=100_000, ge=0, description="Links kept in memory.")
+    cache_ttl_seconds: float = Field(
+        default=30.0, ge=0, description="Bounds how long another replica's change goes unseen."
+    )
+    wait_for_commit: bool = Field(
+        default=True,
+        description="A redirect answers after its click is committed (no click lost on a "
+        "crash). False answers first and risks the last few milliseconds of clicks.",
+    )
+    click_batch_size: int = Field(default=1000, ge=1, le=20_000)
+    click_writers: int = Field(
+        default=4, ge=1, le=32, description="Click groups being committed at once."
+    )
+    click_commit_timeout_seconds: float = Field(
+        default=2.0, gt=0,
+        description="While writes fail, how long a redirect waits before it answers anyway "
+        "(its click stays queued).",
+    )
+    click_buffer_limit: int = Field(
+        default=100_000, ge=1, description="Clicks held in memory while the database is away."
+    )
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Peers whose X-Forwarded-For is believed, comma-separated CIDRs.",
+    )
+    geoip_city_db: Path | None = Field(
+        default=None, description="A MaxMind-format .mmdb with cities (GeoLite2-City, DB-IP)."
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(item), strict=False) for item in value]
+        return value

@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
 
+from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
 
 metadata = MetaData()
 
+urls = Table(
+    "urls",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    # Unique forever: a deleted link's code is never handed out again.
+    Column("code", Text, nullable=False, unique=True),
+    Column("target_url", Text, nullable=False),
+    Column("owner_id", Uuid),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("deleted_at", DateTime(timezone=True)),
+    Column("click_count", BigInteger, nullable=False, server_default=text("0")),
+    Index("urls_owner_created", "owner_id", "created_at"),
+)
+
+# The daily salt of visitor hashes. Yesterday's is deleted, so a hash cannot be traced back.
+visitor_salts = Table(
+    "visitor_salts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("salt", LargeBinary(32), nullable=False),
+)
+
 outbox = outbox_table(metadata)
+processed_events, parked_events = inbox_tables(metadata)

@@ -1,0 +1,70 @@
+"""A bounded in-process cache of links for the redirect path.
+
+Our own writes evict their entries at once; entries also expire after a short TTL, which
+bounds how long a change made by another replica goes unseen. Unknown codes are cached
+too (briefly), so a scanner probing random codes does not hit the database each time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CachedLink:
+    id: UUID
+    code: str
+    target_url: str
+    expires_at: datetime | None
+    deleted: bool
+
+
+_MISSING = object()
+
+
+class LinkCache:
+    def __init__(
+        self,
+        max_size: int,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_size = max_size
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, CachedLink | None]] = OrderedDict()
+
+    def get(self, code: str) -> CachedLink | object | None:
+        """The cached link, None for a cached "no such code", or `MISSING`."""
+        entry = self._entries.get(code)
+        if entry is None:
+            return _MISSING
+        expires, link = entry
+        if expires < self._clock():
+            del self._entries[code]
+            return _MISSING
+        self._entries.move_to_end(code)
+        return link
+
+    def put(self, code: str, link: CachedLink | None) -> None:
+        if self._max_size == 0 or self._ttl == 0:
+            return
+        ttl = self._ttl if link is not None else min(self._ttl, 5.0)
+        self._entries[code] = (self._clock() + ttl, link)
+        self._entries.move_to_end(code)
+        while len(self._entries) > self._max_size:
+            self._entries.popitem(last=False)
+
+    def evict(self, code: str) -> None:
+        self._entries.pop(code, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+MISSING = _MISSING

@@ -1,0 +1,149 @@
+"""The click batcher: group commit for the redirect path.
+
+Redirects hand their clicks here. One writer commits them in groups, in one transaction
+per group holding the outbox rows and the `click_count` increments, so the cost of a
+commit is shared by every click that arrived while the previous one was in flight. By
+default a redirect waits for its group (a 302 that reached the client was counted); with
+`wait_for_commit=False` it answers at once and a crash may lose the clicks not yet written.
+While the database is away, clicks wait in a bounded buffer and redirects keep answering
+after `click_commit_timeout_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.bus.outbox import write_outbox
+from app.contracts.shortener import LinkClicked
+from app.modules.shortener.settings import ShortenerSettings
+
+log = logging.getLogger(__name__)
+
+_COUNT = text(
+    """
+    UPDATE urls SET click_count = click_count + batch.n
+    FROM unnest(CAST(:codes AS text[]), CAST(:counts AS bigint[])) AS batch(code, n)
+    WHERE urls.code = batch.code
+    """
+)
+
+
+class _Pending:
+    __slots__ = ("click", "committed", "since")
+
+    def __init__(self, click: LinkClicked, committed: asyncio.Future[None] | None,
+                 since: float) -> None:
+        self.click = click
+        self.committed = committed
+        self.since = since
+
+
+class ClickBatcher:
+    def __init__(self, engine: AsyncEngine, settings: ShortenerSettings) -> None:
+        self._engine = engine
+        self._batch_size = settings.click_batch_size
+        self._writers = asyncio.Semaphore(settings.click_writers)
+        self._wait = settings.wait_for_commit
+        self._timeout = settings.click_commit_timeout_seconds
+        self._limit = settings.click_buffer_limit
+        self._pending: list[_Pending] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._failures = 0
+        self.dropped = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="click-batcher")
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Write what is pending (for at most `grace_seconds`), then stop."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._ready.set()
+        try:
+            await asyncio.wait_for(self._task, grace_seconds)
+        except TimeoutError:
+            log.error("click batcher: %d clicks not written at exit", len(self._pending))
+        self._task = None
+
+    async def record(self, click: LinkClicked) -> None:
+        """Queue a click; with wait_for_commit, return once its group committed."""
+        loop = asyncio.get_running_loop()
+        if len(self._pending) >= self._limit:
+            dropped = self._pending.pop(0)
+            self._release(dropped)
+            self.dropped += 1
+            log.error("click batcher: buffer full, dropped the oldest click")
+        committed = loop.create_future() if self._wait else None
+        self._pending.append(_Pending(click, committed, loop.time()))
+        self._ready.set()
+        if committed is not None:
+            await committed
+
+    async def _run(self) -> None:
+        while not (self._closing and not self._pending and not self._in_flight):
+            if not self._pending:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            # One turn of the loop lets every redirect that is ready join this group.
+            await asyncio.sleep(0)
+            await self._writers.acquire()
+            group = self._pending[: self._batch_size]
+            del self._pending[: len(group)]
+            task = asyncio.create_task(self._write_group(group))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight)
+
+    async def _write_group(self, group: list[_Pending]) -> None:
+        """Several groups are written at once (`click_writers`), so one group's commit
+        (and fsync) overlaps the next group's statements."""
+        try:
+            await self._write([entry.click for entry in group])
+            self._failures = 0
+            for entry in group:
+                self._release(entry)
+        except Exception as exc:  # noqa: BLE001 - kept pending, retried
+            self._failures += 1
+            delay = random.uniform(0, min(5.0, 0.05 * 2**self._failures))  # noqa: S311
+            log.warning("click batcher: write failed (%s); retry in %.2f s", exc, delay)
+            # Redirects waiting longer than the timeout get their answer; their clicks
+            # stay queued and are written when the database is back.
+            deadline = asyncio.get_running_loop().time() - self._timeout
+            for entry in group:
+                if entry.since < deadline:
+                    self._release(entry)
+            self._pending[:0] = group
+            self._ready.set()
+            await asyncio.sleep(delay)
+        finally:
+            self._writers.release()
+
+    @staticmethod
+    def _release(entry: _Pending) -> None:
+        if entry.committed is not None and not entry.committed.done():
+            entry.committed.set_result(None)
+
+    async def _write(self, clicks: Sequence[LinkClicked]) -> None:
+        async with self._engine.begin() as conn:
+            # Counting what the outbox took makes a rewrite of a group whose commit was
+            # uncertain harmless: its clicks are neither stored nor counted twice.
+            codes = await write_outbox(conn, clicks)
+            # Sorted, so concurrent writers (replicas) lock the rows in the same order.
+            counts = dict(sorted(Counter(codes).items()))
+            if counts:
+                await conn.execute(
+                    _COUNT, {"codes": list(counts), "counts": list(counts.values())}
+                )

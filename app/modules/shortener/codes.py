@@ -1,0 +1,32 @@
+"""Short codes: generated from `secrets` (not guessable), or chosen by the user."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+_ALPHABET = string.ascii_letters + string.digits
+CUSTOM_CODE = re.compile(r"[A-Za-z0-9_-]{3,64}")
+
+# Paths the app serves or may serve; compared case-insensitively.
+RESERVED = frozenset(
+    {
+        "api", "healthz", "readyz", "livez", "docs", "openapi.json", ".well-known", "static",
+        "metrics", "favicon.ico", "robots.txt", "admin", "login", "logout", "register",
+        "auth", "stats", "links", "assets", "health", "status",
+    }
+)
+
+
+def generate(length: int) -> str:
+    """`length` base62 characters: 8 give 47 bits, far beyond guessing at any rate limit."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def custom_code_problem(code: str) -> str | None:
+    if not CUSTOM_CODE.fullmatch(code):
+        return "Use 3 to 64 letters, digits, '-' or '_'."
+    if code.lower() in RESERVED:
+        return "This code is reserved."
+    return None

@@ -1,0 +1,131 @@
+"""The links API and the redirect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from app.kernel.http import json_response, read_json, read_query
+from app.kernel.openapi import ApiRoute
+from app.kernel.problems import Problem, problem_response
+from app.kernel.tokens import Principal, authenticate
+from app.modules.shortener.clicks import ClickBatcher
+from app.modules.shortener.edge import Edge
+from app.modules.shortener.schemas import CreateLink, LinkOut, LinkPage, PageQuery
+from app.modules.shortener.service import CodeTaken, Link, LinkNotFound, Links, is_gone
+from app.modules.shortener.settings import ShortenerSettings
+from app.modules.shortener.targets import UnsafeTarget, check_target
+
+
+def _not_found(code: str) -> Problem:
+    return Problem(404, f"There is no link '{code}'.", slug="link-not-found")
+
+
+def build_routes(
+    links: Links, edge: Edge, batcher: ClickBatcher, settings: ShortenerSettings
+) -> list[BaseRoute]:
+    def base_url(request: Request) -> str:
+        return (settings.public_url or str(request.base_url)).rstrip("/")
+
+    def present(request: Request) -> Callable[[Link], LinkOut]:
+        base = base_url(request)
+        return lambda link: LinkOut(
+            code=link.code, short_url=f"{base}/{link.code}", url=link.target_url,
+            created_at=link.created_at, expires_at=link.expires_at,
+            click_count=link.click_count,
+        )
+
+    async def create(request: Request) -> Response:
+        owner: Principal | None = None
+        if "authorization" in request.headers or not settings.allow_anonymous:
+            owner = authenticate(request)
+        body = await read_json(request, CreateLink)
+        own_hosts = {request.url.hostname or "", urlsplit(base_url(request)).hostname or ""}
+        try:
+            target = check_target(
+                body.url, own_hosts=own_hosts - {""},
+                allow_private=settings.allow_private_targets,
+            )
+        except UnsafeTarget as exc:
+            raise Problem(
+                422, f"The request body is invalid: url. {exc}", slug="validation-error",
+                title="Validation failed", errors=[{"field": "url", "message": str(exc)}],
+            ) from None
+        try:
+            link = await links.create(
+                target, owner.user_id if owner else None, body.code, body.expires_at
+            )
+        except CodeTaken:
+            raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None
+        response = json_response(present(request)(link), status_code=201)
+        response.headers["Location"] = f"/api/links/{link.code}"
+        return response
+
+    async def list_links(request: Request) -> Response:
+        owner = authenticate(request)
+        query = read_query(request, PageQuery)
+        page = await links.page(owner.user_id, query.page, query.per_page)
+        to_out = present(request)
+        return json_response(
+            LinkPage(items=[to_out(link) for link in page.links], page=query.page,
+                     per_page=query.per_page, total=page.total)
+        )
+
+    async def show(request: Request) -> Response:
+        owner = authenticate(request)
+        code = request.path_params["code"]
+        try:
+            link = await links.get(owner.user_id, code)
+        except LinkNotFound:
+            raise _not_found(code) from None
+        return json_response(present(request)(link))
+
+    async def delete(request: Request) -> Response:
+        owner = authenticate(request)
+        code = request.path_params["code"]
+        try:
+            await links.delete(owner.user_id, code)
+        except LinkNotFound:
+            raise _not_found(code) from None
+        return Response(status_code=204)
+
+    async def redirect(request: Request) -> Response:
+        code: str = request.path_params["code"]
+        link = await links.resolve(code)
+        if link is None:
+            return problem_response(_not_found(code))
+        if is_gone(link):
+            return problem_response(
+                Problem(410, f"The link '{code}' has expired or was deleted.", slug="link-gone")
+            )
+        if request.method == "GET":  # a HEAD request fetches no page: it is not a click
+            await batcher.record(await edge.click(request, code))
+        return Response(
+            status_code=settings.redirect_status,
+            headers={"location": link.target_url, "cache-control": "no-store"},
+        )
+
+    tag = "links"
+    return [
+        ApiRoute("/api/links", create, method="POST", tag=tag, auth=True,
+                 summary="Shorten a URL", body=CreateLink,
+                 responses={201: LinkOut, 401: "No or invalid access token",
+                            409: "The custom code is taken", 422: "Invalid or unsafe field"}),
+        ApiRoute("/api/links", list_links, method="GET", tag=tag, auth=True,
+                 summary="The caller's links, newest first (?page=&per_page=)",
+                 responses={200: LinkPage, 401: "No or invalid access token"}),
+        ApiRoute("/api/links/{code}", show, method="GET", tag=tag, auth=True,
+                 summary="One of the caller's links, with its click count",
+                 responses={200: LinkOut, 404: "No such link of the caller's"}),
+        ApiRoute("/api/links/{code}", delete, method="DELETE", tag=tag, auth=True,
+                 summary="Delete one of the caller's links (it then answers 410)",
+                 responses={204: "Deleted", 404: "No such link of the caller's"}),
+        ApiRoute("/{code}", redirect, method="GET", tag="redirect",
+                 summary="Follow a short link (the click is counted)",
+                 responses={302: "To the target", 404: "No such link",
+                            410: "Expired or deleted"}),
+    ]

@@ -1,0 +1,172 @@
+"""The shortener use cases: create, list, show and delete links; resolve a code."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.bus.outbox import write_outbox
+from app.contracts.shortener import LinkCreated, LinkDeleted
+from app.modules.shortener import codes
+from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
+from app.modules.shortener.tables import urls
+
+_GENERATION_ATTEMPTS = 8
+
+
+class CodeTaken(Exception):
+    pass
+
+
+class LinkNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Link:
+    id: UUID
+    code: str
+    target_url: str
+    owner_id: UUID | None
+    created_at: datetime
+    expires_at: datetime | None
+    click_count: int
+
+
+@dataclass(frozen=True)
+class Page:
+    links: list[Link]
+    total: int
+
+
+_LINK_COLUMNS = [
+    urls.c.id, urls.c.code, urls.c.target_url, urls.c.owner_id, urls.c.created_at,
+    urls.c.expires_at, urls.c.click_count,
+]
+
+
+def _alive(owner_id: UUID) -> list[object]:
+    return [urls.c.owner_id == owner_id, urls.c.deleted_at.is_(None)]
+
+
+@dataclass
+class Links:
+    engine: AsyncEngine
+    cache: LinkCache
+    code_length: int
+
+    async def create(
+        self,
+        target_url: str,
+        owner_id: UUID | None,
+        code: str | None,
+        expires_at: datetime | None,
+    ) -> Link:
+        """Insert the link and its `link_created` event in one transaction."""
+        attempts = 1 if code else _GENERATION_ATTEMPTS
+        for _ in range(attempts):
+            candidate = code or codes.generate(self.code_length)
+            link_id = uuid.uuid4()
+            async with self.engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        insert(urls)
+                        .values(id=link_id, code=candidate, target_url=target_url,
+                                owner_id=owner_id, expires_at=expires_at)
+                        .on_conflict_do_nothing(index_elements=["code"])
+                        .returning(*_LINK_COLUMNS)
+                    )
+                ).one_or_none()
+                if row is None:
+                    continue  # the code is taken: a custom one is refused, a generated retried
+                link = Link(**row._asdict())
+                await write_outbox(
+                    conn,
+                    [
+                        LinkCreated(
+                            code=link.code, link_id=link.id, target_url=link.target_url,
+                            owner_id=link.owner_id, created_at=link.created_at,
+                            expires_at=link.expires_at,
+                        )
+                    ],
+                )
+            self.cache.evict(link.code)  # a cached "no such code" must not outlive this
+            return link
+        raise CodeTaken
+
+    async def page(self, owner_id: UUID, page: int, per_page: int) -> Page:
+        async with self.engine.connect() as conn:
+            total = (
+                await conn.execute(select(func.count()).select_from(urls).where(*_alive(owner_id)))
+            ).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(*_LINK_COLUMNS)
+                    .where(*_alive(owner_id))
+                    .order_by(urls.c.created_at.desc(), urls.c.id)
+                    .limit(per_page)
+                    .offset((page - 1) * per_page)
+                )
+            ).all()
+        return Page(links=[Link(**row._asdict()) for row in rows], total=total)
+
+    async def get(self, owner_id: UUID, code: str) -> Link:
+        """The caller's link; another owner's is "not found", so codes of others do not leak."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(*_LINK_COLUMNS).where(urls.c.code == code, *_alive(owner_id))
+                )
+            ).one_or_none()
+        if row is None:
+            raise LinkNotFound
+        return Link(**row._asdict())
+
+    async def delete(self, owner_id: UUID, code: str) -> None:
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(urls)
+                    .where(urls.c.code == code, *_alive(owner_id))
+                    .values(deleted_at=func.now())
+                    .returning(urls.c.id, urls.c.owner_id)
+                )
+            ).one_or_none()
+            if row is None:
+                raise LinkNotFound
+            await write_outbox(conn, [LinkDeleted(code=code, link_id=row.id,
+                                                  owner_id=row.owner_id)])
+        self.cache.evict(code)
+
+    async def resolve(self, code: str) -> CachedLink | None:
+        """The hot path: from the cache, or one indexed query on a miss."""
+        cached = self.cache.get(code)
+        if cached is not MISSING:
+            return cached  # type: ignore[return-value]
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(urls.c.id, urls.c.code, urls.c.target_url, urls.c.expires_at,
+                           urls.c.deleted_at).where(urls.c.code == code)
+                )
+            ).one_or_none()
+        link = None
+        if row is not None:
+            link = CachedLink(
+                id=row.id, code=row.code, target_url=row.target_url,
+                expires_at=row.expires_at, deleted=row.deleted_at is not None,
+            )
+        self.cache.put(code, link)
+        return link
+
+
+def is_gone(link: CachedLink, now: datetime | None = None) -> bool:
+    if link.deleted:
+        return True
+    return link.expires_at is not None and link.expires_at <= (now or datetime.now(UTC))

@@ -1,0 +1,37 @@
+"""What the shortener consumes: an account deleted in auth stops its links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.bus.outbox import write_outbox
+from app.contracts.auth import UserDeleted
+from app.contracts.shortener import LinkDeleted
+from app.modules.shortener.tables import urls
+
+
+def on_user_deleted(evict: Callable[[str], None]) -> Callable[..., object]:
+    async def handle(conn: AsyncConnection, events: Sequence[UserDeleted]) -> None:
+        """The owner's links answer 410 from now on; each gets a `link_deleted` event, so
+        analytics and other replicas hear of it like of any deletion."""
+        owners = [event.user_id for event in events]
+        rows = (
+            await conn.execute(
+                update(urls)
+                .where(urls.c.owner_id.in_(owners), urls.c.deleted_at.is_(None))
+                .values(deleted_at=func.now())
+                .returning(urls.c.id, urls.c.code, urls.c.owner_id)
+            )
+        ).all()
+        await write_outbox(
+            conn, [LinkDeleted(code=r.code, link_id=r.id, owner_id=r.owner_id) for r in rows]
+        )
+        for row in rows:
+            # Before the commit: a redirect in between may cache the old state again, for
+            # at most the cache TTL.
+            evict(row.code)
+
+    return handle

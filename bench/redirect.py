@@ -1,0 +1,198 @@
+"""Redirects per second and latency of `GET /{code}`, against a bare Starlette 302.
+
+    .venv/bin/python bench/redirect.py [--duration 8] [--runs 3] [--connections 64]
+
+Each server runs under uvicorn with one worker pinned to core 0 (`taskset -c 0`); wrk
+(`apt-get install wrk`) runs pinned to core 1. encurta runs as deployed by default: one
+process with all three modules, the embedded PostgreSQL with fsync on, click capture on,
+and the relay and analytics consumer in the same process. Printed: medians over the runs,
+and each configuration's ratio to the bare app measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.config import ALL_MODULES  # noqa: E402
+from app.kernel import migrations  # noqa: E402
+from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
+from bench.bare_app import LINKS  # noqa: E402
+
+CODE = next(iter(LINKS))
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Figures:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, seconds: int, connections: int) -> Figures:
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+         url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    failed = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        failed += sum(int(n) for n in socket_errors.groups())
+    return Figures(rate, _ms(*p50.groups()), _ms(*p99.groups()), total, failed)  # type: ignore[union-attr]
+
+
+@contextmanager
+def server(argv: list[str], port: int, env: Mapping[str, str]) -> Iterator[str]:
+    process = subprocess.Popen(["taskset", "-c", "0", *argv], env={**os.environ, **env},
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/{CODE}", timeout=1).status_code == 302:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"{argv} did not answer")
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def seed(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(
+            "INSERT INTO urls (id, code, target_url) VALUES ($1, $2, $3) "
+            "ON CONFLICT (code) DO NOTHING", uuid.uuid4(), CODE, LINKS[CODE],
+        )
+    finally:
+        await conn.close()
+
+
+async def click_count(url: str) -> int:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(await conn.fetchval("SELECT click_count FROM urls WHERE code = $1", CODE))
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    if not shutil.which("wrk") or not shutil.which("taskset"):
+        raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
+
+    root = Path(tempfile.mkdtemp(prefix="encurta-bench-"))
+    root.chmod(0o755)
+    database = EmbeddedPostgres(root / "postgres", durable=True)
+    database.start()
+    try:
+        urls = asyncio.run(database.provision(list(ALL_MODULES)))
+        for module, url in urls.items():
+            migrations.upgrade(module, url)
+        asyncio.run(seed(urls["shortener"]))
+        encurta_env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
+        encurta_env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
+        configs = {
+            "bare Starlette 302": (
+                [str(BIN / "uvicorn"), "bench.bare_app:app", "--no-access-log",
+                 "--log-level", "warning"], {}),
+            "encurta, 302 after commit (default)": (
+                [str(BIN / "encurta"), "serve"], encurta_env),
+            "encurta, 302 before commit": (
+                [str(BIN / "encurta"), "serve"],
+                encurta_env | {"ENCURTA_SHORTENER__WAIT_FOR_COMMIT": "false"}),
+        }
+        results: dict[str, list[Figures]] = {name: [] for name in configs}
+        counted = served = 0
+        for run in range(args.runs):
+            for name, (argv, env) in configs.items():
+                port = free_port()
+                with server([*argv, "--port", str(port)], port, env) as url:
+                    wrk(f"{url}/{CODE}", 2, args.connections)  # warm-up
+                    before = asyncio.run(click_count(urls["shortener"]))
+                    figures = wrk(f"{url}/{CODE}", args.duration, args.connections)
+                    if "default" in name:
+                        counted += asyncio.run(click_count(urls["shortener"])) - before
+                        served += figures.requests
+                results[name].append(figures)
+                print(f"run {run + 1}: {name}: {figures.requests_per_second:,.0f} req/s, "
+                      f"p50 {figures.p50_ms:.2f} ms, p99 {figures.p99_ms:.2f} ms, "
+                      f"errors {figures.errors}", flush=True)
+    finally:
+        database.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    bare = results["bare Starlette 302"]
+    base_rate = statistics.median(f.requests_per_second for f in bare)
+    base_p99 = statistics.median(f.p99_ms for f in bare)
+    print(f"\nmedians of {args.runs} runs, {args.duration} s each, {args.connections} "
+          "connections, server on core 0, wrk on core 1")
+    print(f"{'configuration':<38} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'p99 ratio':>9}")
+    for name, runs in results.items():
+        rate = statistics.median(f.requests_per_second for f in runs)
+        p50 = statistics.median(f.p50_ms for f in runs)
+        p99 = statistics.median(f.p99_ms for f in runs)
+        print(f"{name:<38} {rate:>9,.0f} {rate / base_rate:>6.2f} {p50:>7.2f} {p99:>7.2f} "
+              f"{p99 / base_p99:>9.2f}")
+    print(f"\ndefault configuration: {served:,} redirects received by wrk, {counted:,} clicks "
+          "committed (the difference: requests in flight when wrk stopped)")
+
+
+if __name__ == "__main__":
+    main()

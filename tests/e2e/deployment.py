@@ -1,0 +1,94 @@
+"""A real `encurta serve` process on the suite's PostgreSQL, for end-to-end and crash tests.
+
+It is started and killed like an operator would: a subprocess, SIGINT to stop, SIGKILL to
+crash. The databases are the suite's embedded server, handed over as external URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+ENCURTA = Path(sys.executable).parent / "encurta"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Deployment:
+    """One encurta process; `start()` again after `kill()` restarts it on the same data."""
+
+    def __init__(
+        self,
+        database_urls: Mapping[str, str],
+        data_dir: Path,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENCURTA_")}
+        env.update(
+            ENCURTA_DATA_DIR=str(data_dir),
+            ENCURTA_LOG_LEVEL="warning",
+            ENCURTA_AUTH__ARGON2__TIME_COST="1",
+            ENCURTA_AUTH__ARGON2__MEMORY_COST_KIB="64",
+            ENCURTA_AUTH__ARGON2__PARALLELISM="1",
+            # The tests speak for many clients through loopback, as a proxy would.
+            ENCURTA_SHORTENER__TRUSTED_PROXIES="127.0.0.1/32",
+            ENCURTA_BUS__RELAY_POLL_SECONDS="0.2",
+        )
+        for module, url in database_urls.items():
+            env[f"ENCURTA_{module.upper()}__DATABASE_URL"] = url
+        env.update(settings or {})
+        self._env = env
+        self._log = data_dir / f"encurta-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> Deployment:
+        self._log.parent.mkdir(parents=True, exist_ok=True)
+        with self._log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(ENCURTA), "serve", "--port", str(self.port)],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"encurta exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise AssertionError(f"encurta did not become ready:\n{self.log()}")
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no shutdown hooks, nothing flushed."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
