@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.bus.kafka import KafkaSettings
 from app.bus.settings import DeliverySettings
 from app.kernel.database import redact
 from app.kernel.settings import DatabaseSettings, TokenSettings
@@ -31,7 +32,8 @@ class EmbeddedSettings(BaseModel):
 
 
 class BusSettings(DeliverySettings):
-    transport: Literal["inprocess"] = "inprocess"
+    transport: Literal["inprocess", "kafka"] = "inprocess"
+    kafka: KafkaSettings = KafkaSettings()
 
 
 class Settings(BaseSettings):

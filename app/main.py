@@ -19,8 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.bus.broadcast import Broadcast
 from app.bus.inbox import Consumer
 from app.bus.inprocess import InProcessBus
+from app.bus.kafka import KafkaBus, UnsafeKafkaSettings
 from app.bus.protocol import Bus
 from app.bus.relay import OutboxRelay
 from app.config import ALL_MODULES, Settings
@@ -29,7 +31,7 @@ from app.kernel.health import health_routes
 from app.kernel.module import Module, ModuleContext
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
-from app.kernel.tokens import TokenVerifier
+from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
 from app.modules import analytics, auth, shortener
 
 VERSION = "0.1.0"
@@ -51,12 +53,17 @@ class Runtime:
     bus: Bus
     relays: list[OutboxRelay]
     consumers: list[Consumer]
+    broadcasts: list[Broadcast]
 
     async def start(self) -> None:
         for consumer in self.consumers:
             self.bus.subscribe(consumer)
             await consumer.start()
+        for broadcast in self.broadcasts:
+            self.bus.subscribe(broadcast)
         await self.bus.start()
+        with contextlib.suppress(Exception):  # auth may start later: fetched on first use
+            await self.verifier.refresh()
         for module in self.modules:
             for hook in module.on_startup:
                 await hook()
@@ -80,13 +87,41 @@ class Runtime:
             await module.engine.dispose()
 
 
+def _verifier(settings: Settings, signing_key: Ed25519PrivateKey | None) -> TokenVerifier:
+    """Auth's public key: from auth itself when it runs here, else from a file or JWKS."""
+    tokens = settings.tokens
+    if signing_key is not None:
+        return TokenVerifier([signing_key.public_key()], tokens)
+    if tokens.public_key_file is not None:
+        try:
+            return TokenVerifier([load_public_key(tokens.public_key_file)], tokens)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"ENCURTA_TOKENS__PUBLIC_KEY_FILE: {exc}") from None
+    if tokens.jwks_url:
+        return TokenVerifier([], tokens, fetch=jwks_fetcher(tokens.jwks_url))
+    raise ConfigurationError(
+        "without the auth module in this process, tokens are verified with auth's public "
+        "key: set ENCURTA_TOKENS__PUBLIC_KEY_FILE or ENCURTA_TOKENS__JWKS_URL"
+    )
+
+
+def _bus(settings: Settings) -> Bus:
+    if settings.bus.transport == "kafka":
+        try:
+            return KafkaBus(settings.bus.kafka, settings.bus)
+        except UnsafeKafkaSettings as exc:
+            raise ConfigurationError(str(exc)) from None
+    return InProcessBus()
+
+
 def build_runtime(
     settings: Settings,
     database_urls: Mapping[str, str],
     signing_key: Ed25519PrivateKey | None = None,
 ) -> Runtime:
-    signing_key = signing_key or auth.load_signing_key(settings.auth, settings.data_dir)
-    verifier = TokenVerifier([signing_key.public_key()], settings.tokens)
+    if signing_key is None and "auth" in settings.modules:
+        signing_key = auth.load_signing_key(settings.auth, settings.data_dir)
+    verifier = _verifier(settings, signing_key)
 
     def context(name: str) -> ModuleContext:
         url = database_urls.get(name) or settings.configured_url(name)
@@ -101,6 +136,7 @@ def build_runtime(
 
     modules: list[Module] = []
     if "auth" in settings.modules:
+        assert signing_key is not None
         modules.append(
             auth.create_module(settings.auth, settings.tokens, signing_key, context("auth"))
         )
@@ -109,7 +145,7 @@ def build_runtime(
     if "analytics" in settings.modules:
         modules.append(analytics.create_module(settings.analytics, context("analytics")))
 
-    bus = InProcessBus()
+    bus = _bus(settings)
     return Runtime(
         modules=modules,
         verifier=verifier,
@@ -120,6 +156,7 @@ def build_runtime(
             for m in modules
             if m.subscriptions
         ],
+        broadcasts=[Broadcast(m.name, m.broadcasts) for m in modules if m.broadcasts],
     )
 
 

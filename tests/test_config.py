@@ -118,7 +118,7 @@ def test_modules_are_a_comma_list_kept_in_canonical_order(
         ("ENCURTA_AUTH__ARGON2__TIME_COST", "0", ("auth", "argon2", "time_cost")),
         ("ENCURTA_AUTH__POOL_SIZE", "many", ("auth", "pool_size")),
         ("ENCURTA_EMBEDDED__PORT", "-1", ("embedded", "port")),
-        ("ENCURTA_BUS__TRANSPORT", "kafka", ("bus", "transport")),
+        ("ENCURTA_BUS__TRANSPORT", "rabbitmq", ("bus", "transport")),
         ("ENCURTA_TOKENS__LEEWAY_SECONDS", "3600", ("tokens", "leeway_seconds")),
     ],
 )

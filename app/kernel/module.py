@@ -40,3 +40,6 @@ class Module:
     on_shutdown: Sequence[Hook] = ()
     publishes: Sequence[type] = ()
     subscriptions: Mapping[type, Callable[..., Awaitable[None]]] = field(default_factory=dict)
+    # Handlers every process of the module runs, with no database and no inbox (cache
+    # eviction): `async def handle(events)`.
+    broadcasts: Mapping[type, Callable[..., Awaitable[None]]] = field(default_factory=dict)

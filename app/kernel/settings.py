@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, SecretStr
 
 
@@ -14,8 +16,18 @@ class DatabaseSettings(BaseModel):
 
 
 class TokenSettings(BaseModel):
-    """How any module verifies access tokens: auth's public key alone, never a call to auth."""
+    """How any module verifies access tokens: auth's public key alone, never a call to auth.
+
+    In a process with the auth module the key comes from auth itself. Elsewhere it comes
+    from `public_key_file` (PEM), or from auth's JWKS at `jwks_url`, fetched at start,
+    cached, and fetched again when a token names a key it does not know.
+    """
 
     issuer: str = "encurta"
     audience: str = "encurta"
     leeway_seconds: int = Field(default=0, ge=0, le=300)
+    public_key_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_refetch_seconds: float = Field(
+        default=30.0, ge=0, description="Fewest seconds between two JWKS fetches."
+    )

@@ -7,17 +7,24 @@ Every module verifies a Bearer token here without calling auth: the token is an 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 from starlette.requests import Request
 
 from app.kernel.problems import Problem
@@ -25,6 +32,8 @@ from app.kernel.settings import TokenSettings
 
 ALGORITHM = "EdDSA"
 _REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti"]
+
+KeyFetcher = Callable[[], Awaitable[list[Ed25519PublicKey]]]
 
 
 def _b64url(data: bytes) -> str:
@@ -41,6 +50,33 @@ def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
 
 def key_id(key: Ed25519PublicKey) -> str:
     return public_jwk(key)["kid"]
+
+
+def jwks_fetcher(url: str, timeout: float = 5.0) -> KeyFetcher:
+    """Reads auth's `/.well-known/jwks.json`; keys other than Ed25519 are ignored."""
+
+    async def fetch() -> list[Ed25519PublicKey]:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+        keys = []
+        for jwk in response.json().get("keys", []):
+            try:
+                keys.append(public_key_from_jwk(jwk))
+            except ValueError:
+                continue
+        return keys
+
+    return fetch
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    key = load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} is not an Ed25519 public key")
+    return key
 
 
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
@@ -62,12 +98,49 @@ class InvalidToken(Exception):
     """The token is not one we accept; the message is safe to show."""
 
 
-class TokenVerifier:
-    """Checks signature, algorithm, issuer, audience and lifetime; knows keys by `kid`."""
+class UnknownKey(InvalidToken):
+    """Signed with a key we do not (yet) know."""
 
-    def __init__(self, keys: Iterable[Ed25519PublicKey], settings: TokenSettings) -> None:
+
+class TokenVerifier:
+    """Checks signature, algorithm, issuer, audience and lifetime; knows keys by `kid`.
+
+    With a `fetch` (auth's JWKS), a token naming an unknown key triggers one fetch, at
+    most every `jwks_refetch_seconds`, so a rotated key is picked up without a restart.
+    """
+
+    def __init__(
+        self,
+        keys: Iterable[Ed25519PublicKey],
+        settings: TokenSettings,
+        fetch: KeyFetcher | None = None,
+    ) -> None:
         self._keys = {key_id(key): key for key in keys}
         self._settings = settings
+        self._fetch = fetch
+        self._fetched_at = -float("inf")
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        """Fetch the keys again (no-op without a fetcher)."""
+        if self._fetch is None:
+            return
+        async with self._lock:
+            self._fetched_at = time.monotonic()
+            self._keys = {key_id(key): key for key in await self._fetch()}
+
+    async def verify_or_refresh(self, token: str) -> Principal:
+        try:
+            return self.verify(token)
+        except UnknownKey:
+            due = time.monotonic() - self._fetched_at >= self._settings.jwks_refetch_seconds
+            if self._fetch is None or not due:
+                raise
+        try:
+            await self.refresh()
+        except Exception as exc:  # auth unreachable: the token cannot be checked now
+            raise InvalidToken("The access token's key cannot be fetched right now.") from exc
+        return self.verify(token)
 
     @property
     def jwks(self) -> dict[str, list[dict[str, str]]]:
@@ -82,7 +155,7 @@ class TokenVerifier:
             raise InvalidToken("The access token is not signed with EdDSA.")
         key = self._keys.get(str(header.get("kid")))
         if key is None:
-            raise InvalidToken("The access token is signed with an unknown key.")
+            raise UnknownKey("The access token is signed with an unknown key.")
         try:
             claims = jwt.decode(
                 token,
@@ -112,10 +185,10 @@ def unauthorized(detail: str, error: str | None = None) -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": challenge})
 
 
-def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request) -> Principal:
     """The caller's identity from the Bearer token, or a 401 problem."""
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return verifier.verify(bearer_token(request))
+        return await verifier.verify_or_refresh(bearer_token(request))
     except InvalidToken as exc:
         raise unauthorized(str(exc), error="invalid_token") from exc

@@ -1,4 +1,4 @@
-"""Fixtures for tests against a real `encurta serve` process."""
+"""Fixtures for tests against real encurta processes (and a real Kafka-protocol broker)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import traversable_tmp, truncate_all
-from tests.e2e.deployment import Deployment
+from tests.e2e.deployment import TOPOLOGIES, Cluster, Deployment
+from tests.kafka import Tansu
 
 
 @pytest.fixture
@@ -20,6 +21,13 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[Tansu]:
+    broker = Tansu().start()
+    yield broker
+    broker.stop()
+
+
 @pytest.fixture
 def deployment(database_urls: dict[str, str], data_dir: Path) -> Iterator[Deployment]:
     asyncio.run(truncate_all(database_urls))
@@ -27,3 +35,17 @@ def deployment(database_urls: dict[str, str], data_dir: Path) -> Iterator[Deploy
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def cluster(
+    request: pytest.FixtureRequest,
+    database_urls: dict[str, str],
+    data_dir: Path,
+    tansu: Tansu,
+) -> Iterator[Cluster]:
+    """The same product three ways: one process in-process, one over Kafka, one per module."""
+    asyncio.run(truncate_all(database_urls))
+    running = Cluster(request.param, database_urls, data_dir, kafka_env=tansu.env()).start()
+    yield running
+    running.stop()

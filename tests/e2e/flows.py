@@ -48,10 +48,14 @@ async def stats(
 async def wait_for_total(
     client: httpx.AsyncClient, token: str, code: str, expected: int, timeout: float = 30.0
 ) -> dict[str, Any]:
-    """Poll the stats until analytics has counted `expected` clicks (events are async)."""
+    """Poll the stats until analytics has counted `expected` clicks: events are async, and
+    analytics knows the link only once its `link_created` arrived (404 until then)."""
     deadline = time.monotonic() + timeout
     while True:
-        body = await stats(client, token, code)
-        if body["totals"]["all"] >= expected or time.monotonic() > deadline:
-            return body
+        response = await client.get(f"/api/stats/{code}", headers=bearer(token))
+        if response.status_code != 404 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            if body["totals"]["all"] >= expected or time.monotonic() > deadline:
+                return body
         await asyncio.sleep(0.1)

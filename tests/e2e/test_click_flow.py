@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
-from tests.e2e.deployment import Deployment
+from tests.e2e.deployment import Cluster
 from tests.e2e.flows import bearer, shorten, signed_in, stats, wait_for_total
 
 CHROME_WINDOWS = (
@@ -35,8 +33,8 @@ def top(body: dict[str, object], dimension: str) -> dict[str, int]:
     return {entry["value"]: entry["clicks"] for entry in entries}  # type: ignore[index]
 
 
-async def test_clicks_flow_from_redirect_to_exact_statistics(deployment: Deployment) -> None:
-    async with httpx.AsyncClient(base_url=deployment.url, timeout=10) as client:
+async def test_clicks_flow_from_redirect_to_exact_statistics(cluster: Cluster) -> None:
+    async with cluster.client() as client:
         token = await signed_in(client)
         code = await shorten(client, token, "https://example.com/landing?utm=1")
 

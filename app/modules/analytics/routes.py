@@ -39,7 +39,7 @@ def _stats_query(request: Request) -> StatsQuery:
 
 def build_routes(service: StatsService) -> list[BaseRoute]:
     async def link_stats(request: Request) -> Response:
-        principal = authenticate(request)
+        principal = await authenticate(request)
         query = _stats_query(request)
         try:
             stats = await service.link_stats(

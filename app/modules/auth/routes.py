@@ -85,14 +85,14 @@ def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
         return Response(status_code=204)
 
     async def me(request: Request) -> Response:
-        principal = authenticate(request)
+        principal = await authenticate(request)
         user = await service.user(principal.user_id)
         if user is None or not user.is_active:
             raise unauthorized("The account of this token is disabled or gone.")
         return json_response(user)
 
     async def delete_me(request: Request) -> Response:
-        principal = authenticate(request)
+        principal = await authenticate(request)
         body = await read_json(request, DeleteAccountRequest)
         try:
             await service.delete_account(principal.user_id, body.password, client_ip(request))

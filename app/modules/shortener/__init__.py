@@ -16,7 +16,7 @@ from app.modules.shortener.edge import Edge, Geo, VisitorSalts
 from app.modules.shortener.routes import build_routes
 from app.modules.shortener.service import Links
 from app.modules.shortener.settings import ShortenerSettings
-from app.modules.shortener.subscribers import on_user_deleted
+from app.modules.shortener.subscribers import evict_deleted, on_user_deleted
 from app.modules.shortener.tables import metadata
 
 __all__ = ["ShortenerSettings", "create_module"]
@@ -39,4 +39,5 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         on_shutdown=[batcher.stop],
         publishes=[LinkCreated, LinkDeleted, LinkClicked],
         subscriptions={UserDeleted: on_user_deleted(cache.evict)},
+        broadcasts={LinkDeleted: evict_deleted(cache)},
     )

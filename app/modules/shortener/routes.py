@@ -42,7 +42,7 @@ def build_routes(
     async def create(request: Request) -> Response:
         owner: Principal | None = None
         if "authorization" in request.headers or not settings.allow_anonymous:
-            owner = authenticate(request)
+            owner = await authenticate(request)
         body = await read_json(request, CreateLink)
         own_hosts = {request.url.hostname or "", urlsplit(base_url(request)).hostname or ""}
         try:
@@ -66,7 +66,7 @@ def build_routes(
         return response
 
     async def list_links(request: Request) -> Response:
-        owner = authenticate(request)
+        owner = await authenticate(request)
         query = read_query(request, PageQuery)
         page = await links.page(owner.user_id, query.page, query.per_page)
         to_out = present(request)
@@ -76,7 +76,7 @@ def build_routes(
         )
 
     async def show(request: Request) -> Response:
-        owner = authenticate(request)
+        owner = await authenticate(request)
         code = request.path_params["code"]
         try:
             link = await links.get(owner.user_id, code)
@@ -85,7 +85,7 @@ def build_routes(
         return json_response(present(request)(link))
 
     async def delete(request: Request) -> Response:
-        owner = authenticate(request)
+        owner = await authenticate(request)
         code = request.path_params["code"]
         try:
             await links.delete(owner.user_id, code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkDeleted
+from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.tables import urls
 
 
@@ -33,5 +34,14 @@ def on_user_deleted(evict: Callable[[str], None]) -> Callable[..., object]:
             # Before the commit: a redirect in between may cache the old state again, for
             # at most the cache TTL.
             evict(row.code)
+
+    return handle
+
+
+def evict_deleted(cache: LinkCache) -> Callable[..., Awaitable[None]]:
+    async def handle(events: Sequence[LinkDeleted]) -> None:
+        """Every replica drops a deleted link from its cache, wherever it was deleted."""
+        for event in events:
+            cache.evict(event.code)
 
     return handle

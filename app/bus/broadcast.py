@@ -1,0 +1,53 @@
+"""Broadcast subscriptions: effects every process of a module needs, with no inbox.
+
+A consumer group shares the work among a module's replicas; a cache, though, lives in each
+replica. A broadcast subscription gets every event in every process (its own consumer
+group, from the latest offset) and runs a handler that touches no database, such as
+evicting a deleted link from the redirect cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.bus.envelope import Envelope
+from app.contracts.base import IntegrationEvent
+
+log = logging.getLogger(__name__)
+
+BroadcastHandler = Callable[[Sequence[Any]], Awaitable[None]]
+
+
+class Broadcast:
+    from_latest = True
+
+    def __init__(
+        self, module: str, handlers: Mapping[type[IntegrationEvent], BroadcastHandler]
+    ) -> None:
+        self.name = f"{module}-broadcast-{uuid.uuid4().hex[:12]}"
+        self._contracts = {contract.type: contract for contract in handlers}
+        self._handlers = {contract.type: handler for contract, handler in handlers.items()}
+
+    @property
+    def event_types(self) -> list[str]:
+        return list(self._handlers)
+
+    async def deliver(self, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            contract = self._contracts.get(envelope.type)
+            if contract is None:
+                continue
+            try:
+                event = contract.model_validate(envelope.payload)
+            except ValidationError as exc:
+                log.warning("broadcast %s: undecodable %s: %s", self.name, envelope.type, exc)
+                continue
+            await self._handlers[envelope.type]([event])
+
+    async def deliver_raw(self, data: bytes) -> None:
+        log.warning("broadcast %s: ignored a message that is not an envelope", self.name)
