@@ -1,9 +1,11 @@
 """Broadcast subscriptions: effects every process of a module needs, with no inbox.
 
 A consumer group shares the work among a module's replicas; a cache, though, lives in each
-replica. A broadcast subscription gets every event in every process (its own consumer
-group, from the latest offset) and runs a handler that touches no database, such as
-evicting a deleted link from the redirect cache.
+replica. A broadcast subscription gets every event in every process (a consumer group of
+its own) and runs a handler that touches no database, such as evicting a deleted link
+from the redirect cache. It reads from the earliest offset, because "latest" is decided
+when the group is joined, a second or more after the process is up, and an event in that
+gap would be missed; events from before the process started are skipped instead.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,13 +26,15 @@ log = logging.getLogger(__name__)
 BroadcastHandler = Callable[[Sequence[Any]], Awaitable[None]]
 
 
-class Broadcast:
-    from_latest = True
+_CLOCK_SKEW = timedelta(seconds=60)
 
+
+class Broadcast:
     def __init__(
         self, module: str, handlers: Mapping[type[IntegrationEvent], BroadcastHandler]
     ) -> None:
         self.name = f"{module}-broadcast-{uuid.uuid4().hex[:12]}"
+        self._since = datetime.now(UTC) - _CLOCK_SKEW
         self._contracts = {contract.type: contract for contract in handlers}
         self._handlers = {contract.type: handler for contract, handler in handlers.items()}
 
@@ -40,7 +45,7 @@ class Broadcast:
     async def deliver(self, envelopes: Sequence[Envelope]) -> None:
         for envelope in envelopes:
             contract = self._contracts.get(envelope.type)
-            if contract is None:
+            if contract is None or envelope.occurred_at < self._since:
                 continue
             try:
                 event = contract.model_validate(envelope.payload)

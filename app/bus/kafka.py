@@ -61,18 +61,31 @@ class KafkaSettings(BaseModel):
             )
 
 
-class _LogRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Offsets are committed right after each applied batch, before the next fetch, so a
-    revocation has nothing pending to commit; it only needs to be seen in the log."""
+    revocation has nothing pending to commit.
 
-    def __init__(self, group: str) -> None:
+    On assignment every partition starts again from the group's committed offset (or the
+    beginning when there is none), never from a position remembered in memory: after a
+    broker lost its data, or a topic was recreated, a remembered position would skip the
+    new messages below it.
+    """
+
+    def __init__(self, group: str, consumer: AIOKafkaConsumer) -> None:
         self._group = group
+        self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("kafka %s: revoked %s", self._group, sorted(map(str, revoked)))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("kafka %s: assigned %s", self._group, sorted(map(str, assigned)))
+        for partition in assigned:
+            committed = await self._consumer.committed(partition)
+            if committed is None:
+                await self._consumer.seek_to_beginning(partition)
+            else:
+                self._consumer.seek(partition, committed)
 
 
 class KafkaBus:
@@ -209,15 +222,14 @@ class KafkaBus:
             client_id=f"{self._settings.client_id}-{subscriber.name}",
             group_id=group,
             enable_auto_commit=False,
-            auto_offset_reset="latest" if getattr(subscriber, "from_latest", False)
-            else "earliest",
+            auto_offset_reset="earliest",
             session_timeout_ms=self._settings.session_timeout_ms,
             heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
             request_timeout_ms=self._settings.request_timeout_ms,
         )
         consumer.subscribe(
             topics=[self.topic(t) for t in subscriber.event_types],
-            listener=_LogRebalance(group),
+            listener=_Rebalance(group, consumer),
         )
         await consumer.start()
         try:

@@ -52,7 +52,7 @@ class Deployment:
         for module, url in database_urls.items():
             env[f"ENCURTA_{module.upper()}__DATABASE_URL"] = url
         env.update(settings or {})
-        self._env = env
+        self.env = env
         self._log = data_dir / f"encurta-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -61,7 +61,7 @@ class Deployment:
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(ENCURTA), "serve", "--port", str(self.port)],
-                env=self._env,
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -152,6 +152,13 @@ class Cluster:
         else:
             single = Deployment(database_urls, data_dir / "all", extra)
             self.processes = {"auth": single, "shortener": single, "analytics": single}
+
+    def replica(self, module: str, data_dir: Path) -> Deployment:
+        """Another process like the one serving `module`, on its own port (not started)."""
+        model = self.processes[module]
+        twin = Deployment({}, data_dir, {})
+        twin.env = dict(model.env)
+        return twin
 
     def start(self) -> Cluster:
         for process in dict.fromkeys(self.processes.values()):
