@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -10,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from app.kernel.problems import Problem, validation_problem
+from app.kernel.settings import IPNetwork
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -127,9 +131,34 @@ def json_response(model: BaseModel, status_code: int = 200) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json"), status_code=status_code)
 
 
-def client_ip(request: Request) -> str:
-    """The peer's address. (Trusted-proxy handling arrives with the redirect path.)"""
-    return request.client.host if request.client else "unknown"
+def client_ip(request: Request, trusted_proxies: Sequence[IPNetwork] = ()) -> str | None:
+    """The socket peer, or, when the peer is a trusted proxy, the last address in
+    X-Forwarded-For that is not itself a trusted proxy (the right-most untrusted hop)."""
+    peer = request.client.host if request.client else None
+    if peer is None or not trusted_proxies or not _trusted(peer, tuple(trusted_proxies)):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if not _trusted(hop, tuple(trusted_proxies)):
+            return hop if _valid_ip(hop) else peer
+    return peer
+
+
+def _valid_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
 
 
 def read_query(request: Request, model: type[Model]) -> Model:

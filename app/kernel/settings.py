@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic_settings import NoDecode
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _cidrs(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [ipaddress.ip_network(str(item), strict=False) for item in value]
+    return value
+
+
+# Peers whose X-Forwarded-For is believed: comma-separated CIDRs in the environment.
+TrustedProxies = Annotated[list[IPNetwork], NoDecode, BeforeValidator(_cidrs)]
 
 
 class DatabaseSettings(BaseModel):

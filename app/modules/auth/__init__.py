@@ -48,6 +48,6 @@ def create_module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(service, jwks),
+        routes=build_routes(service, jwks, settings.trusted_proxies),
         publishes=[UserDeleted],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -9,6 +11,7 @@ from starlette.routing import BaseRoute
 from app.kernel.http import client_ip, json_response, read_json
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
+from app.kernel.settings import IPNetwork
 from app.kernel.tokens import authenticate, unauthorized
 from app.modules.auth.schemas import (
     DeleteAccountRequest,
@@ -46,7 +49,12 @@ def _throttled(exc: Throttled) -> Problem:
     )
 
 
-def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
+def build_routes(
+    service: AuthService, jwks: Jwks, trusted_proxies: Sequence[IPNetwork] = ()
+) -> list[BaseRoute]:
+    def ip(request: Request) -> str:
+        return client_ip(request, trusted_proxies) or "unknown"
+
     async def register(request: Request) -> Response:
         body = await read_json(request, RegisterRequest)
         try:
@@ -64,7 +72,7 @@ def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
     async def login(request: Request) -> Response:
         body = await read_json(request, LoginRequest)
         try:
-            return _tokens(await service.login(body.email, body.password, client_ip(request)))
+            return _tokens(await service.login(body.email, body.password, ip(request)))
         except Throttled as exc:
             raise _throttled(exc) from None
         except InvalidCredentials:
@@ -95,7 +103,7 @@ def build_routes(service: AuthService, jwks: Jwks) -> list[BaseRoute]:
         principal = await authenticate(request)
         body = await read_json(request, DeleteAccountRequest)
         try:
-            await service.delete_account(principal.user_id, body.password, client_ip(request))
+            await service.delete_account(principal.user_id, body.password, ip(request))
         except Throttled as exc:
             raise _throttled(exc) from None
         except InvalidCredentials:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
-from app.kernel.settings import DatabaseSettings
+from app.kernel.settings import DatabaseSettings, TrustedProxies
 
 
 class Argon2Settings(BaseModel):
@@ -36,3 +36,7 @@ class AuthSettings(DatabaseSettings):
     )
     argon2: Argon2Settings = Argon2Settings()
     throttle: ThrottleSettings = ThrottleSettings()
+    trusted_proxies: TrustedProxies = Field(
+        default_factory=list,
+        description="Peers whose X-Forwarded-For is believed (the per-IP login throttle).",
+    )

@@ -26,46 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from app.contracts.shortener import LinkClicked
+from app.kernel.http import client_ip
 from app.modules.shortener.settings import IPNetwork
 from app.modules.shortener.tables import visitor_salts
 
 log = logging.getLogger(__name__)
 
 _MAX_HEADER = 512  # user agents and referers beyond this are truncated
-
-
-def client_ip(request: Request, trusted_proxies: Sequence[IPNetwork]) -> str | None:
-    """The socket peer, or, when the peer is a trusted proxy, the last address in
-    X-Forwarded-For that is not itself a trusted proxy (the right-most untrusted hop)."""
-    peer = request.client.host if request.client else None
-    if peer is None or not trusted_proxies or not _is_trusted(peer, trusted_proxies):
-        return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
-    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        if not _is_trusted(hop, trusted_proxies):
-            return hop if _valid_ip(hop) else peer
-    return peer
-
-
-def _valid_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
-    return _trusted(address, tuple(trusted))
-
-
-@lru_cache(maxsize=4096)
-def _trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
 
 
 @lru_cache(maxsize=65_536)

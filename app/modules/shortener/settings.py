@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field
 
-from app.kernel.settings import DatabaseSettings
+from app.kernel.settings import DatabaseSettings, IPNetwork, TrustedProxies
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["IPNetwork", "ShortenerSettings"]
 
 
 class ShortenerSettings(DatabaseSettings):
@@ -46,19 +44,10 @@ class ShortenerSettings(DatabaseSettings):
     click_buffer_limit: int = Field(
         default=100_000, ge=1, description="Clicks held in memory while the database is away."
     )
-    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+    trusted_proxies: TrustedProxies = Field(
         default_factory=list,
         description="Peers whose X-Forwarded-For is believed, comma-separated CIDRs.",
     )
     geoip_city_db: Path | None = Field(
         default=None, description="A MaxMind-format .mmdb with cities (GeoLite2-City, DB-IP)."
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _cidrs(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list):
-            return [ipaddress.ip_network(str(item), strict=False) for item in value]
-        return value

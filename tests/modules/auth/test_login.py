@@ -165,3 +165,28 @@ async def stored_hash(database_urls: dict[str, str]) -> str:
         return value
     finally:
         await conn.close()
+
+
+async def test_behind_a_trusted_proxy_the_ip_limit_counts_the_forwarded_client(
+    app_client: AppFactory,
+) -> None:
+    behind_proxy = AuthSettings(
+        argon2=FAST_ARGON2,
+        throttle=ThrottleSettings(max_failures_per_email=100, max_failures_per_ip=2),
+        trusted_proxies=["203.0.113.7/32"],  # the test client's own address: the proxy
+    )
+    async with app_client(auth=behind_proxy) as client:
+
+        async def fail(forwarded_for: str) -> int:
+            response = await client.post(
+                "/api/auth/login",
+                json={"email": "someone@example.com", "password": "wrong"},
+                headers={"X-Forwarded-For": forwarded_for},
+            )
+            return response.status_code
+
+        assert [await fail("198.51.100.1") for _ in range(2)] == [401, 401]
+        assert await fail("198.51.100.1") == 429  # that client is throttled...
+        assert await fail("198.51.100.2") == 401  # ...another behind the same proxy is not
+        # A client cannot dodge its limit by prepending a forged address.
+        assert await fail("10.9.9.9, 198.51.100.1") == 429
