@@ -65,15 +65,17 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.module}")
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Waited for without swallowing a cancellation of our own caller.
+            await asyncio.wait([self._task])
             self._task = None
         await self._close_listener()
 
@@ -125,7 +127,7 @@ class OutboxRelay:
         failures = 0
         loop = asyncio.get_running_loop()
         next_clean = loop.time()
-        while True:
+        while not self._stopping:
             await self._ensure_listener()
             self._wake.clear()
             try:
@@ -144,8 +146,12 @@ class OutboxRelay:
                 continue
             if sent == self._settings.relay_batch_size:
                 continue  # more is waiting
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives together with the wake-up, and stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.relay_poll_seconds)
+                async with asyncio.timeout(self._settings.relay_poll_seconds):
+                    await self._wake.wait()
+                await asyncio.sleep(self._settings.relay_coalesce_seconds)
 
     async def _ensure_listener(self) -> None:
         """LISTEN for commits of new rows. NOTIFY is only a hint; the poll is the guarantee."""

@@ -10,6 +10,12 @@ class DeliverySettings(BaseModel):
     relay_poll_seconds: float = Field(
         default=1.0, gt=0, description="Fallback poll; NOTIFY wakes the relay sooner."
     )
+    relay_coalesce_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="After a wake-up, wait this long so one batch carries many commits' "
+        "events: fewer, larger transactions downstream, for a little more lag.",
+    )
     outbox_retention_seconds: int = Field(
         default=3600, ge=0, description="How long sent outbox rows are kept (replay horizon)."
     )

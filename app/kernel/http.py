@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.kernel.problems import Problem, validation_problem
+from app.kernel.problems import Problem, invalid_fields, validation_problem
 from app.kernel.settings import IPNetwork
 
 MAX_BODY_BYTES = 64 * 1024
@@ -43,24 +43,14 @@ async def read_json(request: Request, model: type[Model]) -> Model:
             raise _too_large()
     data = _parse(bytes(chunks))
     if not isinstance(data, dict):
-        raise Problem(
-            422,
-            "The body must be a JSON object.",
-            slug="validation-error",
-            title="Validation failed",
-            errors=[{"field": "body", "message": "Expected a JSON object."}],
-        )
+        raise invalid_fields([{"field": "body", "message": "Expected a JSON object."}])
     unstorable = _unstorable_strings(data)
     if unstorable:
-        raise Problem(
-            422,
-            f"The request body is invalid: {', '.join(unstorable)}.",
-            slug="validation-error",
-            title="Validation failed",
-            errors=[
+        raise invalid_fields(
+            [
                 {"field": field, "message": "Text must not contain NUL or lone surrogates."}
                 for field in unstorable
-            ],
+            ]
         )
     try:
         return model.model_validate(data)
@@ -134,22 +124,31 @@ def json_response(model: BaseModel, status_code: int = 200) -> JSONResponse:
 def client_ip(request: Request, trusted_proxies: Sequence[IPNetwork] = ()) -> str | None:
     """The socket peer, or, when the peer is a trusted proxy, the last address in
     X-Forwarded-For that is not itself a trusted proxy (the right-most untrusted hop)."""
-    peer = request.client.host if request.client else None
+    peer = _plain(request.client.host) if request.client else None
     if peer is None or not trusted_proxies or not _trusted(peer, tuple(trusted_proxies)):
         return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
+    # Every X-Forwarded-For line: a proxy may add its own line rather than append.
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        if not _trusted(hop, tuple(trusted_proxies)):
-            return hop if _valid_ip(hop) else peer
+        address = _plain(hop)
+        if address is None:
+            return peer  # not an address: nothing to the left of it can be believed
+        if not _trusted(address, tuple(trusted_proxies)):
+            return address
     return peer
 
 
-def _valid_ip(value: str) -> bool:
+@lru_cache(maxsize=65_536)
+def _plain(value: str) -> str | None:
+    """The address in canonical form; an IPv4 client seen through an IPv6 socket
+    (::ffff:203.0.113.9) as the IPv4 address it is. None when it is no address."""
     try:
-        ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 @lru_cache(maxsize=4096)
@@ -162,8 +161,10 @@ def _trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
 
 
 def read_query(request: Request, model: type[Model]) -> Model:
-    """Parse the query string into `model`, or raise a 422 naming each bad parameter."""
+    """Parse the query string into `model`, or raise a 422 naming each bad parameter.
+    An empty value (`?from=`) means the default, as if the parameter were absent."""
+    params = {key: value for key, value in request.query_params.items() if value != ""}
     try:
-        return model.model_validate(dict(request.query_params))
+        return model.model_validate(params)
     except ValidationError as exc:
-        raise validation_problem(exc) from exc
+        raise validation_problem(exc, where="query") from exc

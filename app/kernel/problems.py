@@ -54,20 +54,24 @@ class Problem(Exception):
         return body
 
 
-def validation_problem(error: ValidationError) -> Problem:
+def invalid_fields(errors: Sequence[Mapping[str, str]], where: str = "request body") -> Problem:
     """A 422 that names every bad field, as `{field, message}`."""
-    errors = []
-    for item in error.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in item["loc"]) or "body"
-        errors.append({"field": field, "message": _message(item)})
-    fields = ", ".join(sorted({e["field"] for e in errors}))
+    fields = ", ".join(sorted({error["field"] for error in errors}))
     return Problem(
         422,
-        f"The request body is invalid: {fields}.",
+        f"The {where} is invalid: {fields}.",
         slug="validation-error",
         title="Validation failed",
         errors=errors,
     )
+
+
+def validation_problem(error: ValidationError, where: str = "request body") -> Problem:
+    errors = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        errors.append({"field": field, "message": _message(item)})
+    return invalid_fields(errors, where)
 
 
 def _message(item: Mapping[str, Any]) -> str:

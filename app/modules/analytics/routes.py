@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from app.kernel.http import json_response
+from app.kernel.http import json_response, read_query
 from app.kernel.openapi import ApiRoute
-from app.kernel.problems import Problem, validation_problem
+from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import authenticate
 from app.modules.analytics.schemas import LinkStats, StatsQuery
 from app.modules.analytics.service import InvalidRange, LinkNotFound, StatsService
 
 
-def _invalid_query(errors: Sequence[Mapping[str, str]]) -> Problem:
-    fields = ", ".join(sorted({error["field"] for error in errors}))
-    return Problem(
-        422,
-        f"The query is invalid: {fields}.",
-        slug="validation-error",
-        title="Validation failed",
-        errors=errors,
-    )
-
-
-def _stats_query(request: Request) -> StatsQuery:
-    # An empty value (`?from=`) means the default, as if the parameter were absent.
-    params = {key: value for key, value in request.query_params.items() if value != ""}
-    try:
-        return StatsQuery.model_validate(params)
-    except ValidationError as exc:
-        raise _invalid_query(validation_problem(exc).errors) from exc
-
-
 def build_routes(service: StatsService) -> list[BaseRoute]:
     async def link_stats(request: Request) -> Response:
         principal = await authenticate(request)
-        query = _stats_query(request)
+        query = read_query(request, StatsQuery)
         try:
             stats = await service.link_stats(
                 principal.user_id, request.path_params["code"], query
@@ -49,7 +26,7 @@ def build_routes(service: StatsService) -> list[BaseRoute]:
             # The same answer for unknown, deleted and others' links: codes do not leak.
             raise Problem(404, "You have no link with this code.", slug="link-not-found") from None
         except InvalidRange as exc:
-            raise _invalid_query([{"field": exc.field, "message": exc.message}]) from None
+            raise invalid_fields([{"field": exc.field, "message": exc.message}], "query") from None
         return json_response(stats)
 
     return [

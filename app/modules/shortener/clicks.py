@@ -88,7 +88,7 @@ class ClickBatcher:
         self._pending.append(_Pending(click, committed, loop.time()))
         self._ready.set()
         if committed is not None:
-            await committed
+            await committed  # released by the commit, or by the group's timeout
 
     async def _run(self) -> None:
         while not (self._closing and not self._pending and not self._in_flight):
@@ -103,13 +103,22 @@ class ClickBatcher:
             del self._pending[: len(group)]
             task = asyncio.create_task(self._write_group(group))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._write_done)
         if self._in_flight:
             await asyncio.gather(*self._in_flight)
+
+    def _write_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._ready.set()  # a closing batcher waiting for its last writes can finish
 
     async def _write_group(self, group: list[_Pending]) -> None:
         """Several groups are written at once (`click_writers`), so one group's commit
         (and fsync) overlaps the next group's statements."""
+        # A commit that neither lands nor fails (a lock wait, a frozen server) must not
+        # hold redirects: past the timeout they answer, and the clicks stay in this group.
+        release = asyncio.get_running_loop().call_later(
+            self._timeout, lambda: [self._release(entry) for entry in group]
+        )
         try:
             await self._write([entry.click for entry in group])
             self._failures = 0
@@ -129,6 +138,7 @@ class ClickBatcher:
             self._ready.set()
             await asyncio.sleep(delay)
         finally:
+            release.cancel()
             self._writers.release()
 
     @staticmethod

@@ -8,6 +8,7 @@ import string
 
 _ALPHABET = string.ascii_letters + string.digits
 CUSTOM_CODE = re.compile(r"[A-Za-z0-9_-]{3,64}")
+ANY_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # generated or custom, past or present
 
 # Paths the app serves or may serve; compared case-insensitively.
 RESERVED = frozenset(

@@ -68,7 +68,9 @@ class Geo:
             found = self._countries.lookup(ip)
         except Exception:  # noqa: BLE001 - a lookup must never fail a redirect
             return None, None
-        country = found.country_code if len(found.country_code or "") == 2 else None
+        code = found.country_code or ""
+        # geoip2fast answers "--" for private and unknown addresses.
+        country = code if len(code) == 2 and code.isalpha() else None
         return country, self._city(ip)
 
     def _city(self, ip: str) -> str | None:

@@ -11,18 +11,32 @@ from starlette.routing import BaseRoute
 
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
-from app.kernel.problems import Problem, problem_response
-from app.kernel.tokens import Principal, authenticate
+from app.kernel.problems import Problem, invalid_fields, problem_response
+from app.kernel.tokens import Principal, authenticate, unauthorized
 from app.modules.shortener.clicks import ClickBatcher
+from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
 from app.modules.shortener.schemas import CreateLink, LinkOut, LinkPage, PageQuery
-from app.modules.shortener.service import CodeTaken, Link, LinkNotFound, Links, is_gone
+from app.modules.shortener.service import (
+    CodeTaken,
+    Link,
+    LinkNotFound,
+    Links,
+    OwnerDeleted,
+    is_gone,
+)
 from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.targets import UnsafeTarget, check_target
 
 
 def _not_found(code: str) -> Problem:
-    return Problem(404, f"There is no link '{code}'.", slug="link-not-found")
+    return Problem(404, f"There is no link '{code[:64]}'.", slug="link-not-found")
+
+
+def _known_shape(code: str) -> str:
+    if not ANY_CODE.fullmatch(code):
+        raise _not_found(code)
+    return code
 
 
 def build_routes(
@@ -51,16 +65,15 @@ def build_routes(
                 allow_private=settings.allow_private_targets,
             )
         except UnsafeTarget as exc:
-            raise Problem(
-                422, f"The request body is invalid: url. {exc}", slug="validation-error",
-                title="Validation failed", errors=[{"field": "url", "message": str(exc)}],
-            ) from None
+            raise invalid_fields([{"field": "url", "message": str(exc)}]) from None
         try:
             link = await links.create(
                 target, owner.user_id if owner else None, body.code, body.expires_at
             )
         except CodeTaken:
             raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None
+        except OwnerDeleted:
+            raise unauthorized("The account of this token has been deleted.") from None
         response = json_response(present(request)(link), status_code=201)
         response.headers["Location"] = f"/api/links/{link.code}"
         return response
@@ -77,7 +90,7 @@ def build_routes(
 
     async def show(request: Request) -> Response:
         owner = await authenticate(request)
-        code = request.path_params["code"]
+        code = _known_shape(request.path_params["code"])
         try:
             link = await links.get(owner.user_id, code)
         except LinkNotFound:
@@ -86,7 +99,7 @@ def build_routes(
 
     async def delete(request: Request) -> Response:
         owner = await authenticate(request)
-        code = request.path_params["code"]
+        code = _known_shape(request.path_params["code"])
         try:
             await links.delete(owner.user_id, code)
         except LinkNotFound:
@@ -95,7 +108,8 @@ def build_routes(
 
     async def redirect(request: Request) -> Response:
         code: str = request.path_params["code"]
-        link = await links.resolve(code)
+        # Anything no code can be answers at once: no cache entry, no query.
+        link = await links.resolve(code) if ANY_CODE.fullmatch(code) else None
         if link is None:
             return problem_response(_not_found(code))
         if is_gone(link):

@@ -26,8 +26,16 @@ class CreateLink(BaseModel):
     @field_validator("expires_at")
     @classmethod
     def _in_the_future(cls, expires_at: datetime | None) -> datetime | None:
-        if expires_at is not None and expires_at <= datetime.now(UTC):
+        if expires_at is None:
+            return None
+        try:
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("The expiry is out of range.") from None
+        if expires_at <= datetime.now(UTC):
             raise ValueError("The expiry must be in the future.")
+        if expires_at.year > 9000:
+            raise ValueError("The expiry is out of range.")
         return expires_at
 
 

@@ -15,6 +15,7 @@ from app.bus.outbox import write_outbox
 from app.contracts.shortener import LinkCreated, LinkDeleted
 from app.modules.shortener import codes
 from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
+from app.modules.shortener.owners import is_deleted, lock_owner
 from app.modules.shortener.tables import urls
 
 _GENERATION_ATTEMPTS = 8
@@ -26,6 +27,10 @@ class CodeTaken(Exception):
 
 class LinkNotFound(Exception):
     pass
+
+
+class OwnerDeleted(Exception):
+    """The token outlived its account."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,10 @@ class Links:
             candidate = code or codes.generate(self.code_length)
             link_id = uuid.uuid4()
             async with self.engine.begin() as conn:
+                if owner_id is not None:
+                    await lock_owner(conn, owner_id)
+                    if await is_deleted(conn, owner_id):
+                        raise OwnerDeleted
                 row = (
                     await conn.execute(
                         insert(urls)

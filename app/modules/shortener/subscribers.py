@@ -5,20 +5,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkDeleted
 from app.modules.shortener.cache import LinkCache
-from app.modules.shortener.tables import urls
+from app.modules.shortener.owners import lock_owner
+from app.modules.shortener.tables import deleted_owners, urls
 
 
 def on_user_deleted(evict: Callable[[str], None]) -> Callable[..., object]:
     async def handle(conn: AsyncConnection, events: Sequence[UserDeleted]) -> None:
         """The owner's links answer 410 from now on; each gets a `link_deleted` event, so
         analytics and other replicas hear of it like of any deletion."""
-        owners = [event.user_id for event in events]
+        owners = sorted({event.user_id for event in events})
+        for owner in owners:
+            await lock_owner(conn, owner)
+        await conn.execute(
+            insert(deleted_owners)
+            .values([{"owner_id": owner} for owner in owners])
+            .on_conflict_do_nothing(index_elements=["owner_id"])
+        )
         rows = (
             await conn.execute(
                 update(urls)

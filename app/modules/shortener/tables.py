@@ -45,5 +45,14 @@ visitor_salts = Table(
     Column("salt", LargeBinary(32), nullable=False),
 )
 
+# Accounts auth has deleted: their leftover access tokens (valid for their last minutes)
+# must not create links.
+deleted_owners = Table(
+    "deleted_owners",
+    metadata,
+    Column("owner_id", Uuid, primary_key=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 outbox = outbox_table(metadata)
 processed_events, parked_events = inbox_tables(metadata)

@@ -1,0 +1,261 @@
+"""The click batcher (group commit) as a unit, against the real shortener database.
+
+Transactions are counted by the outbox rows' `xmin` (the id of the transaction that wrote
+them): no relay runs here, so no later UPDATE rewrites it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.contracts.shortener import LinkClicked
+from app.kernel.database import create_engine
+from app.modules.shortener import ShortenerSettings
+from app.modules.shortener.clicks import ClickBatcher
+from tests.conftest import asyncpg_dsn, truncate_all
+from tests.modules.shortener.helpers import CHROME, ShortenerDb
+
+CODES = ("alpha", "bravo", "charlie")
+
+
+@pytest.fixture
+async def engine(database_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
+    await truncate_all(database_urls)
+    db = ShortenerDb(database_urls)
+    for code in CODES:
+        await db.execute(
+            "INSERT INTO urls (id, code, target_url) VALUES ($1, $2, 'https://example.com/')",
+            uuid.uuid4(), code,
+        )
+    engine = create_engine(database_urls["shortener"])
+    yield engine
+    await engine.dispose()
+
+
+def click(code: str) -> LinkClicked:
+    return LinkClicked(
+        code=code, click_id=uuid.uuid4(), ip_anonymized="198.51.100.0", country=None,
+        city=None, user_agent=CHROME, referer=None, visitor_hash=uuid.uuid4().hex,
+        is_bot=False, bot_reason=None,
+    )
+
+
+def batcher_settings(**changes: Any) -> ShortenerSettings:
+    return ShortenerSettings(**changes)
+
+
+async def counts(database_urls: dict[str, str]) -> dict[str, Any]:
+    db = ShortenerDb(database_urls)
+    rows = await db.fetch("SELECT code, click_count FROM urls ORDER BY code")
+    return {
+        "click_count": {row["code"]: row["click_count"] for row in rows},
+        "outbox": await db.value("SELECT count(*) FROM outbox"),
+        "distinct_events": await db.value("SELECT count(DISTINCT event_id) FROM outbox"),
+        "transactions": await db.value("SELECT count(DISTINCT xmin::text) FROM outbox"),
+    }
+
+
+async def test_concurrent_clicks_commit_in_a_few_group_transactions_and_all_count(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    batcher = ClickBatcher(engine, batcher_settings())
+    await batcher.start()
+    clicks = [click(CODES[i % 3]) for i in range(200)]
+    try:
+        await asyncio.gather(*(batcher.record(c) for c in clicks))
+        # Each record() returned after its group committed: everything is there now.
+        state = await counts(database_urls)
+    finally:
+        await batcher.stop()
+
+    assert state["click_count"] == {"alpha": 67, "bravo": 67, "charlie": 66}
+    assert state["outbox"] == state["distinct_events"] == 200
+    assert 1 <= state["transactions"] <= 5, state  # far fewer than one per click
+    assert batcher.dropped == 0
+
+
+async def test_a_group_never_exceeds_the_batch_size(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    batcher = ClickBatcher(engine, batcher_settings(click_batch_size=50))
+    await batcher.start()
+    try:
+        await asyncio.gather(*(batcher.record(click("alpha")) for _ in range(200)))
+    finally:
+        await batcher.stop()
+
+    sizes = await ShortenerDb(database_urls).fetch(
+        "SELECT xmin::text, count(*) AS n FROM outbox GROUP BY 1"
+    )
+    assert sorted(row["n"] for row in sizes) == [50, 50, 50, 50]
+    assert (await counts(database_urls))["click_count"]["alpha"] == 200
+
+
+class CommitThenConnectionLost(ClickBatcher):
+    """The first write commits, then reports a failure, as when the connection drops after
+    COMMIT was sent: the batcher cannot know whether the group landed, and writes it again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writes: list[list[uuid.UUID]] = []
+
+    async def _write(self, clicks: Sequence[LinkClicked]) -> None:
+        self.writes.append([c.event_id for c in clicks])
+        await super()._write(clicks)
+        if len(self.writes) == 1:
+            raise ConnectionResetError("connection lost after COMMIT")
+
+
+async def test_a_group_written_twice_after_an_uncertain_commit_counts_once(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    batcher = CommitThenConnectionLost(engine, batcher_settings(click_commit_timeout_seconds=5))
+    await batcher.start()
+    clicks = [click(CODES[i % 2]) for i in range(30)]
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(batcher.record(c) for c in clicks))
+        elapsed = time.monotonic() - started
+        state = await counts(database_urls)
+        # The failed write's task sleeps its retry delay (at most 0.1 s after one failure)
+        # before it ends; let it, so stop() below is not about that (see the stop tests).
+        await asyncio.sleep(0.2)
+    finally:
+        await batcher.stop()
+
+    assert len(batcher.writes) >= 2
+    assert batcher.writes[1][: len(batcher.writes[0])] == batcher.writes[0]  # the same group
+    assert elapsed < 4  # released by the rewrite, not by the timeout
+    assert state["outbox"] == state["distinct_events"] == 30
+    assert state["click_count"] == {"alpha": 15, "bravo": 15, "charlie": 0}
+
+
+async def test_the_same_group_written_twice_directly_changes_nothing_the_second_time(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    batcher = ClickBatcher(engine, batcher_settings())
+    group = [click("alpha"), click("alpha"), click("bravo")]
+
+    await batcher._write(group)
+    first = await counts(database_urls)
+    await batcher._write(group)
+    second = await counts(database_urls)
+
+    assert first == second
+    assert second["click_count"] == {"alpha": 2, "bravo": 1, "charlie": 0}
+    assert second["outbox"] == 3
+
+
+async def hold_row_lock(database_urls: dict[str, str], code: str) -> asyncpg.Connection:
+    """Another session locks the link's row: the batcher's UPDATE waits, uncommitted."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    await conn.execute("BEGIN")
+    await conn.execute("SELECT 1 FROM urls WHERE code = $1 FOR UPDATE", code)
+    return conn
+
+
+async def wait_until_counted(database_urls: dict[str, str], code: str, n: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while True:
+        state = await counts(database_urls)
+        if state["click_count"][code] >= n or time.monotonic() > deadline:
+            return state
+        await asyncio.sleep(0.02)
+
+
+async def test_without_wait_for_commit_a_click_returns_before_its_commit_and_lands_after(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    batcher = ClickBatcher(engine, batcher_settings(wait_for_commit=False))
+    await batcher.start()
+    lock = await hold_row_lock(database_urls, "alpha")
+    try:
+        await asyncio.wait_for(batcher.record(click("alpha")), timeout=0.5)
+        await asyncio.sleep(0.2)  # the batcher is now blocked inside its transaction
+        before = await counts(database_urls)
+        await lock.execute("ROLLBACK")
+        after = await wait_until_counted(database_urls, "alpha", 1)
+    finally:
+        await lock.close()
+        await batcher.stop()
+
+    assert (before["outbox"], before["click_count"]["alpha"]) == (0, 0)
+    assert (after["outbox"], after["click_count"]["alpha"]) == (1, 1)
+
+
+async def test_with_wait_for_commit_a_stuck_commit_holds_the_click_only_until_the_timeout(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    """A write that neither commits nor fails (a lock wait here; a frozen server or a network
+    partition without a reset in production) must not hold redirects longer than
+    click_commit_timeout_seconds: "while the database is away ... redirects keep answering
+    after click_commit_timeout_seconds" (clicks.py). The click stays queued and lands later."""
+    batcher = ClickBatcher(engine, batcher_settings(click_commit_timeout_seconds=0.3))
+    await batcher.start()
+    lock = await hold_row_lock(database_urls, "alpha")
+    answered = True
+    try:
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(batcher.record(click("alpha")), timeout=3)
+        except TimeoutError:
+            answered = False
+        waited = time.monotonic() - started
+        before = await counts(database_urls)
+        await lock.execute("ROLLBACK")
+        after = await wait_until_counted(database_urls, "alpha", 1)
+    finally:
+        await lock.close()
+        await batcher.stop()
+
+    assert answered, "record() was still waiting for a stuck commit after 3 s"
+    assert 0.25 <= waited < 2
+    assert before["outbox"] == 0
+    assert (after["outbox"], after["click_count"]["alpha"]) == (1, 1)
+
+
+async def stop_within(batcher: ClickBatcher, seconds: float) -> bool:
+    """stop(), bounded: its own grace period is 10 s, far beyond what these writes need."""
+    try:
+        await asyncio.wait_for(batcher.stop(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_stop_writes_the_clicks_still_pending_and_returns_once_they_are_written(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    batcher = ClickBatcher(engine, batcher_settings(wait_for_commit=False))
+    await batcher.start()
+    # Without waiting for the commit, record() never yields: the writer has not run once
+    # when stop() is called, so all 50 clicks are still in memory.
+    for i in range(50):
+        await batcher.record(click(CODES[i % 3]))
+
+    started = time.monotonic()
+    stopped = await stop_within(batcher, 3)
+    elapsed = time.monotonic() - started
+
+    state = await counts(database_urls)
+    assert state["outbox"] == 50
+    assert state["click_count"] == {"alpha": 17, "bravo": 17, "charlie": 16}
+    # A 50-row write takes milliseconds; stop() must not sit out its grace period after it.
+    assert stopped, f"stop() had not returned after {elapsed:.1f} s"
+    assert elapsed < 1
+
+
+async def test_stop_returns_at_once_when_nothing_is_pending(engine: AsyncEngine) -> None:
+    batcher = ClickBatcher(engine, batcher_settings())
+    await batcher.start()
+    await batcher.record(click("alpha"))
+
+    assert await stop_within(batcher, 1)
