@@ -50,7 +50,8 @@ class Tansu:
         if self._process is not None:
             self._process.terminate()
             try:
-                self._process.wait(timeout=5)
+                # Tansu ignores SIGTERM while clients are connected: do not wait long.
+                self._process.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()

@@ -53,5 +53,5 @@ class Envelope:
                 key=str(raw["key"]),
                 payload=dict(raw["payload"]),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"undecodable event: {exc}") from exc

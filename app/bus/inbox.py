@@ -295,13 +295,16 @@ class Consumer:
     ) -> None:
         log.error("consumer %s: parking event %s (%s)", self.name,
                   envelope.event_id if envelope else "?", error[:500])
+        # PostgreSQL text cannot hold NUL: a message carrying one must still be parkable.
+        raw = raw.replace("\x00", "\\u0000")
+        error = error.replace("\x00", "\\u0000")
         async with self._engine.begin() as conn:
             await conn.execute(
                 _PARK,
                 {
                     "id": uuid.uuid4(),
                     "event_id": envelope.event_id if envelope else None,
-                    "type": envelope.type if envelope else None,
+                    "type": envelope.type.replace("\x00", "") if envelope else None,
                     "envelope": raw,
                     "error": error[:4000],
                     "attempts": attempts,

@@ -231,8 +231,9 @@ class KafkaBus:
             topics=[self.topic(t) for t in subscriber.event_types],
             listener=_Rebalance(group, consumer),
         )
-        await consumer.start()
         try:
+            # Inside the try: a consumer stopped while still joining must leave its group.
+            await consumer.start()
             failures = 0
             while True:
                 batches = await consumer.getmany(
@@ -252,10 +253,12 @@ class KafkaBus:
                     await asyncio.sleep(delay)
                     continue
                 failures = 0
-                # Only now, after the module's transaction committed.
-                await consumer.commit(
-                    {partition: records[-1].offset + 1 for partition, records in batches.items()}
-                )
+                # Only now, after the module's transaction committed. Bounded: aiokafka
+                # retries some commit errors forever; a timeout recreates the consumer.
+                async with asyncio.timeout(self._settings.request_timeout_ms / 1000):
+                    await consumer.commit(
+                        {p: records[-1].offset + 1 for p, records in batches.items()}
+                    )
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
