@@ -5,8 +5,10 @@
 Each server runs under uvicorn with one worker pinned to core 0 (`taskset -c 0`); wrk
 (`apt-get install wrk`) runs pinned to core 1. encurta runs as deployed by default: one
 process with all three modules, the embedded PostgreSQL with fsync on, click capture on,
-and the relay and analytics consumer in the same process. Printed: medians over the runs,
-and each configuration's ratio to the bare app measured in the same run.
+and the relay and analytics consumer in the same process; and, for comparison, as the
+shortener alone in its process, its events going to Kafka (a Tansu broker). Printed:
+medians over the runs, and each configuration's ratio to the bare app measured in the
+same run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,6 +42,7 @@ from app.config import ALL_MODULES  # noqa: E402
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from bench.bare_app import LINKS  # noqa: E402
+from tests.kafka import Tansu  # noqa: E402
 
 CODE = next(iter(LINKS))
 BIN = Path(sys.executable).parent
@@ -140,6 +145,7 @@ def main() -> None:
     root.chmod(0o755)
     database = EmbeddedPostgres(root / "postgres", durable=True)
     database.start()
+    broker = Tansu().start()
     try:
         urls = asyncio.run(database.provision(list(ALL_MODULES)))
         for module, url in urls.items():
@@ -147,6 +153,14 @@ def main() -> None:
         asyncio.run(seed(urls["shortener"]))
         encurta_env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
         encurta_env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
+        public_key = root / "auth-public.pem"
+        public_key.write_bytes(
+            Ed25519PrivateKey.generate().public_key()
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        )
+        split_env = broker.env() | {
+            "ENCURTA_MODULES": "shortener", "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
+        }
         configs = {
             "bare Starlette 302": (
                 [str(BIN / "uvicorn"), "bench.bare_app:app", "--no-access-log",
@@ -156,6 +170,9 @@ def main() -> None:
             "encurta, 302 before commit": (
                 [str(BIN / "encurta"), "serve"],
                 encurta_env | {"ENCURTA_SHORTENER__WAIT_FOR_COMMIT": "false"}),
+            # Split over Kafka: this process runs the shortener alone, analytics elsewhere.
+            "shortener alone (Kafka), after commit": (
+                [str(BIN / "encurta"), "serve"], encurta_env | split_env),
         }
         results: dict[str, list[Figures]] = {name: [] for name in configs}
         counted = served = 0
@@ -174,6 +191,7 @@ def main() -> None:
                       f"p50 {figures.p50_ms:.2f} ms, p99 {figures.p99_ms:.2f} ms, "
                       f"errors {figures.errors}", flush=True)
     finally:
+        broker.stop()
         database.stop()
         shutil.rmtree(root, ignore_errors=True)
 
