@@ -164,7 +164,14 @@ def all_routes(modules: list[Module]) -> list[BaseRoute]:
     routes = health_routes({module.name: module.engine for module in modules})
     for module in modules:
         routes.extend(module.routes)
-    return routes
+    # Starlette takes the first match: shorter paths first, literal before parameterised,
+    # so `/{code}`, the hot path, is tried after the few single-segment routes only.
+    return sorted(routes, key=_specificity)
+
+
+def _specificity(route: BaseRoute) -> tuple[int, bool]:
+    path = str(getattr(route, "path", ""))
+    return path.count("/"), "{" in path
 
 
 def openapi(modules: list[Module]) -> dict[str, Any]:

@@ -209,6 +209,7 @@ class KafkaBus:
                 raise
             except Exception as exc:  # noqa: BLE001 - logged; the consumer is recreated
                 failures += 1
+                self._known_topics.clear()  # a broker that lost its topics gets them again
                 delay = backoff(failures, self._delivery)
                 log.warning("kafka consumer %s: %s; recreating in %.1f s", subscriber.name,
                             exc, delay)
