@@ -37,10 +37,6 @@ def upgrade(module: str, url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(module, url), revision)
 
 
-def current(module: str, url: str) -> None:
-    command.current(alembic_config(module, url))
-
-
 def run_env(metadata: MetaData, module: str) -> None:
     """The body of every module's `env.py`: online migrations through asyncpg.
 

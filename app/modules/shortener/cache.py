@@ -24,7 +24,7 @@ class CachedLink:
     deleted: bool
 
 
-_MISSING = object()
+MISSING = object()  # "not cached", as opposed to a cached None ("no such code")
 
 
 class LinkCache:
@@ -43,11 +43,11 @@ class LinkCache:
         """The cached link, None for a cached "no such code", or `MISSING`."""
         entry = self._entries.get(code)
         if entry is None:
-            return _MISSING
+            return MISSING
         expires, link = entry
         if expires < self._clock():
             del self._entries[code]
-            return _MISSING
+            return MISSING
         self._entries.move_to_end(code)
         return link
 
@@ -66,5 +66,3 @@ class LinkCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-
-MISSING = _MISSING
