@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 from pydantic_settings import NoDecode
@@ -22,6 +22,14 @@ def _cidrs(value: Any) -> Any:
 
 # Peers whose X-Forwarded-For is believed: comma-separated CIDRs in the environment.
 TrustedProxies = Annotated[list[IPNetwork], NoDecode, BeforeValidator(_cidrs)]
+
+
+def _integer_text(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+# A Literal of ints is matched exactly, so "301" from the environment would never equal 301.
+RedirectStatus = Annotated[Literal[301, 302, 307, 308], BeforeValidator(_integer_text)]
 
 
 class DatabaseSettings(BaseModel):

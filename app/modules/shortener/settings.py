@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 
-from app.kernel.settings import DatabaseSettings, IPNetwork, TrustedProxies
+from app.kernel.settings import DatabaseSettings, IPNetwork, RedirectStatus, TrustedProxies
 
 __all__ = ["IPNetwork", "ShortenerSettings"]
 
@@ -18,7 +17,7 @@ class ShortenerSettings(DatabaseSettings):
         description="Base of short URLs, e.g. https://s.example.com. Default: the request's.",
     )
     allow_anonymous: bool = Field(default=False, description="Create links without a token.")
-    redirect_status: Literal[301, 302, 307, 308] = 302
+    redirect_status: RedirectStatus = 302
     allow_private_targets: bool = Field(
         default=False, description="Allow targets on loopback, private or link-local addresses."
     )

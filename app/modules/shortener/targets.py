@@ -246,6 +246,10 @@ def _own_key(entry: str) -> str:
     """An own host as configured (`sho.rt`, `SHO.RT:8443`, `https://sho.rt/`), for comparing."""
     text = entry.strip().lower().split("://", 1)[-1]
     text = re.split(r"[/?#]", text, maxsplit=1)[0].rpartition("@")[2]
+    try:  # a bare IPv6 address, as a socket or `URL.hostname` gives it
+        return f"[{ipaddress.IPv6Address(text).compressed}]"
+    except ValueError:
+        pass
     try:
         return _parse_host(_split_port(text)[0]).text.rstrip(".")
     except UnsafeTarget:

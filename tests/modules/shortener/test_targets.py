@@ -352,3 +352,14 @@ def test_own_ip_hosts_are_compared_in_canonical_form() -> None:
 
     assert refused("http://0x7f000001:8000/x", own_hosts=own, allow_private=True) == OWN
     assert refused("http://[0::1]/x", own_hosts=own, allow_private=True) == OWN
+
+
+def test_a_bare_ipv6_own_host_is_recognised() -> None:
+    """Sockets and `URL.hostname` give IPv6 without brackets: the instance's own address."""
+    own = ["2a00:1450:4001::10"]
+
+    assert refused("https://[2a00:1450:4001:0::10]/x", own_hosts=own) == OWN
+    assert refused("https://[2A00:1450:4001::10]:8443/x", own_hosts=own) == OWN
+    assert check_target("https://[2a00:1450:4001::11]/x", own_hosts=own) == (
+        "https://[2a00:1450:4001::11]/x"
+    )
