@@ -45,6 +45,17 @@ def build_routes(
     def base_url(request: Request) -> str:
         return (settings.public_url or str(request.base_url)).rstrip("/")
 
+    def own_hosts(request: Request) -> set[str]:
+        """Every name this instance may be reached by. The Host header alone can be forged,
+        so the configured public URL and the address the request reached count too."""
+        server = request.scope.get("server")
+        hosts = {
+            urlsplit(settings.public_url or "").hostname,
+            request.url.hostname,
+            server[0] if server else None,
+        }
+        return {host for host in hosts if host}
+
     def present(request: Request) -> Callable[[Link], LinkOut]:
         base = base_url(request)
         return lambda link: LinkOut(
@@ -58,10 +69,9 @@ def build_routes(
         if "authorization" in request.headers or not settings.allow_anonymous:
             owner = await authenticate(request)
         body = await read_json(request, CreateLink)
-        own_hosts = {request.url.hostname or "", urlsplit(base_url(request)).hostname or ""}
         try:
             target = check_target(
-                body.url, own_hosts=own_hosts - {""},
+                body.url, own_hosts=own_hosts(request),
                 allow_private=settings.allow_private_targets,
             )
         except UnsafeTarget as exc:

@@ -152,6 +152,22 @@ async def test_links_to_the_configured_public_host_are_refused_too(
     assert await ShortenerDb(database_urls).url_count() == 1
 
 
+async def test_a_forged_host_header_does_not_hide_the_address_the_request_reached(
+    shared: tuple[httpx.AsyncClient, Account], database_urls: dict[str, str]
+) -> None:
+    client, account = shared
+    headers = {**account.headers, "Host": "evil.example"}
+    db = ShortenerDb(database_urls)
+    before = await db.url_count()
+
+    response = await client.post(
+        "/api/links", json={"url": "http://encurta.test/x"}, headers=headers
+    )
+
+    assert assert_problem(response, 422)["errors"] == [{"field": "url", "message": OWN}]
+    assert await db.url_count() == before
+
+
 async def test_private_targets_are_a_setting_but_scripts_and_loops_never_are(
     app_client: AppFactory, settings: Settings
 ) -> None:
