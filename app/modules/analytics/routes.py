@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -13,18 +15,33 @@ from app.kernel.tokens import authenticate
 from app.modules.analytics.schemas import LinkStats, StatsQuery
 from app.modules.analytics.service import InvalidRange, LinkNotFound, StatsService
 
+# The shortener's rule for every code that can exist (generated or custom, past or
+# present), restated here because modules share no code: a code outside it is no link of
+# anyone's, answered 404 before the database is asked (which could not even hold a NUL).
+_ANY_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CODE_PARAMETER = {
+    "type": "string",
+    "pattern": f"^{_ANY_CODE.pattern}$",
+    "description": "A short code: 1 to 64 of [A-Za-z0-9_-].",
+}
+
+
+def _not_found() -> Problem:
+    # The same answer for unknown, deleted and others' links: codes do not leak.
+    return Problem(404, "You have no link with this code.", slug="link-not-found")
+
 
 def build_routes(service: StatsService) -> list[BaseRoute]:
     async def link_stats(request: Request) -> Response:
         principal = await authenticate(request)
+        code: str = request.path_params["code"]
+        if not _ANY_CODE.fullmatch(code):
+            raise _not_found()
         query = read_query(request, StatsQuery)
         try:
-            stats = await service.link_stats(
-                principal.user_id, request.path_params["code"], query
-            )
+            stats = await service.link_stats(principal.user_id, code, query)
         except LinkNotFound:
-            # The same answer for unknown, deleted and others' links: codes do not leak.
-            raise Problem(404, "You have no link with this code.", slug="link-not-found") from None
+            raise _not_found() from None
         except InvalidRange as exc:
             raise invalid_fields([{"field": exc.field, "message": exc.message}], "query") from None
         return json_response(stats)
@@ -32,8 +49,8 @@ def build_routes(service: StatsService) -> list[BaseRoute]:
     return [
         ApiRoute(
             "/api/stats/{code}", link_stats, method="GET", tag="analytics", auth=True,
-            summary="A link's clicks over a range: totals, uniques, a series and top lists "
-                    "(query: from, to, interval=hour|day|week, include_bots)",
+            summary="A link's clicks over a range: totals, uniques, a series and top lists",
+            query=StatsQuery, path_params={"code": CODE_PARAMETER},
             responses={200: LinkStats, 401: "Missing or invalid access token",
                        404: "No link of yours has this code", 422: "Invalid query parameter"},
         ),

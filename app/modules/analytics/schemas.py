@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 Interval = Literal["hour", "day", "week"]
 
@@ -13,16 +21,45 @@ Interval = Literal["hour", "day", "week"]
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
+# ISO 8601 as a query gives it: a date, or a date and time with an optional offset.
+# Nothing else: not a Unix time, which pydantic would make of `20240501`.
+_TIME = (
+    r"-[0-9]{2}-[0-9]{2}"
+    r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
+_ISO_TIME = re.compile(r"[0-9]{4}" + _TIME)
+QueryTime = Annotated[
+    datetime | None,
+    WithJsonSchema(
+        {
+            "type": "string",
+            # The document states the year range too (the validator below says it apart).
+            "pattern": f"^(19[7-9][0-9]|[2-8][0-9]{{3}}){_TIME}$",
+            "description": "ISO 8601, e.g. 2024-05-01 or 2024-05-01T12:00:00Z; UTC when "
+            "no offset; from 1970 to 9000.",
+        }
+    ),
+]
+
 
 class StatsQuery(BaseModel):
     """`?from=&to=&interval=&include_bots=`; times are ISO 8601, UTC when no offset."""
 
     model_config = ConfigDict(extra="ignore", validate_by_name=True)
 
-    from_: datetime | None = Field(default=None, alias="from")
-    to: datetime | None = None
-    interval: Interval = "day"
-    include_bots: bool = False
+    from_: QueryTime = Field(default=None, alias="from")
+    to: QueryTime = None
+    interval: Interval = Field(default="day", description="The width of a series bucket.")
+    include_bots: bool = Field(
+        default=False, description="Count bots in the series, uniques and top lists too."
+    )
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _ISO_TIME.fullmatch(value):
+            raise ValueError("Use ISO 8601, e.g. 2024-05-01 or 2024-05-01T12:00:00Z.")
+        return value
 
     @field_validator("from_", "to")
     @classmethod

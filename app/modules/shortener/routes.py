@@ -28,6 +28,13 @@ from app.modules.shortener.service import (
 from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.targets import UnsafeTarget, check_target
 
+# Every code that can exist, generated or custom, past or present; anything else is 404.
+CODE_PARAMETER = {
+    "type": "string",
+    "pattern": f"^{ANY_CODE.pattern}$",
+    "description": "A short code: 1 to 64 of [A-Za-z0-9_-].",
+}
+
 
 def _not_found(code: str) -> Problem:
     return Problem(404, f"There is no link '{code[:64]}'.", slug="link-not-found")
@@ -134,22 +141,26 @@ def build_routes(
         )
 
     tag = "links"
+    code = {"code": CODE_PARAMETER}
     return [
         ApiRoute("/api/links", create, method="POST", tag=tag, auth=True,
                  summary="Shorten a URL", body=CreateLink,
                  responses={201: LinkOut, 401: "No or invalid access token",
-                            409: "The custom code is taken", 422: "Invalid or unsafe field"}),
+                            409: "The custom code is taken", 422: "Invalid or unsafe field"},
+                 headers={201: {"Location": "The new link in the API"}}),
         ApiRoute("/api/links", list_links, method="GET", tag=tag, auth=True,
-                 summary="The caller's links, newest first (?page=&per_page=)",
+                 summary="The caller's links, newest first", query=PageQuery,
                  responses={200: LinkPage, 401: "No or invalid access token"}),
         ApiRoute("/api/links/{code}", show, method="GET", tag=tag, auth=True,
-                 summary="One of the caller's links, with its click count",
+                 summary="One of the caller's links, with its click count", path_params=code,
                  responses={200: LinkOut, 404: "No such link of the caller's"}),
         ApiRoute("/api/links/{code}", delete, method="DELETE", tag=tag, auth=True,
                  summary="Delete one of the caller's links (it then answers 410)",
+                 path_params=code,
                  responses={204: "Deleted", 404: "No such link of the caller's"}),
         ApiRoute("/{code}", redirect, method="GET", tag="redirect",
-                 summary="Follow a short link (the click is counted)",
-                 responses={302: "To the target", 404: "No such link",
-                            410: "Expired or deleted"}),
+                 summary="Follow a short link (the click is counted)", path_params=code,
+                 responses={settings.redirect_status: "To the target", 404: "No such link",
+                            410: "Expired or deleted"},
+                 headers={settings.redirect_status: {"Location": "The target URL"}}),
     ]

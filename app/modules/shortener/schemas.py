@@ -60,5 +60,5 @@ class LinkPage(BaseModel):
 
 
 class PageQuery(BaseModel):
-    page: int = Field(default=1, ge=1, le=100_000)
-    per_page: int = Field(default=20, ge=1, le=100)
+    page: int = Field(default=1, ge=1, le=100_000, description="1 for the newest links.")
+    per_page: int = Field(default=20, ge=1, le=100, description="Links per page.")
