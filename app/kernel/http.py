@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from app.kernel.problems import Problem, invalid_fields, validation_problem
 from app.kernel.settings import IPNetwork
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -34,13 +37,20 @@ async def read_json(request: Request, model: type[Model]) -> Model:
             slug="unsupported-media-type",
         )
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+    if declared is not None and _declared_length(declared) > MAX_BODY_BYTES:
         raise _too_large()
     chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > MAX_BODY_BYTES:
-            raise _too_large()
+    try:
+        async for chunk in request.stream():
+            chunks += chunk
+            if len(chunks) > MAX_BODY_BYTES:
+                raise _too_large()
+    except ClientDisconnect:
+        # Nobody is left to answer: no error, no traceback, and no 500 attempt.
+        log.debug("the client left before sending all of the body of %s", request.url.path)
+        raise Problem(
+            400, "The client disconnected before the body was complete.", slug="incomplete-body"
+        ) from None
     data = _parse(bytes(chunks))
     if not isinstance(data, dict):
         raise invalid_fields([{"field": "body", "message": "Expected a JSON object."}])
@@ -56,6 +66,19 @@ async def read_json(request: Request, model: type[Model]) -> Model:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc) from exc
+
+
+def _declared_length(declared: str) -> int:
+    """Content-Length as a number: past the limit for anything that is not one.
+
+    Leading zeros are valid HTTP (and pass the HTTP parser), so the value may have any
+    number of digits: `int()` refuses more than 4300, and `isdigit()` accepts non-ASCII
+    digits such as '²' that `int()` refuses too.
+    """
+    digits = declared.strip().lstrip("0") or "0"
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        return MAX_BODY_BYTES + 1
+    return int(digits)
 
 
 def _reject_constant(name: str) -> Any:

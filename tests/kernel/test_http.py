@@ -394,3 +394,80 @@ async def test_a_wrong_method_is_a_405_problem_with_allow(
     problem = assert_problem(response, 405)
     assert method in problem["detail"] and path in problem["detail"]
     assert set(allowed.split(", ")) <= set(response.headers["allow"].split(", "))
+
+
+# --- Content-Length that int() cannot read, a client that leaves mid-body ------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [
+        # Leading zeros are valid HTTP: the HTTP parser lets 5000 digits through.
+        pytest.param("0" * 4992 + "99999999", 413, id="5000-digits-over-the-limit"),
+        pytest.param("0" * 4998 + "2", 422, id="5000-digits-of-a-small-length"),
+        pytest.param("²", 413, id="a-digit-int-refuses"),
+        pytest.param("-1", 413, id="negative"),
+    ],
+)
+async def test_a_content_length_int_cannot_read_is_a_4xx_not_a_500(
+    client: httpx.AsyncClient, declared: str, status: int
+) -> None:
+    raw = declared.encode("latin-1")  # as a header carries it
+    response = await client.post(
+        REGISTER, content=b"{}", headers={"content-type": JSON_TYPE, "content-length": raw}
+    )
+
+    assert (b"content-length", raw) in [(k.lower(), v) for k, v in response.request.headers.raw]
+    assert_problem(response, status)
+
+
+async def test_a_client_leaving_mid_body_is_a_debug_line_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pydantic import BaseModel
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from app.kernel.http import read_json
+    from app.kernel.problems import EXCEPTION_HANDLERS
+
+    class Body(BaseModel):
+        text: str
+
+    async def route(request: Request) -> Response:
+        await read_json(request, Body)
+        return Response("read")
+
+    app = Starlette(
+        routes=[Route("/", route, methods=["POST"])],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+    )
+    events = [
+        {"type": "http.request", "body": b'{"text": "', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return events.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+    }
+    with caplog.at_level("DEBUG"):
+        await app(scope, receive, send)
+
+    assert sent[0]["status"] == 400  # to nobody: the server drops it
+    assert [r.levelname for r in caplog.records if r.levelno >= 30] == []
+    assert any("the client left" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
