@@ -60,6 +60,8 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from app.kernel.server import uvicorn_options
+
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; with the default
     # handler that would kill us before the embedded server is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -75,6 +77,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
             proxy_headers=False,  # the client IP is decided in the app, from trusted proxies
             server_header=False,
             access_log=settings.access_log,
+            **uvicorn_options(settings.server),  # head, body and slow-client limits
         )
 
 

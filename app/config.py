@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.bus.kafka import KafkaSettings
 from app.bus.settings import DeliverySettings
 from app.kernel.database import redact
+from app.kernel.server import ServerSettings
 from app.kernel.settings import DatabaseSettings, TokenSettings
 from app.modules.analytics import AnalyticsSettings
 from app.modules.auth import AuthSettings
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     tokens: TokenSettings = TokenSettings()
     bus: BusSettings = BusSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
+    server: ServerSettings = ServerSettings()
 
     @field_validator("modules", mode="before")
     @classmethod

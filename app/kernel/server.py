@@ -1,0 +1,57 @@
+"""What `encurta serve` bounds per connection: head and body size, slow clients, how many
+at once. The protocol that enforces it is in `http_protocol.py` (imported only to serve)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ServerSettings(BaseModel):
+    """Limits of the HTTP server, `ENCURTA_SERVER__*`. Defaults follow nginx and h11."""
+
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Request line and headers together; more is 431 and the connection closed.",
+    )
+    max_headers: int = Field(
+        default=100, ge=1, le=10_000, description="Header lines per request; more is 431."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Any request body; more is 413 and the connection closed (JSON routes "
+        "stop at 64 KiB).",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="From a connection's opening, or a later request's first byte, to the end "
+        "of its headers; then 408 (or a plain close if nothing was sent).",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="From the end of the headers to the end of the body."
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="An idle connection between requests is closed after."
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections and requests in progress; beyond, requests get 503.",
+    )
+
+
+def uvicorn_options(limits: ServerSettings) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that enforce `limits`."""
+    from app.kernel.http_protocol import LimitedHttpToolsProtocol
+
+    return {
+        "http": LimitedHttpToolsProtocol.with_limits(limits),
+        "ws": "none",  # no route speaks WebSocket: do not offer a second parser to attack
+        "limit_concurrency": limits.max_connections,
+        "timeout_keep_alive": limits.keep_alive_seconds,
+    }

@@ -1,0 +1,62 @@
+"""uvicorn with encurta's server limits around a tiny app, in a process of its own (so a
+test can read its memory): `python -m tests.kernel.limited_server PORT SETTINGS_JSON`.
+
+GET / and /readyz answer "ok"; POST /json reads the body with the kernel's `read_json`; POST /raw
+reads the whole body, as a route without a limit of its own would.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from app.kernel.http import read_json
+from app.kernel.problems import EXCEPTION_HANDLERS
+from app.kernel.server import ServerSettings, uvicorn_options
+
+
+class Echo(BaseModel):
+    text: str = ""
+
+
+async def hello(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def echo(request: Request) -> Response:
+    body = await read_json(request, Echo)
+    return JSONResponse({"text": body.text})
+
+
+async def raw(request: Request) -> Response:
+    return JSONResponse({"bytes": len(await request.body())})
+
+
+app = Starlette(
+    routes=[
+        Route("/", hello),
+        Route("/readyz", hello),
+        Route("/json", echo, methods=["POST"]),
+        Route("/raw", raw, methods=["POST"]),
+    ],
+    exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+)
+
+
+def main() -> None:
+    port, limits = int(sys.argv[1]), ServerSettings.model_validate_json(sys.argv[2])
+    logging.basicConfig(
+        level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info", **uvicorn_options(limits))
+
+
+if __name__ == "__main__":
+    main()
