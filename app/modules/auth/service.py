@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
+from app.modules.auth.emails import email_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
 from app.modules.auth.tables import refresh_tokens, users
@@ -45,7 +46,7 @@ class Throttled(Exception):
         self.retry_after = retry_after
 
 
-_USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
+_USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_key")]
 
 
 def _user(row: Any) -> User:
@@ -69,6 +70,7 @@ class AuthService:
             .values(
                 id=uuid.uuid4(),
                 email=email,
+                email_key=email_key(email),
                 password_hash=password_hash,
                 first_name=first_name,
                 last_name=last_name,
@@ -79,31 +81,31 @@ class AuthService:
             async with self.engine.begin() as conn:
                 row = (await conn.execute(statement)).one()
         except IntegrityError as exc:
-            if "users_email_lower" in str(exc.orig):
+            if "users_email_key" in str(exc.orig):
                 raise EmailTaken from None
             raise
         return _user(row)
 
     async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
-        email_key = email.strip().lower()
-        retry_after = self.throttle.retry_after(email_key, client_ip)
+        key = email_key(email)
+        retry_after = self.throttle.retry_after(key, client_ip)
         if retry_after is not None:
             raise Throttled(retry_after)
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
                     select(users.c.id, users.c.password_hash, users.c.is_active).where(
-                        func.lower(users.c.email) == email_key
+                        users.c.email_key == key
                     )
                 )
             ).one_or_none()
         valid, new_hash = await self.passwords.verify(password, row.password_hash if row else None)
         if row is None or not valid:
-            self.throttle.record_failure(email_key, client_ip)
+            self.throttle.record_failure(key, client_ip)
             raise InvalidCredentials
         if not row.is_active:
             raise AccountDisabled
-        self.throttle.record_success(email_key)
+        self.throttle.record_success(key)
         async with self.engine.begin() as conn:
             if new_hash is not None:
                 await conn.execute(
@@ -172,18 +174,20 @@ class AuthService:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(users.c.email, users.c.password_hash).where(users.c.id == user_id)
+                    select(users.c.email, users.c.email_key, users.c.password_hash).where(
+                        users.c.id == user_id
+                    )
                 )
             ).one_or_none()
         if row is None:
             raise InvalidCredentials
-        email_key = row.email.lower()
-        retry_after = self.throttle.retry_after(email_key, client_ip)
+        key = row.email_key or email_key(row.email)
+        retry_after = self.throttle.retry_after(key, client_ip)
         if retry_after is not None:
             raise Throttled(retry_after)
         valid, _ = await self.passwords.verify(password, row.password_hash)
         if not valid:
-            self.throttle.record_failure(email_key, client_ip)
+            self.throttle.record_failure(key, client_ip)
             raise InvalidCredentials
         async with self.engine.begin() as conn:
             await conn.execute(delete(users).where(users.c.id == user_id))

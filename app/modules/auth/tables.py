@@ -25,15 +25,18 @@ users = Table(
     "users",
     metadata,
     Column("id", Uuid, primary_key=True),
+    # As given (email-validator's normalisation: NFC local part, lower-case domain).
     Column("email", Text, nullable=False),
+    # What an email is looked up and unique by (emails.email_key: NFKC, then casefold).
+    # NULL only for rows migration 0002 found sharing a key with an older account.
+    Column("email_key", Text),
     Column("password_hash", Text, nullable=False),
     Column("first_name", Text),
     Column("last_name", Text),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # Emails are unique whatever their case.
-    Index("users_email_lower", func.lower(text("email")), unique=True),
+    Index("users_email_key", "email_key", unique=True),
 )
 
 refresh_tokens = Table(
@@ -51,6 +54,7 @@ refresh_tokens = Table(
     Column("replaced_by", Uuid),
     Index("refresh_tokens_family", "family_id"),
     Index("refresh_tokens_user", "user_id"),
+    Index("refresh_tokens_expires", "expires_at"),  # the purge
 )
 
 outbox = outbox_table(metadata)
