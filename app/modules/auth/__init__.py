@@ -22,7 +22,7 @@ from app.modules.auth.schemas import Jwks
 from app.modules.auth.service import AuthService
 from app.modules.auth.settings import AuthSettings
 from app.modules.auth.tables import metadata
-from app.modules.auth.throttle import LoginThrottle
+from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer
 
 __all__ = ["AuthSettings", "SigningKeyError", "create_module", "load_signing_key"]
@@ -36,11 +36,13 @@ def create_module(
     signing_key: Ed25519PrivateKey,
     context: ModuleContext,
 ) -> Module:
+    passwords = Passwords(settings.argon2)
     service = AuthService(
         engine=context.engine,
-        passwords=Passwords(settings.argon2),
+        passwords=passwords,
         access_tokens=AccessTokenIssuer(signing_key, tokens, settings.access_token_ttl_seconds),
         throttle=LoginThrottle(settings.throttle),
+        registrations=RegistrationThrottle(settings.throttle),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
@@ -49,5 +51,6 @@ def create_module(
         engine=context.engine,
         metadata=metadata,
         routes=build_routes(service, jwks, settings.trusted_proxies),
+        on_shutdown=[passwords.close],
         publishes=[UserDeleted],
     )

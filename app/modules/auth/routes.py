@@ -28,8 +28,8 @@ from app.modules.auth.service import (
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
-    Throttled,
 )
+from app.modules.auth.throttle import Throttled
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -49,6 +49,15 @@ def _throttled(exc: Throttled) -> Problem:
     )
 
 
+def _too_many_registrations(exc: Throttled) -> Problem:
+    return Problem(
+        429,
+        f"Too many registrations from this address. Try again in {exc.retry_after} seconds.",
+        slug="too-many-registrations",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def build_routes(
     service: AuthService, jwks: Jwks, trusted_proxies: Sequence[IPNetwork] = ()
 ) -> list[BaseRoute]:
@@ -59,8 +68,10 @@ def build_routes(
         body = await read_json(request, RegisterRequest)
         try:
             user = await service.register(
-                str(body.email), body.password, body.first_name, body.last_name
+                str(body.email), body.password, body.first_name, body.last_name, ip(request)
             )
+        except Throttled as exc:
+            raise _too_many_registrations(exc) from None
         except EmailTaken:
             raise Problem(
                 409, "An account with this email already exists.", slug="email-taken"
@@ -122,7 +133,8 @@ def build_routes(
     return [
         ApiRoute("/api/auth/register", register, method="POST", tag=tag,
                  summary="Create an account", body=RegisterRequest,
-                 responses={201: User, 409: "The email is taken", 422: "Invalid field"}),
+                 responses={201: User, 409: "The email is taken", 422: "Invalid field",
+                            429: "Too many registrations from this client"}),
         ApiRoute("/api/auth/login", login, method="POST", tag=tag,
                  summary="Exchange email and password for tokens", body=LoginRequest,
                  responses={200: TokenPair, 401: "Wrong email or password",

@@ -18,7 +18,7 @@ from app.modules.auth.emails import email_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
 from app.modules.auth.tables import refresh_tokens, users
-from app.modules.auth.throttle import LoginThrottle
+from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
 
 
@@ -40,12 +40,6 @@ class InvalidRefreshToken(Exception):
         self.detail = detail
 
 
-class Throttled(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} s")
-        self.retry_after = retry_after
-
-
 _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_key")]
 
 
@@ -59,11 +53,18 @@ class AuthService:
     passwords: Passwords
     access_tokens: AccessTokenIssuer
     throttle: LoginThrottle
+    registrations: RegistrationThrottle
     refresh_ttl: timedelta
 
     async def register(
-        self, email: str, password: str, first_name: str | None, last_name: str | None
+        self,
+        email: str,
+        password: str,
+        first_name: str | None,
+        last_name: str | None,
+        client_ip: str,
     ) -> User:
+        self.registrations.attempt(client_ip)  # raises Throttled; counted before the hash
         password_hash = await self.passwords.hash(password)
         statement = (
             insert(users)
@@ -88,24 +89,24 @@ class AuthService:
 
     async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
         key = email_key(email)
-        retry_after = self.throttle.retry_after(key, client_ip)
-        if retry_after is not None:
-            raise Throttled(retry_after)
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(users.c.id, users.c.password_hash, users.c.is_active).where(
-                        users.c.email_key == key
+        # Counted as a failure before the hash, refunded if the password is right.
+        with self.throttle.attempt(key, client_ip) as attempt:  # raises Throttled
+            async with self.engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(users.c.id, users.c.password_hash, users.c.is_active).where(
+                            users.c.email_key == key
+                        )
                     )
-                )
-            ).one_or_none()
-        valid, new_hash = await self.passwords.verify(password, row.password_hash if row else None)
-        if row is None or not valid:
-            self.throttle.record_failure(key, client_ip)
-            raise InvalidCredentials
+                ).one_or_none()
+            valid, new_hash = await self.passwords.verify(
+                password, row.password_hash if row else None
+            )
+            if row is None or not valid:
+                raise InvalidCredentials
+            attempt.succeeded()
         if not row.is_active:
             raise AccountDisabled
-        self.throttle.record_success(key)
         async with self.engine.begin() as conn:
             if new_hash is not None:
                 await conn.execute(
@@ -181,14 +182,12 @@ class AuthService:
             ).one_or_none()
         if row is None:
             raise InvalidCredentials
-        key = row.email_key or email_key(row.email)
-        retry_after = self.throttle.retry_after(key, client_ip)
-        if retry_after is not None:
-            raise Throttled(retry_after)
-        valid, _ = await self.passwords.verify(password, row.password_hash)
-        if not valid:
-            self.throttle.record_failure(key, client_ip)
-            raise InvalidCredentials
+        # The same windows as login: a stolen access token is no way around them.
+        with self.throttle.attempt(row.email_key or email_key(row.email), client_ip) as attempt:
+            valid, _ = await self.passwords.verify(password, row.password_hash)
+            if not valid:
+                raise InvalidCredentials
+            attempt.succeeded()
         async with self.engine.begin() as conn:
             await conn.execute(delete(users).where(users.c.id == user_id))
             await write_outbox(conn, [UserDeleted(user_id=user_id)])

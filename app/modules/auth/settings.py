@@ -15,14 +15,24 @@ class Argon2Settings(BaseModel):
     time_cost: int = Field(default=3, ge=1, le=20)
     memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
     parallelism: int = Field(default=4, ge=1, le=64)
+    max_concurrent: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Hashes and verifications that run at once (each in its own thread); "
+        "the rest wait their turn, so hashing cannot take every core from the event loop.",
+    )
 
 
 class ThrottleSettings(BaseModel):
-    """Failed logins allowed in a sliding window before 429 (per email, per client IP)."""
+    """Failed password attempts allowed in a sliding window (see throttle.py for the exact
+    rule), and registrations per client."""
 
     max_failures_per_email: int = Field(default=5, ge=1)
     max_failures_per_ip: int = Field(default=30, ge=1)
     window_seconds: int = Field(default=900, ge=1)
+    max_registrations_per_ip: int = Field(default=10, ge=1)
+    registration_window_seconds: int = Field(default=3600, ge=1)
 
 
 class AuthSettings(DatabaseSettings):
@@ -38,5 +48,5 @@ class AuthSettings(DatabaseSettings):
     throttle: ThrottleSettings = ThrottleSettings()
     trusted_proxies: TrustedProxies = Field(
         default_factory=list,
-        description="Peers whose X-Forwarded-For is believed (the per-IP login throttle).",
+        description="Peers whose X-Forwarded-For is believed (the per-client throttles).",
     )
