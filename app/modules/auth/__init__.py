@@ -17,6 +17,7 @@ from app.kernel.settings import TokenSettings
 from app.kernel.tokens import public_jwk
 from app.modules.auth.keys import SigningKeyError, load_signing_key
 from app.modules.auth.passwords import Passwords
+from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.routes import build_routes
 from app.modules.auth.schemas import Jwks
 from app.modules.auth.service import AuthService
@@ -45,12 +46,14 @@ def create_module(
         registrations=RegistrationThrottle(settings.throttle),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
+    purge = PeriodicPurge(service.purge_refresh_tokens, settings.refresh_token_purge_seconds)
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
     return Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
         routes=build_routes(service, jwks, settings.trusted_proxies),
-        on_shutdown=[passwords.close],
+        on_startup=[purge.start],
+        on_shutdown=[purge.stop, passwords.close],
         publishes=[UserDeleted],
     )

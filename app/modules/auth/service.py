@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -41,6 +41,11 @@ class InvalidRefreshToken(Exception):
 
 
 _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_key")]
+
+# A row of a session that ended (logged out, or revoked for reuse) is kept until it has
+# been revoked this long, so a client late by less is told "revoked", not "not valid".
+ENDED_SESSION_GRACE = timedelta(hours=1)
+_PURGE_BATCH = 10_000
 
 
 def _user(row: Any) -> User:
@@ -198,6 +203,44 @@ class AuthService:
                 await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))
             ).one_or_none()
         return _user(row) if row else None
+
+    async def purge_refresh_tokens(self) -> int:
+        """Delete refresh-token rows nothing needs any more; returns how many.
+
+        - Expired rows, whatever their state: an expired token is refused either way. A
+          rotated token is kept until then, because presenting it again is how reuse is
+          detected (and the whole session revoked).
+        - Rows of an ended session (no token of its family is still usable: logged out,
+          or revoked for reuse), each once it has been revoked for ENDED_SESSION_GRACE.
+        In batches, so no purge holds many row locks for long.
+        """
+        live = refresh_tokens.alias("live")
+        session_alive = exists().where(
+            live.c.family_id == refresh_tokens.c.family_id,
+            live.c.revoked_at.is_(None),
+            live.c.expires_at > func.now(),
+        )
+        purgeable = or_(
+            refresh_tokens.c.expires_at <= func.now(),
+            and_(
+                refresh_tokens.c.revoked_at <= func.now() - ENDED_SESSION_GRACE,
+                ~session_alive,
+            ),
+        )
+        batch = select(refresh_tokens.c.id).where(purgeable).limit(_PURGE_BATCH)
+        total = 0
+        while True:
+            async with self.engine.begin() as conn:
+                deleted = (
+                    await conn.execute(
+                        delete(refresh_tokens).where(
+                            refresh_tokens.c.id.in_(batch.scalar_subquery())
+                        )
+                    )
+                ).rowcount
+            total += deleted
+            if deleted < _PURGE_BATCH:
+                return total
 
     # helpers
 

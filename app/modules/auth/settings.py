@@ -46,6 +46,11 @@ class AuthSettings(DatabaseSettings):
     )
     argon2: Argon2Settings = Argon2Settings()
     throttle: ThrottleSettings = ThrottleSettings()
+    refresh_token_purge_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How often expired refresh tokens and ended sessions are deleted.",
+    )
     trusted_proxies: TrustedProxies = Field(
         default_factory=list,
         description="Peers whose X-Forwarded-For is believed (the per-client throttles).",
