@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +23,11 @@ from tests.kafka import Tansu
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 CLICKERS = 16
+# The kill comes once this many 302s have arrived (and every clicker has had one): the load
+# is really going, however slow the machine. The deadline only guards against no load.
+KILL_AFTER = 100
+LOAD_DEADLINE = 120.0
+CONVERGE_DEADLINE = 120.0  # a guard too: the loop below ends as soon as the counts agree
 
 
 async def analytics_clicks(database_urls: dict[str, str], code: str) -> Counter[str]:
@@ -43,39 +49,101 @@ async def shortener_click_count(database_urls: dict[str, str], code: str) -> int
         await conn.close()
 
 
-async def click_while_killing(cluster: Cluster, code: str, victim: str) -> tuple[list[str], int]:
-    """Clickers run against the shortener; `victim` is SIGKILLed mid-load, then restarted."""
-    received: list[str] = []
-    failed = 0
-    stop = asyncio.Event()
+class Load:
+    """Clickers against the shortener, counting each 302 and each failure as it arrives."""
 
-    async def clicker(worker: int) -> None:
-        nonlocal failed
+    def __init__(self, url: str, code: str) -> None:
+        self.url = url
+        self.code = code
+        self.received: list[str] = []
+        self.failed = 0
+        self.in_flight = 0  # requests sent whose answer (or failure) has not come yet
+        self._per_clicker = Counter[int]()
+        self._stop = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> Load:
+        self._tasks = [asyncio.create_task(self._clicker(n)) for n in range(CLICKERS)]
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    async def until(self, condition: Callable[[], bool], deadline: float, what: str) -> None:
+        """Wait for `condition` (checked at every 302 and every failure); the deadline is
+        a guard against a load that never comes, not a measure of how fast it comes."""
+        try:
+            async with asyncio.timeout(deadline):
+                while not condition():
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"{what}: not so after {deadline:.0f} s ({len(self.received)} redirects "
+                f"received, {self.failed} requests failed, {len(self._per_clicker)} of "
+                f"{CLICKERS} clickers got a 302)"
+            ) from None
+
+    def all_clickers_redirected(self, at_least: int) -> bool:
+        return len(self.received) >= at_least and len(self._per_clicker) == CLICKERS
+
+    async def _clicker(self, worker: int) -> None:
         sequence = 0
-        async with httpx.AsyncClient(base_url=cluster.processes["shortener"].url,
-                                     timeout=5) as client:
-            while not stop.is_set():
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
+            while not self._stop.is_set():
                 request_id = f"r{worker}-{sequence}"
                 sequence += 1
+                self.in_flight += 1
                 try:
                     response = await client.get(
-                        f"/{code}", headers={"User-Agent": f"{BROWSER} {request_id}"}
+                        f"/{self.code}", headers={"User-Agent": f"{BROWSER} {request_id}"}
                     )
                 except httpx.HTTPError:
-                    failed += 1
+                    self.failed += 1
+                    self._changed.set()
                     await asyncio.sleep(0.05)
                     continue
+                finally:
+                    self.in_flight -= 1
                 if response.status_code == 302:
-                    received.append(request_id)
+                    self.received.append(request_id)
+                    self._per_clicker[worker] += 1
+                    self._changed.set()
 
-    clickers = [asyncio.create_task(clicker(n)) for n in range(CLICKERS)]
-    await asyncio.sleep(1.5)
-    cluster.processes[victim].kill()
-    await asyncio.sleep(0.5)
-    stop.set()
-    await asyncio.gather(*clickers)
+
+async def click_while_killing(cluster: Cluster, code: str, victim: str) -> tuple[list[str], int]:
+    """Clickers run against the shortener; once the load is going (every clicker redirected,
+    KILL_AFTER 302s in all), `victim` is SIGKILLed, then restarted. Returns the request ids
+    of the 302s received and how many requests were in flight at the kill."""
+    load = Load(cluster.processes["shortener"].url, code).start()
+    try:
+        await load.until(
+            lambda: load.all_clickers_redirected(KILL_AFTER),
+            LOAD_DEADLINE,
+            f"the load never got going ({KILL_AFTER} redirects needed)",
+        )
+        in_flight, received, failed = load.in_flight, len(load.received), load.failed
+        cluster.processes[victim].kill()
+        if victim == "shortener":
+            # The requests in flight at the kill fail, and so does every one after it.
+            await load.until(
+                lambda: load.failed > failed,
+                LOAD_DEADLINE,
+                "no request failed after the shortener was killed",
+            )
+        else:
+            # The shortener goes on redirecting (and counting) while analytics is down.
+            await load.until(
+                lambda: len(load.received) >= received + KILL_AFTER,
+                LOAD_DEADLINE,
+                "the shortener stopped redirecting with analytics down",
+            )
+    finally:
+        await load.stop()
     cluster.processes[victim].start()
-    return received, failed
+    return load.received, in_flight
 
 
 @pytest.mark.parametrize(
@@ -92,13 +160,12 @@ async def test_every_302_received_is_counted_exactly_once_across_a_sigkill(
             token = await signed_in(client)
             code = await shorten(client, token, "https://example.com/")
 
-        received, failed = await click_while_killing(cluster, code, victim)
-        assert len(received) > 100, "the load never got going"
-        if victim == "shortener":
-            assert failed > 0, "no request was in flight at the kill"
+        received, in_flight = await click_while_killing(cluster, code, victim)
+        assert len(received) >= KILL_AFTER, "the load never got going"
+        assert in_flight > 0, "no request was in flight at the kill"
 
         # Converged: analytics holds what the shortener counted, and stays there.
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + CONVERGE_DEADLINE
         while True:
             counted = await analytics_clicks(database_urls, code)
             total = await shortener_click_count(database_urls, code)
@@ -110,12 +177,15 @@ async def test_every_302_received_is_counted_exactly_once_across_a_sigkill(
                 "/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD}
             )
             link = (
-                await client.get(f"/api/links/{code}",
-                                 headers=bearer(login.json()["access_token"]))
+                await client.get(f"/api/links/{code}", headers=bearer(login.json()["access_token"]))
             ).json()
     finally:
         cluster.stop()
 
+    assert sum(counted.values()) == total, (
+        f"not converged within {CONVERGE_DEADLINE:.0f} s: analytics holds "
+        f"{sum(counted.values())} clicks, the shortener counted {total}"
+    )
     missing = [request_id for request_id in received if counted[request_id] != 1]
     doubled = [request_id for request_id, times in counted.items() if times > 1]
     assert not missing, f"{len(missing)} clicks the client saw are not counted once"

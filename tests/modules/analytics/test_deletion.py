@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.modules.analytics.subscribers import on_link_clicked, on_link_deleted
+from tests.conftest import asyncpg_dsn
 from tests.modules.analytics.conftest import new_account
 from tests.modules.analytics.helpers import (
     MONDAY,
@@ -35,8 +38,13 @@ WEEK = {"from_": MONDAY, "to": MONDAY + timedelta(days=7)}
 async def test_a_deleted_link_loses_its_data_and_its_late_clicks_are_dropped(
     client: httpx.AsyncClient, owner: Account, database_urls: dict[str, str]
 ) -> None:
-    await feed(client, created("gone", owner), created("kept", owner),
-               click("gone", MONDAY, "ana"), click("kept", MONDAY, "ana"))
+    await feed(
+        client,
+        created("gone", owner),
+        created("kept", owner),
+        click("gone", MONDAY, "ana"),
+        click("kept", MONDAY, "ana"),
+    )
     assert (await stored_rows(database_urls["analytics"], "gone"))["clicks"] == 1
 
     await feed(client, deleted("gone", owner))
@@ -93,12 +101,30 @@ async def test_a_deleted_account_leaves_no_owner_or_target_behind(
     assert rows == {"mine": (None, None, True), "late": (None, None, True)}
 
 
-
 @pytest.fixture
 async def analytics_engine(database_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(database_urls["analytics"], poolclass=pool.NullPool)
     yield engine
     await engine.dispose()
+
+
+async def waits_for_the_open_transaction(database_url: str, task: asyncio.Task[None]) -> bool:
+    """True once `task`'s session waits for a lock (the open transaction's), however long a
+    busy machine takes to get it there; False if the task ended without waiting."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        deadline = time.monotonic() + 30  # a guard against a hang, not a measure of speed
+        while not await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ):
+            if task.done():
+                return False
+            assert time.monotonic() < deadline, "neither waiting nor done after 30 s"
+            await asyncio.sleep(0.02)
+        return True
+    finally:
+        await conn.close()
 
 
 async def test_a_deletion_waits_for_a_click_batch_in_flight(
@@ -117,8 +143,9 @@ async def test_a_deletion_waits_for_a_click_batch_in_flight(
     async with analytics_engine.begin() as clicks_batch:
         await on_link_clicked(clicks_batch, [click("gone", MONDAY, "ana")])
         deletion = asyncio.create_task(delete_link())
-        await asyncio.sleep(0.3)
-        assert not deletion.done()  # it cannot delete clicks it does not see yet
+        # It cannot delete clicks it does not see yet.
+        waited = await waits_for_the_open_transaction(database_urls["analytics"], deletion)
+        assert waited and not deletion.done()
     await deletion
 
     assert await stored_rows(database_urls["analytics"], "gone") == NOTHING
@@ -139,8 +166,8 @@ async def test_a_click_batch_waits_for_a_deletion_in_flight_and_then_drops_its_c
     async with analytics_engine.begin() as deletion:
         await on_link_deleted(deletion, [deleted("gone", owner)])
         clicks_batch = asyncio.create_task(count_click())
-        await asyncio.sleep(0.3)
-        assert not clicks_batch.done()
+        waited = await waits_for_the_open_transaction(database_urls["analytics"], clicks_batch)
+        assert waited and not clicks_batch.done()
     await clicks_batch
 
     assert await stored_rows(database_urls["analytics"], "gone") == NOTHING
