@@ -33,7 +33,9 @@ class PeriodicPurge:
         try:
             deleted = await self._purge()
         except Exception as exc:  # noqa: BLE001 - a purge can wait for the next period
-            log.warning("auth: refresh-token purge failed: %s", type(exc).__name__)
+            # The first line only: the statement holds no user data, but keep logs short.
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            log.warning("auth: refresh-token purge failed: %s: %s", type(exc).__name__, first_line)
             return
         if deleted:
             log.info("auth: purged %d refresh-token rows", deleted)

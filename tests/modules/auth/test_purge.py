@@ -13,7 +13,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
+from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.settings import AuthSettings
 from tests.conftest import FAST_ARGON2, AppFactory, asyncpg_dsn
 from tests.modules.auth.helpers import assert_problem, login, register
@@ -142,3 +144,17 @@ async def test_the_purge_runs_again_every_period(
         async with asyncio.timeout(30):  # a guard only: the event is the row going
             while await rows(database_urls):
                 await asyncio.sleep(0.1)
+
+
+async def test_a_failed_purge_is_logged_and_does_not_stop_the_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken() -> int:
+        raise ConnectionRefusedError("the database is down\nand more detail")
+
+    purge = PeriodicPurge(broken, interval_seconds=3600)
+    await purge.start()
+    await purge.stop()
+
+    [record] = [r for r in caplog.records if "purge failed" in r.getMessage()]
+    assert record.getMessage().endswith("ConnectionRefusedError: the database is down")
