@@ -68,6 +68,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._heads = 0
         self._body_bytes = 0
+        self._chunk_empty = False  # a chunk header was read, none of its data yet
+        self._trailer_bytes = 0
         self._head_timer: TimerHandle | None = None
         self._body_timer: TimerHandle | None = None
         self._refused = False
@@ -92,49 +94,80 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             self._drop(len(data))
             return
-        self._unset_keepalive_if_required()
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
         if self._in_head:
-            room = self._max_head - self._head_bytes
-            if len(data) > room:
-                # This read takes the head past its budget: parse only up to the budget.
-                # Unless the head ends within it, the head is too large.
-                heads = self._heads
-                if room > 0 and not self._feed(data[:room]):
-                    return
-                if self._heads == heads:
-                    self._refuse(
-                        431,
-                        f"The request line and headers are larger than {_size(self._max_head)}.",
-                        slug="request-headers-too-large",
-                    )
-                    return
-                data = data[room:]
-            else:
-                self._head_bytes += len(data)
-        if not self._feed(data):
+            if len(data) > self._max_head - self._head_bytes:
+                self._past_budget(data)
+                return
+            self._head_bytes += len(data)
+        body_before = self._body_bytes
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserUpgrade, httptools.HttpParserError) as exc:
+            self._parse_failed(exc)
             return
         if self._in_head:
             if self._head_bytes and self._head_timer is None:
                 self._head_timer = self.loop.call_later(self._head_seconds, self._head_timed_out)
-        elif self._body_timer is None:
+            return
+        if self._chunk_empty and self._body_bytes == body_before:
+            # A read after a chunk header that brought no chunk data: the trailer fields
+            # after the last chunk, which httptools buffers like headers.
+            self._trailer_bytes += len(data)
+            if self._trailer_bytes > self._max_head:
+                self._refuse(
+                    431,
+                    f"The trailer fields are larger than {_size(self._max_head)}.",
+                    slug="request-headers-too-large",
+                )
+                return
+        if self._body_timer is None:
             self._body_timer = self.loop.call_later(self._body_seconds, self._body_timed_out)
+
+    def _past_budget(self, data: bytes) -> None:
+        """This read takes the head past its budget: parse only up to the budget. Unless
+        the head ends within it, the head is too large; if it does, go on with the rest
+        (a body, or the next request, with a budget of its own)."""
+        room = self._max_head - self._head_bytes
+        heads = self._heads
+        if room > 0:
+            self._head_bytes += room
+            if not self._feed(data[:room]):
+                return
+        if self._heads == heads:
+            self._refuse(
+                431,
+                f"The request line and headers are larger than {_size(self._max_head)}.",
+                slug="request-headers-too-large",
+            )
+            return
+        self.data_received(data[room:])
 
     def _feed(self, data: bytes) -> bool:
         """Parse `data`; False when the connection is done with (refused, bad, upgraded)."""
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except (httptools.HttpParserUpgrade, httptools.HttpParserError) as exc:
+            self._parse_failed(exc)
+            return False
+        return True
+
+    def _parse_failed(self, exc: Exception) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
-            return False
-        except httptools.HttpParserError:
-            if not self._refused:
-                self.logger.warning("Invalid HTTP request received.")
-                self.send_400_response("The request is not valid HTTP/1.1.")
-            return False
-        return True
+        elif not self._refused:  # else a callback refused the request and answered
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("The request is not valid HTTP/1.1.")
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # No route speaks WebSocket (ws="none"): the request is answered as plain HTTP, and
+        # a client must not be able to fill the log with two warnings per request.
+        self.logger.debug("an Upgrade request, answered as plain HTTP")
 
     # --- the parser's callbacks ----------------------------------------------------------
 
@@ -152,16 +185,24 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
+
+    def on_chunk_header(self) -> None:  # chunked bodies only
+        self._chunk_empty = True
+        self._trailer_bytes = 0
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_empty = False
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
+        self._chunk_empty = False
         if self._body_bytes > self._max_body:
             self._refuse(
                 413, f"The body is larger than {_size(self._max_body)}.", slug="body-too-large"
             )
             raise _Refused
-        super().on_body(body)
+        HttpToolsProtocol.on_body(self, body)
 
     def on_message_complete(self) -> None:
         self._in_head = True
@@ -169,7 +210,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     # --- slow clients --------------------------------------------------------------------
 
@@ -196,8 +237,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer = None
         if self.transport.is_closing() or self._in_head:
             return
-        if self.flow.read_paused:
-            # We stopped reading (the app has not asked for more): not the client's fault.
+        if self.flow.read_paused or self.cycle.waiting_for_100_continue:
+            # We stopped reading (the app has not asked for more), or the client waits for
+            # our "100 Continue" before it sends: not the client's fault.
             self._body_timer = self.loop.call_later(self._body_seconds, self._body_timed_out)
             return
         log.info("closing a connection whose request body took too long")

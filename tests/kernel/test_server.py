@@ -261,6 +261,18 @@ def test_a_body_read_with_its_head_does_not_count_against_the_head(server: Serve
     assert status_of(answered.data) == 200
 
 
+def test_a_request_after_a_big_body_in_the_same_write_has_a_budget_of_its_own(
+    server: Served,
+) -> None:
+    body = json.dumps({"text": "x" * 60_000}).encode()
+    padded = get(headers=b"X-Pad: " + b"p" * 10_000 + b"\r\nConnection: close\r\n")
+
+    answered = exchange(server, [post("/json", body) + padded])
+
+    assert answered.data.count(b"HTTP/1.1 200 OK") == 2, answered.data[:500]
+    assert answered.closed
+
+
 def test_four_64_mib_headers_at_once_leave_memory_flat(server: Served) -> None:
     before = server.memory_kib()
     results: list[Exchange] = []
@@ -283,6 +295,43 @@ def test_four_64_mib_headers_at_once_leave_memory_flat(server: Served) -> None:
     assert after["VmRSS"] - before["VmRSS"] < bound, (before, after)
     assert after["VmHWM"] <= max(before["VmHWM"], before["VmRSS"] + bound), (before, after)
     assert status_of(exchange(server, [get()], until_close=False).data) == 200
+
+
+def test_a_chunked_body_in_many_reads_with_a_small_trailer_is_read(server: Served) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"POST /raw HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for _ in range(10):  # each chunk header apart from its data, as a slow client sends
+            yield b"4000\r\n"
+            time.sleep(0.005)
+            yield b"c" * 0x4000 + b"\r\n"
+        yield b"0\r\n"
+        time.sleep(0.005)
+        yield b"X-Checksum: 1234\r\n\r\n"
+
+    answered = exchange(server, chunks(), until_close=False)
+
+    assert status_of(answered.data) == 200
+    assert json.loads(answered.data.partition(b"\r\n\r\n")[2]) == {"bytes": 10 * 0x4000}
+
+
+def test_a_64_mib_trailer_after_a_chunked_body_is_a_431_and_memory_stays_flat(
+    server: Served,
+) -> None:
+    before = server.memory_kib()
+    head = b"POST /raw HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    def chunks() -> Iterator[bytes]:
+        yield head + b"2\r\nab\r\n0\r\nX-Trailer: "
+        yield from [ONE_MIB_OF_A] * 64
+        yield b"\r\n\r\n"
+
+    answered = exchange(server, chunks())
+    after = server.memory_kib()
+
+    assert "trailer" in problem_of(answered.data, 431)["detail"]
+    assert answered.closed
+    bound = 16 * 1024  # KiB; without the count, httptools buffered it: ~130 MiB at the peak
+    assert after["VmHWM"] <= max(before["VmHWM"], before["VmRSS"] + bound), (before, after)
 
 
 # --- bodies ---------------------------------------------------------------------------------
