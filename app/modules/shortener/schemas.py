@@ -6,12 +6,16 @@ from datetime import UTC, datetime
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from app.modules.shortener.codes import custom_code_problem
+from app.modules.shortener.codes import CUSTOM_CODE, custom_code_problem
 
 
 class CreateLink(BaseModel):
     url: str = Field(description="http or https, at most 2,048 characters.")
-    code: str | None = Field(default=None, description="A custom code, 3 to 64 [A-Za-z0-9_-].")
+    code: str | None = Field(
+        default=None,
+        description="A custom code, 3 to 64 [A-Za-z0-9_-], not a reserved path.",
+        json_schema_extra={"pattern": f"^{CUSTOM_CODE.pattern}$"},
+    )
     expires_at: AwareDatetime | None = Field(
         default=None, description="When the link starts answering 410 (with a time zone)."
     )
