@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from app.modules.auth.passwords import MAX_LENGTH, policy_violation
+from app.modules.auth.passwords import MAX_LENGTH, MIN_LENGTH, policy_violation
 
 
 class _Body(BaseModel):
@@ -17,7 +17,11 @@ class _Body(BaseModel):
 
 class RegisterRequest(_Body):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(description="8 to 256 characters, not a common password.")
+    # Stated in the schema, checked by the validator (whose messages say what to change).
+    password: str = Field(
+        description="8 to 256 characters, not a common password.",
+        json_schema_extra={"minLength": MIN_LENGTH, "maxLength": MAX_LENGTH},
+    )
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
 
