@@ -25,9 +25,16 @@ log = logging.getLogger("encurta")
 
 
 @contextlib.contextmanager
-def databases(settings: Settings, modules: Sequence[str]) -> Iterator[dict[str, str]]:
+def databases(
+    settings: Settings, modules: Sequence[str], *, take_orphans: bool = True
+) -> Iterator[dict[str, str]]:
     """Each module's URL: configured, or from the embedded server, started for as long as
-    the block runs (and only when some module has no URL)."""
+    the block runs (and only when some module has no URL).
+
+    A server already running on the data dir is joined, and left running for the others
+    who use it; `take_orphans` (for `serve`, not for operator commands) takes over one whose
+    owner is gone, killed before it could stop it, and stops it at the end of the block.
+    """
     urls = {name: url for name in modules if (url := settings.configured_url(name))}
     missing = [name for name in modules if name not in urls]
     if not missing:
@@ -37,6 +44,7 @@ def databases(settings: Settings, modules: Sequence[str]) -> Iterator[dict[str, 
         settings.data_dir / "postgres",
         port=settings.embedded.port,
         durable=settings.embedded.durable,
+        take_orphans=take_orphans,
     )
     embedded.start()
     try:
@@ -47,8 +55,14 @@ def databases(settings: Settings, modules: Sequence[str]) -> Iterator[dict[str, 
         embedded.stop()
 
 
-def migrate_all(modules: Sequence[str], urls: dict[str, str]) -> None:
+def migrate_all(modules: Sequence[str], urls: dict[str, str], *, check_first: bool = True) -> None:
+    """Upgrade each module's database to its latest revision. `check_first` reads the
+    version tables first and runs alembic only for the modules behind."""
+    stale = migrations.behind({name: urls[name] for name in modules}) if check_first else modules
     for name in modules:
+        if name not in stale:
+            log.info("%s is at its latest migration", name)
+            continue
         log.info("migrating %s (%s)", name, redact(urls[name]))
         migrations.upgrade(name, urls[name])
 
@@ -88,8 +102,8 @@ def migrate(settings: Settings, modules: Sequence[str]) -> None:
             f"no module named {', '.join(unknown)}; modules are {', '.join(ALL_MODULES)}"
         )
     names = [name for name in ALL_MODULES if name in modules] or list(settings.modules)
-    with databases(settings, names) as urls:
-        migrate_all(names, urls)
+    with databases(settings, names, take_orphans=False) as urls:
+        migrate_all(names, urls, check_first=False)  # asked for: alembic decides, and says
     print(f"migrated: {', '.join(names)}")
 
 
@@ -167,7 +181,7 @@ def events(settings: Settings, action: str, parked_id: str | None) -> int:
                 UUID(parked_id)
             except ValueError:
                 raise ConfigurationError(f"{parked_id!r} is not a parked event ID") from None
-    with databases(settings, settings.modules) as urls:
+    with databases(settings, settings.modules, take_orphans=False) as urls:
         runtime = build_runtime(settings, urls)
         return asyncio.run(_parked_events(runtime, parked_id if action == "replay" else None))
 

