@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ from app.modules import analytics, auth, shortener
 
 VERSION = "0.1.0"
 _FINAL_DRAIN_SECONDS = 5.0
+_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encurta-build")
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +138,20 @@ def build_runtime(
         )
 
     modules: list[Module] = []
+    building_auth: Future[Module] | None = None
     if "auth" in settings.modules:
         assert signing_key is not None
-        modules.append(
-            auth.create_module(settings.auth, settings.tokens, signing_key, context("auth"))
+        # Auth hashes a dummy password as it is made (argon2, ~0.15 s, GIL released): in a
+        # thread of its own that overlaps with making the other modules (GeoIP data...).
+        building_auth = _BUILDER.submit(
+            auth.create_module, settings.auth, settings.tokens, signing_key, context("auth")
         )
     if "shortener" in settings.modules:
         modules.append(shortener.create_module(settings.shortener, context("shortener")))
     if "analytics" in settings.modules:
         modules.append(analytics.create_module(settings.analytics, context("analytics")))
+    if building_auth is not None:
+        modules.insert(0, building_auth.result())
 
     bus = _bus(settings)
     return Runtime(
@@ -187,10 +195,13 @@ def create_app(settings: Settings, database_urls: Mapping[str, str] | None = Non
             "modules here, or split them over Kafka (ENCURTA_BUS__TRANSPORT=kafka)."
         )
     runtime = build_runtime(settings, database_urls or {})
-    document = openapi(runtime.modules)
+
+    @functools.cache
+    def document() -> bytes:  # made on first request: nothing at start-up needs it
+        return JSONResponse(openapi(runtime.modules)).body
 
     async def openapi_json(request: Request) -> Response:
-        return JSONResponse(document)
+        return Response(document(), media_type="application/json")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
