@@ -147,7 +147,9 @@ def build_runtime(
             auth.create_module, settings.auth, settings.tokens, signing_key, context("auth")
         )
     if "shortener" in settings.modules:
-        modules.append(shortener.create_module(settings.shortener, context("shortener")))
+        modules.append(
+            shortener.create_module(settings.shortener, context("shortener"), settings.data_dir)
+        )
     if "analytics" in settings.modules:
         modules.append(analytics.create_module(settings.analytics, context("analytics")))
     if building_auth is not None:

@@ -7,36 +7,41 @@ Nothing else in the package is imported from outside it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
 from app.kernel.module import Module, ModuleContext
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
-from app.modules.shortener.edge import Edge, Geo, VisitorSalts
+from app.modules.shortener.edge import Edge, Geo
 from app.modules.shortener.routes import build_routes
 from app.modules.shortener.service import Links
 from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.subscribers import evict_deleted, on_user_deleted
 from app.modules.shortener.tables import metadata
+from app.modules.shortener.visitors import VisitorKeys, load_visitor_secret
 
 __all__ = ["ShortenerSettings", "create_module"]
 
 NAME = "shortener"
 
 
-def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module:
+def create_module(settings: ShortenerSettings, context: ModuleContext, data_dir: Path) -> Module:
     cache = LinkCache(settings.cache_size, settings.cache_ttl_seconds)
     links = Links(engine=context.engine, cache=cache, code_length=settings.code_length)
-    edge = Edge(Geo(settings.geoip_city_db), VisitorSalts(context.engine),
-                settings.trusted_proxies)
+    # The secret is read (or generated) at start-up, not here: `encurta openapi` builds
+    # modules too, and must write no key.
+    keys = VisitorKeys(lambda: load_visitor_secret(settings, data_dir))
+    edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
     batcher = ClickBatcher(context.engine, settings)
     return Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
         routes=build_routes(links, edge, batcher, settings),
-        on_startup=[batcher.start],
-        on_shutdown=[batcher.stop],
+        on_startup=[keys.start, batcher.start],
+        on_shutdown=[batcher.stop, keys.stop],
         publishes=[LinkCreated, LinkDeleted, LinkClicked],
         subscriptions={UserDeleted: on_user_deleted(cache.evict)},
         broadcasts={LinkDeleted: evict_deleted(cache)},

@@ -2,33 +2,28 @@
 
 The raw IP is used here, for the place lookup and the visitor hash, and then dropped: the
 event carries its /24 (IPv4) or /48 (IPv6) network, the country and city, and a keyed hash
-of IP and user agent under a salt that changes every day.
+of IP and user agent under the day's key, which no database holds (visitors.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
-import os
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from geoip2fast import GeoIP2Fast
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from app.contracts.shortener import LinkClicked
 from app.kernel.http import client_ip
 from app.modules.shortener.bots import bot_patterns
 from app.modules.shortener.settings import IPNetwork
-from app.modules.shortener.tables import visitor_salts
+from app.modules.shortener.visitors import VisitorKeys, visitor_hash
 
 log = logging.getLogger(__name__)
 
@@ -98,53 +93,16 @@ def bot_reason(user_agent: str) -> str | None:
     return None if matched is None else f"crawler: {matched}"
 
 
-class VisitorSalts:
-    """One random salt per UTC day, shared by replicas through the database; older ones are
-    deleted, so yesterday's visitor hashes can no longer be linked to an IP."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._day: date | None = None
-        self._salt = b""
-
-    def cached(self, today: date) -> bytes | None:
-        return self._salt if self._day == today else None
-
-    async def for_day(self, today: date) -> bytes:
-        if self._day == today:
-            return self._salt
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(visitor_salts)
-                .values(day=today, salt=os.urandom(32))
-                .on_conflict_do_nothing(index_elements=["day"])
-            )
-            salt = (
-                await conn.execute(select(visitor_salts.c.salt).where(visitor_salts.c.day == today))
-            ).scalar_one()
-            await conn.execute(delete(visitor_salts).where(visitor_salts.c.day < today))
-        self._day, self._salt = today, salt
-        return salt
-
-
-def visitor_hash(salt: bytes, ip: str | None, user_agent: str) -> str:
-    return hashlib.blake2b(
-        f"{ip or ''}\0{user_agent}".encode(), key=salt, digest_size=16
-    ).hexdigest()
-
-
 class Edge:
-    def __init__(
-        self, geo: Geo, salts: VisitorSalts, trusted_proxies: Sequence[IPNetwork]
-    ) -> None:
+    def __init__(self, geo: Geo, keys: VisitorKeys, trusted_proxies: Sequence[IPNetwork]) -> None:
         self._geo = geo
-        self._salts = salts
+        self._keys = keys
         self._trusted = trusted_proxies
         bot_patterns()  # compiled now, not on the first redirect
 
     async def click(self, request: Request, code: str) -> LinkClicked:
         now = datetime.now(UTC)
-        salt = self._salts.cached(now.date()) or await self._salts.for_day(now.date())
+        key = self._keys.for_day(now.date())
         ip = client_ip(request, self._trusted)
         user_agent = request.headers.get("user-agent", "")[:_MAX_HEADER]
         referer = request.headers.get("referer", "")[:_MAX_HEADER] or None
@@ -163,7 +121,7 @@ class Edge:
             city=city,
             user_agent=user_agent or None,
             referer=referer,
-            visitor_hash=visitor_hash(salt, ip, user_agent),
+            visitor_hash=visitor_hash(key, ip, user_agent),
             is_bot=reason is not None,
             bot_reason=reason,
             metadata={},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from app.kernel.settings import DatabaseSettings, IPNetwork, RedirectStatus, TrustedProxies
 
@@ -49,4 +49,9 @@ class ShortenerSettings(DatabaseSettings):
     )
     geoip_city_db: Path | None = Field(
         default=None, description="A MaxMind-format .mmdb with cities (GeoLite2-City, DB-IP)."
+    )
+    visitor_secret: SecretStr | None = Field(
+        default=None,
+        description="Derives each day's key of visitor hashes (at least 32 characters; every "
+        "shortener replica needs the same). Default: generated once into DATA_DIR/keys.",
     )

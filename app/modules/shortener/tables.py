@@ -5,10 +5,8 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    Date,
     DateTime,
     Index,
-    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -37,13 +35,7 @@ urls = Table(
     Index("urls_owner_created", "owner_id", "created_at"),
 )
 
-# The daily salt of visitor hashes. Yesterday's is deleted, so a hash cannot be traced back.
-visitor_salts = Table(
-    "visitor_salts",
-    metadata,
-    Column("day", Date, primary_key=True),
-    Column("salt", LargeBinary(32), nullable=False),
-)
+# No key material of visitor hashes is stored here (or in any database): see visitors.py.
 
 # Accounts auth has deleted: their leftover access tokens (valid for their last minutes)
 # must not create links.
