@@ -15,8 +15,10 @@ class Argon2Settings(BaseModel):
     time_cost: int = Field(default=3, ge=1, le=20)
     memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
     parallelism: int = Field(default=4, ge=1, le=64)
+    # One: each hash already runs `parallelism` threads; a second at once bought 25% more
+    # hashes and doubled the redirect latency under a burst (bench/hash_pressure.py).
     max_concurrent: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=64,
         description="Hashes and verifications that run at once (each in its own thread); "

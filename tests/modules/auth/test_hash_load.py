@@ -53,7 +53,7 @@ def test_the_default_registration_limit_is_sane() -> None:
     defaults = ThrottleSettings()
     assert defaults.max_registrations_per_ip == 10
     assert defaults.registration_window_seconds == 3600
-    assert AuthSettings().argon2.max_concurrent == 2
+    assert AuthSettings().argon2.max_concurrent == 1
 
 
 class HashProbe:
