@@ -46,11 +46,11 @@ def encurta_env(data_dir: Path) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **environment: str) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
             [str(ENCURTA), "serve", "--port", str(self.port)],
-            env=encurta_env(data_dir),
+            env={**encurta_env(data_dir), **environment},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -208,3 +208,26 @@ def test_a_server_left_by_a_killed_serve_is_kept_by_commands_and_taken_over_by_s
     alone = run_encurta(data_dir, "events", "parked")
     assert alone.returncode == 0, alone.stderr
     assert not postgres_running(data_dir)  # what a command started, it stops
+
+
+def test_the_redirect_status_is_set_from_the_environment(data_dir: Path) -> None:
+    server = Server(data_dir, ENCURTA_SHORTENER__REDIRECT_STATUS="301")
+    try:
+        server.wait_ready()
+        assert register(server, "ana@example.com") == 201
+        login = httpx.post(
+            f"{server.url}/api/auth/login",
+            json={"email": "ana@example.com", "password": PASSWORD},
+        )
+        token = login.json()["access_token"]
+        link = httpx.post(
+            f"{server.url}/api/links",
+            json={"url": "https://example.com/"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        redirect = httpx.get(f"{server.url}/{link.json()['code']}")
+    finally:
+        server.interrupt()
+
+    assert redirect.status_code == 301
+    assert redirect.headers["location"] == "https://example.com/"
