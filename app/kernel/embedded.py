@@ -8,9 +8,11 @@ an unprivileged user, because PostgreSQL refuses to run as root.
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import importlib.util
 import json
 import logging
@@ -75,6 +77,26 @@ def _is_postgres(pid: int) -> bool:
     except OSError:
         return True  # no /proc here: trust the signal
     return Path(os.fsdecode(command)).name == "postgres"
+
+
+def _scram_matches(verifier: str | None, password: str) -> bool:
+    """Whether a stored `SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey` verifier is
+    that of `password` (RFC 5802; our generated passwords are ASCII, SASLprep-neutral)."""
+    try:
+        method, salting, keys = (verifier or "").split("$")
+        iterations, salt = salting.split(":")
+        stored_key, server_key = (base64.b64decode(key) for key in keys.split(":"))
+        salted = hashlib.pbkdf2_hmac(
+            "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+        )
+    except ValueError:
+        return False
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    return (
+        method == "SCRAM-SHA-256"
+        and hmac.compare_digest(hashlib.sha256(client_key).digest(), stored_key)
+        and hmac.compare_digest(hmac.digest(salted, b"Server Key", "sha256"), server_key)
+    )
 
 
 def _free_port() -> int:
@@ -221,6 +243,7 @@ class EmbeddedPostgres:
             return
         self.port = running_port
         self._wait_for_port()
+        self._private_log()
         if self.take_orphans:
             self._owner_lock = self._try_lock("owner.lock", fcntl.LOCK_EX)
         if self._owner_lock is not None:
@@ -286,58 +309,56 @@ class EmbeddedPostgres:
         """Create (or confirm) each module's LOGIN role and database; return their URLs.
 
         A role may connect to its own database only: CONNECT is revoked from PUBLIC on
-        every database, and granted back to the owning role alone.
+        every database, and granted back to the owning role alone. When one query shows
+        all of that already so (the usual restart), nothing is changed.
         """
         roles = [self.database_name(module) for module in modules]
-        if all(role in self._credentials for role in roles):
-            checks = await asyncio.gather(*(self._provisioned(role) for role in roles))
-            if all(checks):
-                return {module: self.url(module) for module in modules}
-        for role in roles:
-            if role not in self._credentials:
-                self._credentials[role] = secrets.token_urlsafe(24)
-        self._save_credentials()
         conn = await asyncpg.connect(self.superuser_dsn())
         try:
-            for shared in ("postgres", "template1"):
-                await conn.execute(f'REVOKE CONNECT ON DATABASE "{shared}" FROM PUBLIC')
-            for module in modules:
-                role = self.database_name(module)
-                password = self._credentials[role].replace("'", "''")
-                exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-                verb = "ALTER" if exists else "CREATE"
-                await conn.execute(f"{verb} ROLE \"{role}\" LOGIN PASSWORD '{password}'")
-                if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", role):
-                    await conn.execute(f'CREATE DATABASE "{role}" OWNER "{role}"')
-                await conn.execute(f'REVOKE ALL ON DATABASE "{role}" FROM PUBLIC')
-                await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{role}" TO "{role}"')
+            if not await self._provisioned(conn, roles):
+                await self._provision(conn, roles)
         finally:
             await conn.close()
         return {module: self.url(module) for module in modules}
 
-    async def _provisioned(self, role: str) -> bool:
-        """Whether `role` logs in with its stored password to its own database, and no
-        database it could reach is open to PUBLIC: then there is nothing to provision."""
-        password = self._credentials[role]
-        try:
-            conn = await asyncpg.connect(
-                host="127.0.0.1", port=self.port, user=role, password=password, database=role
-            )
-        except (OSError, asyncpg.PostgresError):
+    async def _provisioned(self, conn: asyncpg.Connection, roles: list[str]) -> bool:
+        """Whether each role exists, logs in with its stored password and owns its
+        database, and no database is open to PUBLIC."""
+        if not all(role in self._credentials for role in roles):
             return False
-        try:
-            open_to_public = await conn.fetchval(
-                "SELECT count(*) FILTER (WHERE has_database_privilege('public', oid, "
-                "'CONNECT, TEMPORARY')) + 3 - count(*) FROM pg_database "
-                "WHERE datname = ANY($1::text[])",
-                ["postgres", "template1", role],
-            )
-            owner = await conn.fetchval(
-                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", role
-            )
-        finally:
-            await conn.close()
-        return open_to_public == 0 and owner == role
+        rows = await conn.fetch(
+            "SELECT datname, pg_get_userbyid(datdba) AS owner, rolcanlogin, rolpassword, "
+            "has_database_privilege('public', d.oid, 'CONNECT, TEMPORARY') AS open "
+            "FROM pg_database d LEFT JOIN pg_authid r ON r.rolname = d.datname "
+            "WHERE datname = ANY($1::text[])",
+            ["postgres", "template1", *roles],
+        )
+        found = {row["datname"]: row for row in rows}
+        if len(found) != len(roles) + 2 or any(row["open"] for row in rows):
+            return False
+        return all(
+            found[role]["owner"] == role
+            and found[role]["rolcanlogin"]
+            and _scram_matches(found[role]["rolpassword"], self._credentials[role])
+            for role in roles
+        )
+
+    async def _provision(self, conn: asyncpg.Connection, roles: list[str]) -> None:
+        for role in roles:
+            if role not in self._credentials:
+                self._credentials[role] = secrets.token_urlsafe(24)
+        self._save_credentials()
+        for shared in ("postgres", "template1"):
+            await conn.execute(f'REVOKE CONNECT ON DATABASE "{shared}" FROM PUBLIC')
+        for role in roles:
+            password = self._credentials[role].replace("'", "''")
+            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+            verb = "ALTER" if exists else "CREATE"
+            await conn.execute(f"{verb} ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", role):
+                await conn.execute(f'CREATE DATABASE "{role}" OWNER "{role}"')
+            await conn.execute(f'REVOKE ALL ON DATABASE "{role}" FROM PUBLIC')
+            await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{role}" TO "{role}"')
 
     # internals
 
@@ -401,11 +422,7 @@ class EmbeddedPostgres:
         options += _LOG_SETTINGS
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        log_file = self.root / "server.log"
-        # Readable by the server's user alone (it may name databases, roles, errors).
-        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        os.chmod(log_file, 0o600)
-        self._run_as.own(log_file)
+        log_file = self._private_log()
         result = self._pg_ctl(
             "start", "-D", str(self.pgdata), "-w", "-t", "30",
             "-l", str(log_file), "-o", " ".join(options),
@@ -415,6 +432,15 @@ class EmbeddedPostgres:
             tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])
             raise EmbeddedPostgresError(f"the embedded PostgreSQL did not start:\n{tail}")
         self._wait_for_port()
+
+    def _private_log(self) -> Path:
+        """`server.log`, readable by the server's user alone (it names databases, roles,
+        errors), even where an earlier version made it world-readable."""
+        log_file = self.root / "server.log"
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(log_file, 0o600)
+        self._run_as.own(log_file)
+        return log_file
 
     def _wait_for_port(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

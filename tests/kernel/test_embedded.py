@@ -15,8 +15,13 @@ import asyncpg
 import pytest
 
 from app.config import ALL_MODULES
-from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError, _RunAs
+from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError, _RunAs, _scram_matches
 from tests.conftest import asyncpg_dsn, traversable_tmp
+
+_SCRAM_OF_PENCIL = (
+    "SCRAM-SHA-256$4096:KNhwKW8C36eXGcNn4r1+kg==$JnSx9iJBtAKkmVD0TNG0qreebNS6n/drwIEoct4EKhw="
+    ":8R7RWcw6LWoB4Z6I8V3ecl0CuME8oJYU9MSA5C8fUdY="
+)
 
 
 def other_database(url: str, database: str) -> str:
@@ -243,6 +248,32 @@ async def test_provisioning_repairs_a_database_opened_to_public(scratch: Path) -
 
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await asyncpg.connect(other_database(urls["shortener"], "encurta_auth"))
+
+
+async def test_provisioning_restores_a_changed_password(scratch: Path) -> None:
+    with EmbeddedPostgres(scratch / "pg", durable=False) as server:
+        urls = await server.provision(["auth"])
+        superuser = await asyncpg.connect(server.superuser_dsn())
+        try:
+            await superuser.execute("ALTER ROLE encurta_auth PASSWORD 'changed elsewhere'")
+        finally:
+            await superuser.close()
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(asyncpg_dsn(urls["auth"]))
+
+        assert await server.provision(["auth"]) == urls
+
+        await (await asyncpg.connect(asyncpg_dsn(urls["auth"]))).close()
+
+
+def test_a_scram_verifier_matches_its_password_only() -> None:
+    # Made by PostgreSQL 18 for the password "pencil" (ALTER ROLE ... PASSWORD 'pencil').
+    verifier = _SCRAM_OF_PENCIL
+
+    assert _scram_matches(verifier, "pencil")
+    assert not _scram_matches(verifier, "pencil2")
+    assert not _scram_matches(None, "pencil")
+    assert not _scram_matches("md5d41d8cd98f00b204e9800998ecf8427e", "pencil")
 
 
 def test_as_root_a_data_dir_nobody_can_enter_is_refused_with_advice(scratch: Path) -> None:
