@@ -199,7 +199,8 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the HTTP API",
         description="Serve the enabled modules (ENCURTA_MODULES). Modules without a database "
         "URL get one from the embedded PostgreSQL under ENCURTA_DATA_DIR, which starts and "
-        "stops with the server. Migrations run first unless ENCURTA_MIGRATE_ON_START=false.",
+        "stops with the server (it stays up while another encurta command still uses it). "
+        "Migrations run first unless ENCURTA_MIGRATE_ON_START=false.",
     )
     serve_cmd.add_argument("--host", help="address to bind (default: ENCURTA_HOST, 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port to bind (default: ENCURTA_PORT, 8000)")
@@ -208,7 +209,8 @@ def _parser() -> argparse.ArgumentParser:
         "migrate",
         help="apply each module's migrations",
         description="Upgrade each named module's database (default: the enabled modules) to "
-        "its latest migration. Uses the configured URLs, or the embedded server.",
+        "its latest migration. Uses the configured URLs, or the embedded server: a running "
+        "`encurta serve`'s, which it leaves running, or one of its own for the while.",
     )
     migrate_cmd.add_argument("modules", nargs="*", metavar="MODULE",
                              help=f"any of: {', '.join(ALL_MODULES)}")
@@ -218,7 +220,8 @@ def _parser() -> argparse.ArgumentParser:
         help="list or replay parked events",
         description="Events a consumer could not handle after its retries are parked with "
         "their error. `events parked` lists them; `events replay ID` (or `all`) applies one "
-        "again, and it counts once.",
+        "again, and it counts once. Beside a running `encurta serve`, it uses serve's "
+        "embedded server and leaves it running.",
     )
     events_cmd.add_argument("action", choices=["parked", "replay"])
     events_cmd.add_argument("id", nargs="?", help="for replay: a parked event ID, or `all`")
