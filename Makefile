@@ -12,7 +12,9 @@ $(BIN)/python:
 
 # Reinstall only when the dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
+	@# Compiled once here: with PYTHONDONTWRITEBYTECODE set, every start would compile again.
+	$(BIN)/python -m compileall -q app
 	touch $@
 
 run: $(VENV)/.installed
