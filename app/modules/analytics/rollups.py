@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
 from app.contracts.shortener import LinkClicked
+from app.modules.analytics.dimensions import DIMENSIONS
 from app.modules.analytics.enrichment import (
     clip,
     describe_agent,
@@ -49,15 +51,19 @@ class Click:
     def visitor(self) -> VisitorKey:
         return (self.event.code, self.occurred_at.date(), self.event.visitor_hash)
 
+    def stored(self, column: str) -> Any:
+        """The value of a `clicks` column: what analytics derived (a field of this class),
+        else the event's field of that name, as received."""
+        if column in _DERIVED:
+            return getattr(self, column)
+        return getattr(self.event, column)
+
     def dimensions(self) -> dict[str, str]:
-        return {
-            "referer": self.referer_host,
-            "country": clip(self.event.country),
-            "city": clip(self.event.city),
-            "browser": self.browser,
-            "os": self.os,
-            "device": self.device,
-        }
+        """The value of each stats dimension: its clicks column, as a rollup key."""
+        return {d.name: clip(self.stored(d.column)) for d in DIMENSIONS}
+
+
+_DERIVED = frozenset(field.name for field in fields(Click)) - {"event"}
 
 
 def enrich(event: LinkClicked) -> Click:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -12,8 +12,11 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    create_model,
     field_validator,
 )
+
+from app.modules.analytics.dimensions import DIMENSIONS
 
 Interval = Literal["hour", "day", "week"]
 
@@ -92,17 +95,25 @@ class TopEntry(BaseModel):
     clicks: int
 
 
-class TopLists(BaseModel):
-    """The most frequent values, most clicks first (ties by value). Counted over whole UTC
-    days, every day that overlaps the range, even partly: these rollups are daily.
-    Absent values read `unknown`; a click without a referer reads `direct`."""
+_TOP_LISTS_DOC = (
+    "The most frequent values, most clicks first (ties by value). Counted over whole UTC\n"
+    "days, every day that overlaps the range, even partly: these rollups are daily.\n"
+    "Absent values read `unknown`; a click without a referer reads `direct`."
+)
 
-    referers: list[TopEntry] = Field(description="Referer host names.")
-    countries: list[TopEntry] = Field(description="ISO 3166-1 alpha-2 codes.")
-    cities: list[TopEntry]
-    browsers: list[TopEntry]
-    os: list[TopEntry]
-    devices: list[TopEntry] = Field(description="bot, tablet, mobile, desktop or other.")
+# One list per stats dimension, in their order, so that a dimension is named in one place.
+if TYPE_CHECKING:
+    TopLists = BaseModel
+else:
+    TopLists = create_model(
+        "TopLists",
+        __doc__=_TOP_LISTS_DOC,
+        __module__=__name__,
+        **{
+            d.top_list: (list[TopEntry], Field(description=d.description))
+            for d in DIMENSIONS
+        },
+    )
 
 
 class LinkStats(BaseModel):

@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.modules.analytics.dimensions import DIMENSIONS
 from app.modules.analytics.schemas import (
     Bucket,
     Interval,
@@ -70,14 +71,7 @@ _TOP = text(
     """
 )
 # dimension in url_dimension_stats -> field of TopLists
-_TOP_FIELDS = {
-    "referer": "referers",
-    "country": "countries",
-    "city": "cities",
-    "browser": "browsers",
-    "os": "os",
-    "device": "devices",
-}
+_TOP_FIELDS = {dimension.name: dimension.top_list for dimension in DIMENSIONS}
 
 
 @dataclass(frozen=True)

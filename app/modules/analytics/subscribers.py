@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, delete, text
+from sqlalchemy import ARRAY, Text, any_, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.contracts.auth import UserDeleted
@@ -93,23 +94,23 @@ _TOMBSTONED = text(
     WHERE code = ANY(CAST(:codes AS text[])) AND deleted_at IS NOT NULL
     """
 )
-_INSERT_CLICKS = text(
-    """
-    INSERT INTO clicks (click_id, code, occurred_at, ip_anonymized, country, city,
-                        user_agent, referer, referer_host, browser, os, device, is_bot,
-                        bot_reason, visitor_hash)
-    SELECT * FROM unnest(
-        CAST(:click_ids AS uuid[]), CAST(:codes AS text[]),
-        CAST(:occurred_at AS timestamptz[]), CAST(:ips AS text[]),
-        CAST(:countries AS text[]), CAST(:cities AS text[]), CAST(:user_agents AS text[]),
-        CAST(:referers AS text[]), CAST(:referer_hosts AS text[]),
-        CAST(:browsers AS text[]), CAST(:oses AS text[]), CAST(:devices AS text[]),
-        CAST(:is_bot AS boolean[]), CAST(:bot_reasons AS text[]),
-        CAST(:visitor_hashes AS text[])
+# Every column of tables.clicks, each from an array of its own type (asyncpg's dialect
+# casts each parameter, `$1::UUID[]`), in one statement.
+_CLICK_COLUMNS = [column.name for column in tables.clicks.c]
+_INSERT_CLICKS = (
+    insert(tables.clicks)
+    .from_select(
+        _CLICK_COLUMNS,
+        select(
+            func.unnest(
+                *(bindparam(column.name, type_=ARRAY(column.type)) for column in tables.clicks.c)
+            )
+            .table_valued(*_CLICK_COLUMNS)
+            .render_derived()
+        ),
     )
-    ON CONFLICT (click_id) DO NOTHING
-    RETURNING click_id
-    """
+    .on_conflict_do_nothing(index_elements=[tables.clicks.c.click_id])
+    .returning(tables.clicks.c.click_id)
 )
 _INSERT_VISITORS = text(
     """
@@ -224,23 +225,7 @@ async def _forget_data(conn: AsyncConnection, codes: list[str]) -> None:
 
 
 def _click_columns(clicks: Sequence[Click]) -> dict[str, list[Any]]:
-    return {
-        "click_ids": [c.click_id for c in clicks],
-        "codes": [c.event.code for c in clicks],
-        "occurred_at": [c.occurred_at for c in clicks],
-        "ips": [c.event.ip_anonymized for c in clicks],
-        "countries": [c.event.country for c in clicks],
-        "cities": [c.event.city for c in clicks],
-        "user_agents": [c.event.user_agent for c in clicks],
-        "referers": [c.event.referer for c in clicks],
-        "referer_hosts": [c.referer_host for c in clicks],
-        "browsers": [c.browser for c in clicks],
-        "oses": [c.os for c in clicks],
-        "devices": [c.device for c in clicks],
-        "is_bot": [c.event.is_bot for c in clicks],
-        "bot_reasons": [c.event.bot_reason for c in clicks],
-        "visitor_hashes": [c.event.visitor_hash for c in clicks],
-    }
+    return {name: [click.stored(name) for click in clicks] for name in _CLICK_COLUMNS}
 
 
 async def _insert_visitors(conn: AsyncConnection, clicks: Sequence[Click]) -> set[VisitorKey]:

@@ -23,10 +23,9 @@ from sqlalchemy import (
 )
 
 from app.bus.inbox import inbox_tables
+from app.modules.analytics.dimensions import DIMENSIONS
 
 metadata = MetaData()
-
-DIMENSIONS = ("referer", "country", "city", "browser", "os", "device")
 
 # What analytics knows of each link, from link_created (the owner decides who may read
 # its stats). `deleted_at` is a tombstone: it outlives the link so late clicks are dropped.
@@ -55,7 +54,8 @@ deleted_owners = Table(
 )
 
 # Every click as received, enriched, kept for export and re-processing (a bot rule changed:
-# recompute the rollups from here).
+# recompute the rollups from here). Each column is named as the field of the click it
+# stores (rollups.Click, else its event): the consumer's insert is derived from this table.
 clicks = Table(
     "clicks",
     metadata,
@@ -112,7 +112,7 @@ url_dimension_stats = Table(
     Column("human", Integer, nullable=False),
     Column("bot", Integer, nullable=False),
     CheckConstraint(
-        "dimension IN ('referer', 'country', 'city', 'browser', 'os', 'device')",
+        "dimension IN ({})".format(", ".join(f"'{d.name}'" for d in DIMENSIONS)),
         name="url_dimension_stats_dimension",
     ),
 )
