@@ -25,6 +25,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/mypy
 	$(BIN)/lint-imports importlinter.ini
 
 check: lint test  # exactly what .ci/run does

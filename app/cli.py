@@ -115,13 +115,17 @@ def print_config(settings: Settings) -> None:
 
 def print_openapi(settings: Settings) -> None:
     # The document needs no database and no real key: engines never connect here.
-    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES}
+    placeholders: dict[str, str] = {
+        name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES
+    }
     runtime = build_runtime(settings, placeholders, Ed25519PrivateKey.generate())
     print(json.dumps(openapi(runtime.modules), indent=2))
 
 
 def print_modules(settings: Settings) -> None:
-    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES}
+    placeholders: dict[str, str] = {
+        name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES
+    }
     runtime = build_runtime(settings, placeholders, Ed25519PrivateKey.generate())
     for module in runtime.modules:
         print(f"{module.name}")

@@ -200,7 +200,7 @@ def create_app(settings: Settings, database_urls: Mapping[str, str] | None = Non
 
     @functools.cache
     def document() -> bytes:  # made on first request: nothing at start-up needs it
-        return JSONResponse(openapi(runtime.modules)).body
+        return bytes(JSONResponse(openapi(runtime.modules)).body)
 
     async def openapi_json(request: Request) -> Response:
         return Response(document(), media_type="application/json")
@@ -216,7 +216,7 @@ def create_app(settings: Settings, database_urls: Mapping[str, str] | None = Non
     app = Starlette(
         # /openapi.json first: the redirect route `/{code}` would answer it otherwise.
         routes=[Route("/openapi.json", openapi_json), *all_routes(runtime.modules)],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -171,7 +172,7 @@ class Consumer:
                         len(items), exc)
         for item in items:
             try:
-                await self._retrying(lambda item=item: self._apply([item]),
+                await self._retrying(functools.partial(self._apply, [item]),
                                      self._settings.max_attempts)
             except Exception as exc:  # noqa: BLE001 - parked with its error
                 await self._park(

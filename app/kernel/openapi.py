@@ -160,7 +160,8 @@ def openapi_document(routes: Iterable[BaseRoute], title: str, version: str) -> d
 
     def definition(model: type[BaseModel]) -> dict[str, Any]:
         name = ref(model, "validation")["$ref"].rsplit("/", 1)[1]
-        return schemas[name]
+        found: dict[str, Any] = schemas[name]
+        return found
 
     paths: dict[str, dict[str, Any]] = {}
     operation_ids: set[str] = set()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -56,7 +56,7 @@ _LINK_COLUMNS = [
 ]
 
 
-def _alive(owner_id: UUID) -> list[object]:
+def _alive(owner_id: UUID) -> list[ColumnElement[bool]]:
     return [urls.c.owner_id == owner_id, urls.c.deleted_at.is_(None)]
 
 

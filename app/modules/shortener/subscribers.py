@@ -16,7 +16,9 @@ from app.modules.shortener.owners import lock_owner
 from app.modules.shortener.tables import deleted_owners, urls
 
 
-def on_user_deleted(evict: Callable[[str], None]) -> Callable[..., object]:
+def on_user_deleted(
+    evict: Callable[[str], None],
+) -> Callable[[AsyncConnection, Sequence[UserDeleted]], Awaitable[None]]:
     async def handle(conn: AsyncConnection, events: Sequence[UserDeleted]) -> None:
         """The owner's links answer 410 from now on; each gets a `link_deleted` event, so
         analytics and other replicas hear of it like of any deletion."""
