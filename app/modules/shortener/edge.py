@@ -33,13 +33,19 @@ _MAX_HEADER = 512  # user agents and referers beyond this are truncated
 @lru_cache(maxsize=65_536)
 def anonymize(ip: str | None) -> str | None:
     """The /24 network of an IPv4 address, the /48 of an IPv6 one (cached: parsing
-    addresses is the costliest step of a click)."""
+    addresses is the costliest step of a click).
+
+    An IPv6 address that carries an IPv4 one where a /48 would keep it whole (6to4,
+    `2002:AABB:CCDD::/48`) or show it (`::ffff:a.b.c.d`) is reduced as that IPv4 address.
+    """
     if ip is None:
         return None
     try:
-        address = ipaddress.ip_address(ip)
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or address.sixtofour or address
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
 

@@ -217,6 +217,25 @@ async def test_every_redirect_is_counted_before_it_answers_and_carries_no_raw_ip
     assert len({row["payload"]["visitor_hash"] for row in rows}) == 1
 
 
+@pytest.mark.parametrize(
+    "client_ip",
+    ["2002:cb00:714d::1", "2002:cb00:714d:ffff::99", "::ffff:203.0.113.77"],
+    ids=["6to4", "6to4-other-subnet", "ipv4-mapped"],
+)
+async def test_an_ipv6_address_carrying_an_ipv4_one_is_kept_to_its_24(
+    app_client: AppFactory, database_urls: dict[str, str], client_ip: str
+) -> None:
+    """A 6to4 /48 is a whole IPv4 address (203.0.113.77 here): it is cut as that address."""
+    async with app_client(client_ip=client_ip) as client:
+        account = await new_account(client)
+        link = await shorten(client, account)
+        await follow(client, link["code"])
+
+    [row] = await ShortenerDb(database_urls).outbox(CLICKED)
+    assert row["payload"]["ip_anonymized"] == "203.0.113.0"
+    assert "cb00:714d" not in row["row_json"] and "203.0.113.77" not in row["row_json"]
+
+
 async def test_an_ipv6_visitor_is_kept_to_a_48(
     app_client: AppFactory, database_urls: dict[str, str]
 ) -> None:
