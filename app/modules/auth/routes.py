@@ -13,6 +13,7 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
 from app.kernel.tokens import authenticate, unauthorized
+from app.modules.auth.passwords import HashInFlight, HashQueueFull
 from app.modules.auth.schemas import (
     DeleteAccountRequest,
     Jwks,
@@ -58,6 +59,24 @@ def _too_many_registrations(exc: Throttled) -> Problem:
     )
 
 
+def _hash_in_flight() -> Problem:
+    return Problem(
+        429,
+        "A password check from this client is still in progress. Try again in a second.",
+        slug="password-check-in-progress",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _hash_queue_full() -> Problem:
+    return Problem(
+        503,
+        "Too many password checks are waiting. Try again in a second.",
+        slug="password-checks-busy",
+        headers={"Retry-After": "1"},
+    )
+
+
 def build_routes(
     service: AuthService, jwks: Jwks, trusted_proxies: Sequence[IPNetwork] = ()
 ) -> list[BaseRoute]:
@@ -72,6 +91,10 @@ def build_routes(
             )
         except Throttled as exc:
             raise _too_many_registrations(exc) from None
+        except HashInFlight:
+            raise _hash_in_flight() from None
+        except HashQueueFull:
+            raise _hash_queue_full() from None
         except EmailTaken:
             raise Problem(
                 409, "An account with this email already exists.", slug="email-taken"
@@ -86,6 +109,10 @@ def build_routes(
             return _tokens(await service.login(body.email, body.password, ip(request)))
         except Throttled as exc:
             raise _throttled(exc) from None
+        except HashInFlight:
+            raise _hash_in_flight() from None
+        except HashQueueFull:
+            raise _hash_queue_full() from None
         except InvalidCredentials:
             raise unauthorized("The email or password is wrong.") from None
         except AccountDisabled:
@@ -117,6 +144,10 @@ def build_routes(
             await service.delete_account(principal.user_id, body.password, ip(request))
         except Throttled as exc:
             raise _throttled(exc) from None
+        except HashInFlight:
+            raise _hash_in_flight() from None
+        except HashQueueFull:
+            raise _hash_queue_full() from None
         except InvalidCredentials:
             raise Problem(
                 403, "The password is wrong, or the account is already gone.",
@@ -134,11 +165,16 @@ def build_routes(
         ApiRoute("/api/auth/register", register, method="POST", tag=tag,
                  summary="Create an account", body=RegisterRequest,
                  responses={201: User, 409: "The email is taken", 422: "Invalid field",
-                            429: "Too many registrations from this client"}),
+                            429: "Too many registrations from this client, or a password "
+                                 "check of it still in progress",
+                            503: "Too many password checks waiting"}),
         ApiRoute("/api/auth/login", login, method="POST", tag=tag,
                  summary="Exchange email and password for tokens", body=LoginRequest,
                  responses={200: TokenPair, 401: "Wrong email or password",
-                            403: "Account disabled", 429: "Too many failed attempts"}),
+                            403: "Account disabled",
+                            429: "Too many failed attempts, or a password check of this "
+                                 "client still in progress",
+                            503: "Too many password checks waiting"}),
         ApiRoute("/api/auth/refresh", refresh, method="POST", tag=tag,
                  summary="Rotate a refresh token for a new pair", body=RefreshRequest,
                  responses={200: TokenPair, 401: "Invalid, expired, revoked or reused token"}),
@@ -153,7 +189,9 @@ def build_routes(
                  body=DeleteAccountRequest,
                  responses={204: "Deleted; every module forgets its data",
                             401: "Missing or invalid access token", 403: "Wrong password",
-                            429: "Too many failed attempts"}),
+                            429: "Too many failed attempts, or a password check of this "
+                                 "client still in progress",
+                            503: "Too many password checks waiting"}),
         ApiRoute("/.well-known/jwks.json", jwks_document, method="GET", tag=tag,
                  summary="The public keys that verify access tokens", responses={200: Jwks}),
     ]

@@ -18,7 +18,7 @@ from app.modules.auth.emails import email_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
 from app.modules.auth.tables import refresh_tokens, users
-from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
+from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle, client_key
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
 
 
@@ -69,8 +69,11 @@ class AuthService:
         last_name: str | None,
         client_ip: str,
     ) -> User:
-        self.registrations.attempt(client_ip)  # raises Throttled; counted before the hash
-        password_hash = await self.passwords.hash(password)
+        # One hash per client at a time (raises HashInFlight or HashQueueFull), taken
+        # first: a request refused for it is not counted against the client.
+        with self.passwords.slot(client_key(client_ip)) as slot:
+            self.registrations.attempt(client_ip)  # raises Throttled; counted before the hash
+            password_hash = await self.passwords.hash(password, slot=slot)
         statement = (
             insert(users)
             .values(
@@ -94,8 +97,14 @@ class AuthService:
 
     async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
         key = email_key(email)
-        # Counted as a failure before the hash, refunded if the password is right.
-        with self.throttle.attempt(key, client_ip) as attempt:  # raises Throttled
+        # The client's one hash slot first (raises HashInFlight or HashQueueFull): a
+        # request refused for it never reaches the throttle, so nothing is counted and
+        # nothing checked. Then counted as a failure before the hash, refunded if the
+        # password is right.
+        with (
+            self.passwords.slot(client_key(client_ip)) as slot,
+            self.throttle.attempt(key, client_ip) as attempt,  # raises Throttled
+        ):
             async with self.engine.connect() as conn:
                 row = (
                     await conn.execute(
@@ -105,7 +114,7 @@ class AuthService:
                     )
                 ).one_or_none()
             valid, new_hash = await self.passwords.verify(
-                password, row.password_hash if row else None
+                password, row.password_hash if row else None, slot=slot
             )
             if row is None or not valid:
                 raise InvalidCredentials
@@ -188,8 +197,11 @@ class AuthService:
         if row is None:
             raise InvalidCredentials
         # The same windows as login: a stolen access token is no way around them.
-        with self.throttle.attempt(row.email_key or email_key(row.email), client_ip) as attempt:
-            valid, _ = await self.passwords.verify(password, row.password_hash)
+        with (
+            self.passwords.slot(client_key(client_ip)) as slot,  # as in login
+            self.throttle.attempt(row.email_key or email_key(row.email), client_ip) as attempt,
+        ):
+            valid, _ = await self.passwords.verify(password, row.password_hash, slot=slot)
             if not valid:
                 raise InvalidCredentials
             attempt.succeeded()

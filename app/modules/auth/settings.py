@@ -24,6 +24,14 @@ class Argon2Settings(BaseModel):
         description="Hashes and verifications that run at once (each in its own thread); "
         "the rest wait their turn, so hashing cannot take every core from the event loop.",
     )
+    # 16 waiting hashes of ~150 ms each: a newcomer waits a few seconds at most.
+    max_queued: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Hashes that may wait for a thread; beyond them a login, registration "
+        "or account deletion is answered 503 with Retry-After, without hashing.",
+    )
 
 
 class ThrottleSettings(BaseModel):

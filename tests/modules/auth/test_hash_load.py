@@ -84,9 +84,9 @@ class HashProbe:
         monkeypatch.setattr(PasswordHash, "hash", self)
         hash_password = Passwords.hash
 
-        async def asked(passwords: Passwords, password: str) -> str:
+        async def asked(passwords: Passwords, password: str, **slot: Any) -> str:
             self.asked += 1  # and handed to the pool before the first await
-            return await hash_password(passwords, password)
+            return await hash_password(passwords, password, **slot)
 
         monkeypatch.setattr(Passwords, "hash", asked)
 
@@ -106,18 +106,13 @@ async def test_no_more_hashes_run_at_once_than_the_setting(
 ) -> None:
     settings = AuthSettings(
         argon2=FAST_ARGON2.model_copy(update={"max_concurrent": max_concurrent}),
-        throttle=ThrottleSettings(max_registrations_per_ip=100),
+        trusted_proxies=[PROXY],
     )
     probe = HashProbe()
     async with app_client(auth=settings) as client:
         probe.install(monkeypatch)
-        tasks = [
-            asyncio.create_task(
-                client.post(
-                    "/api/auth/register",
-                    json={"email": f"user{n}@example.com", "password": PASSWORD},
-                )
-            )
+        tasks = [  # from 8 clients: each may have one hash in flight
+            asyncio.create_task(sign_up(client, f"user{n}@example.com", ip=f"192.0.2.{n + 1}"))
             for n in range(8)
         ]
         await probe.wait_for(asked=8, started=max_concurrent)
@@ -135,14 +130,16 @@ async def test_a_cancelled_request_does_not_free_its_hash_thread_early(
     app_client: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A client that hangs up mid-hash must not let a further hash start beside it."""
-    settings = AuthSettings(argon2=FAST_ARGON2.model_copy(update={"max_concurrent": 1}))
+    settings = AuthSettings(
+        argon2=FAST_ARGON2.model_copy(update={"max_concurrent": 1}), trusted_proxies=[PROXY]
+    )
     probe = HashProbe()
     async with app_client(auth=settings) as client:
         probe.install(monkeypatch)
         first = asyncio.create_task(sign_up(client, "first@example.com"))
         await probe.wait_for(asked=1, started=1)
         first.cancel()
-        second = asyncio.create_task(sign_up(client, "second@example.com"))
+        second = asyncio.create_task(sign_up(client, "second@example.com", ip="192.0.2.2"))
         await probe.wait_for(asked=2, started=1)
         started_while_held = probe.started
         probe.release.set()
