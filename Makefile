@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
 # Reinstall only when the dependencies change.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
+# Installs exactly what uv.lock pins (`--locked` fails if pyproject.toml changed without
+# `uv lock`); `.venv/bin/uv lock --upgrade` refreshes the pins.
+$(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/python
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --inexact --extra dev \
+		--compile-bytecode --python $(BIN)/python
 	@# Compiled once here: with PYTHONDONTWRITEBYTECODE set, every start would compile again.
 	$(BIN)/python -m compileall -q app
 	touch $@
