@@ -161,7 +161,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
         elif not self._refused:  # else a callback refused the request and answered
-            self.logger.warning("Invalid HTTP request received.")
+            # A client can send one per connection: a debug line, not a warning to flood with.
+            self.logger.debug("Invalid HTTP request received.")
             self.send_400_response("The request is not valid HTTP/1.1.")
 
     def _unsupported_upgrade_warning(self) -> None:
@@ -170,6 +171,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.debug("an Upgrade request, answered as plain HTTP")
 
     # --- the parser's callbacks ----------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            # A trailer field after a chunked body: dropped, never one of the request's
+            # headers (a trailer X-Forwarded-For must not pick the client's address). Its
+            # bytes still count against the head budget in `data_received`, which bounds
+            # its lines too, so a count of them would guard nothing more.
+            return
+        HttpToolsProtocol.on_header(self, name, value)
 
     def on_headers_complete(self) -> None:
         if len(self.headers) > self._max_headers:

@@ -2,7 +2,8 @@
 test can read its memory): `python -m tests.kernel.limited_server PORT SETTINGS_JSON`.
 
 GET / and /readyz answer "ok"; POST /json reads the body with the kernel's `read_json`; POST /raw
-reads the whole body, as a route without a limit of its own would.
+reads the whole body, as a route without a limit of its own would; POST /headers reads the
+body, then answers the request's headers as the app sees them.
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ async def raw(request: Request) -> Response:
     return JSONResponse({"bytes": len(await request.body())})
 
 
+async def headers(request: Request) -> Response:
+    await request.body()  # trailers, if any, arrive after the body
+    return JSONResponse([[k.decode(), v.decode()] for k, v in request.headers.raw])
+
+
 app = Starlette(
     routes=[
         Route("/", hello),
         Route("/readyz", hello),
         Route("/json", echo, methods=["POST"]),
         Route("/raw", raw, methods=["POST"]),
+        Route("/headers", headers, methods=["POST"]),
     ],
     exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
 )

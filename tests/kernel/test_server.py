@@ -314,6 +314,28 @@ def test_a_chunked_body_in_many_reads_with_a_small_trailer_is_read(server: Serve
     assert json.loads(answered.data.partition(b"\r\n\r\n")[2]) == {"bytes": 10 * 0x4000}
 
 
+def test_a_trailer_field_is_not_a_request_header(server: Served) -> None:
+    head = b"POST /headers HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    body = b"2\r\nhi\r\n0\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n"
+
+    answered = exchange(server, [head + body], until_close=False)
+
+    assert status_of(answered.data) == 200
+    seen = json.loads(answered.data.partition(b"\r\n\r\n")[2])
+    assert seen == [["host", "t"], ["transfer-encoding", "chunked"]]
+
+
+def test_a_malformed_header_is_a_400_and_a_debug_line(server: Served) -> None:
+    offset = len(server.log())
+
+    answered = exchange(server, [get(headers=b"X-Bad: a\x00b\r\n")])
+
+    assert status_of(answered.data) == 400
+    # uvicorn's logger is at INFO, so the debug line is not written; the warning was.
+    time.sleep(0.5)
+    assert "Invalid HTTP request" not in server.log()[offset:], server.log()[offset:]
+
+
 def test_a_64_mib_trailer_after_a_chunked_body_is_a_431_and_memory_stays_flat(
     server: Served,
 ) -> None:
