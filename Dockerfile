@@ -19,16 +19,19 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/encurta
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+# Dependencies first, exactly as uv.lock pins them (what the tests ran with), so a code
+# change does not reinstall them. The image talks to Kafka and to managed PostgreSQL
+# servers (docker-compose.yml): the `kafka` extra, not the embedded PostgreSQL.
+COPY pyproject.toml uv.lock README.md ./
+RUN pip install uv==0.13.9 \
+    && uv export --frozen --no-hashes --no-emit-project --no-dev --extra kafka \
         > /tmp/requirements.txt \
     && /opt/encurta/bin/pip install -r /tmp/requirements.txt
 
 # Then the project itself: the `app` package, with migrations/ packaged as app/_migrations.
 COPY app ./app
 COPY migrations ./migrations
-RUN /opt/encurta/bin/pip install . \
+RUN /opt/encurta/bin/pip install --no-deps . \
     && /opt/encurta/bin/encurta --help > /dev/null
 
 # --- runtime: the virtualenv, a non-root user and its data folder --------------------------

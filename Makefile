@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ENCURTA_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: run test lint check clean
+.PHONY: run test test-fast lint check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 # Installs exactly what uv.lock pins (`--locked` fails if pyproject.toml changed without
 # `uv lock`); `.venv/bin/uv lock --upgrade` refreshes the pins.
 $(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/python
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --inexact --extra dev \
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --inexact --all-extras \
 		--compile-bytecode --python $(BIN)/python
 	@# Compiled once here: with PYTHONDONTWRITEBYTECODE set, every start would compile again.
 	$(BIN)/python -m compileall -q app
@@ -25,6 +25,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
+
+# The pure tests only (no PostgreSQL, broker or process started): seconds, for the inner loop.
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -m "not integration" -q
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check app tests bench migrations

@@ -9,17 +9,19 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from uuid import UUID
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from app.config import ALL_MODULES, Settings
+from app.config import Settings
 from app.kernel import migrations
 from app.kernel.database import redact
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from app.main import ConfigurationError, Runtime, build_runtime, create_app, openapi
+from app.registry import NAMES
 
 log = logging.getLogger("encurta")
 
@@ -96,12 +98,12 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 def migrate(settings: Settings, modules: Sequence[str]) -> None:
-    unknown = sorted(set(modules) - set(ALL_MODULES))
+    unknown = sorted(set(modules) - set(NAMES))
     if unknown:
         raise ConfigurationError(
-            f"no module named {', '.join(unknown)}; modules are {', '.join(ALL_MODULES)}"
+            f"no module named {', '.join(unknown)}; modules are {', '.join(NAMES)}"
         )
-    names = [name for name in ALL_MODULES if name in modules] or list(settings.modules)
+    names = [name for name in NAMES if name in modules] or list(settings.modules)
     with databases(settings, names, take_orphans=False) as urls:
         migrate_all(names, urls, check_first=False)  # asked for: alembic decides, and says
     print(f"migrated: {', '.join(names)}")
@@ -113,20 +115,26 @@ def print_config(settings: Settings) -> None:
         print(f"{key}={value}" if value is not None else f"# {key}= (unset)")
 
 
+@contextlib.contextmanager
+def described(settings: Settings) -> Iterator[Runtime]:
+    """The modules built only to be described: no database is connected (the engines never
+    are), and keys a module generates at first start go to a folder thrown away after."""
+    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in NAMES}
+    with tempfile.TemporaryDirectory(prefix="encurta-describe-") as scratch:
+        yield build_runtime(settings.model_copy(update={"data_dir": Path(scratch)}), placeholders)
+
+
 def print_openapi(settings: Settings) -> None:
-    # The document needs no database and no real key: engines never connect here.
-    placeholders: dict[str, str] = {
-        name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES
-    }
-    runtime = build_runtime(settings, placeholders, Ed25519PrivateKey.generate())
-    print(json.dumps(openapi(runtime.modules), indent=2))
+    with described(settings) as runtime:
+        print(json.dumps(openapi(runtime.modules), indent=2))
 
 
 def print_modules(settings: Settings) -> None:
-    placeholders: dict[str, str] = {
-        name: "postgresql+asyncpg://unused@localhost/unused" for name in ALL_MODULES
-    }
-    runtime = build_runtime(settings, placeholders, Ed25519PrivateKey.generate())
+    with described(settings) as runtime:
+        _print_canvas(runtime)
+
+
+def _print_canvas(runtime: Runtime) -> None:
     for module in runtime.modules:
         print(f"{module.name}")
         for route in module.routes:
@@ -135,9 +143,11 @@ def print_modules(settings: Settings) -> None:
         for table in module.metadata.sorted_tables:
             print(f"  table      {table.name}")
         for contract in module.publishes:
-            print(f"  publishes  {getattr(contract, 'type', contract)}")
-        for contract in module.subscriptions:
-            print(f"  consumes   {getattr(contract, 'type', contract)}")
+            print(f"  publishes  {contract.type}")
+        for subscription in module.subscriptions:
+            print(f"  consumes   {subscription.event.type}")
+        for broadcast in module.broadcasts:
+            print(f"  hears      {broadcast.event.type} (every process)")
 
 
 async def _parked_events(runtime: Runtime, replay: str | None) -> int:
@@ -217,7 +227,7 @@ def _parser() -> argparse.ArgumentParser:
         "`encurta serve`'s, which it leaves running, or one of its own for the while.",
     )
     migrate_cmd.add_argument("modules", nargs="*", metavar="MODULE",
-                             help=f"any of: {', '.join(ALL_MODULES)}")
+                             help=f"any of: {', '.join(NAMES)}")
 
     events_cmd = commands.add_parser(
         "events",

@@ -1,28 +1,29 @@
 """All settings, from `ENCURTA_*` variables (`__` nests): one section per module, one per bus.
 
 `ENCURTA_AUTH__DATABASE_URL=...` sets `settings.auth.database_url`. Each module owns its
-section's model; this file only puts them together.
+section's model, and the registry says which modules there are; this file only puts them
+together.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.bus.kafka import KafkaSettings
-from app.bus.settings import DeliverySettings
+from app.bus.settings import DeliverySettings, KafkaSettings
 from app.kernel.database import redact
 from app.kernel.server import ServerSettings
 from app.kernel.settings import DatabaseSettings, TokenSettings
-from app.modules.analytics import AnalyticsSettings
-from app.modules.auth import AuthSettings
-from app.modules.shortener import ShortenerSettings
+from app.registry import MODULES, NAMES
 
-ModuleName = Literal["auth", "shortener", "analytics"]
-ALL_MODULES: tuple[ModuleName, ...] = ("auth", "shortener", "analytics")
+if TYPE_CHECKING:
+    ModuleName = str
+else:
+    # A Literal of the registry's names: an unknown one is refused at its index in the list.
+    ModuleName = Literal[NAMES]
 
 
 class EmbeddedSettings(BaseModel):
@@ -37,14 +38,16 @@ class BusSettings(DeliverySettings):
     kafka: KafkaSettings = KafkaSettings()
 
 
-class Settings(BaseSettings):
+class CoreSettings(BaseSettings):
+    """The settings of the process; `Settings` adds a section per registered module."""
+
     model_config = SettingsConfigDict(
         env_prefix="ENCURTA_", env_nested_delimiter="__", extra="ignore"
     )
 
     data_dir: Path = Field(default=Path("data"), description="Keys and the embedded server.")
     modules: Annotated[list[ModuleName], NoDecode] = Field(
-        default=list(ALL_MODULES), min_length=1
+        default=list(NAMES), min_length=1
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -54,9 +57,6 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    auth: AuthSettings = AuthSettings()
-    shortener: ShortenerSettings = ShortenerSettings()
-    analytics: AnalyticsSettings = AnalyticsSettings()
     tokens: TokenSettings = TokenSettings()
     bus: BusSettings = BusSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
@@ -68,15 +68,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if isinstance(value, list):
-            # Keep the canonical order, whatever order the operator wrote.
-            return [name for name in ALL_MODULES if name in value] + [
-                name for name in value if name not in ALL_MODULES
+            # Keep the registry's order, whatever order the operator wrote.
+            return [name for name in NAMES if name in value] + [
+                name for name in value if name not in NAMES
             ]
         return value
 
-    def database(self, module: str) -> DatabaseSettings:
+    def section(self, module: str) -> DatabaseSettings:
+        """The module's own settings section (`ENCURTA_<MODULE>__...`)."""
         section: DatabaseSettings = getattr(self, module)
         return section
+
+    def database(self, module: str) -> DatabaseSettings:
+        return self.section(module)
 
     def configured_url(self, module: str) -> str | None:
         url = self.database(module).database_url
@@ -86,6 +90,18 @@ class Settings(BaseSettings):
         """Every effective setting by its variable name, secrets masked, URLs without
         passwords; None for a setting that is unset."""
         return dict(_flatten("ENCURTA", self))
+
+
+if TYPE_CHECKING:
+    Settings = CoreSettings
+else:
+    # One field per registered module, named after it, holding that module's own model.
+    Settings = create_model(
+        "Settings",
+        __base__=CoreSettings,
+        __module__=__name__,
+        **{spec.name: (spec.settings, spec.settings()) for spec in MODULES},
+    )
 
 
 def _flatten(prefix: str, model: BaseModel) -> list[tuple[str, str | None]]:

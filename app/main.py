@@ -11,11 +11,10 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,21 +23,20 @@ from starlette.routing import BaseRoute, Route
 from app.bus.broadcast import Broadcast
 from app.bus.inbox import Consumer
 from app.bus.inprocess import InProcessBus
-from app.bus.kafka import KafkaBus, UnsafeKafkaSettings
 from app.bus.protocol import Bus
 from app.bus.relay import OutboxRelay
-from app.config import ALL_MODULES, Settings
+from app.bus.settings import UnsafeKafkaSettings
+from app.config import Settings
 from app.kernel.database import create_engine
 from app.kernel.health import health_routes
-from app.kernel.module import Module, ModuleContext
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
-from app.modules import analytics, auth, shortener
+from app.registry import MODULES, NAMES
+from app.wiring import Module, ModuleConfigurationError, ModuleContext
 
 VERSION = "0.1.0"
 _FINAL_DRAIN_SECONDS = 5.0
-_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encurta-build")
 
 log = logging.getLogger(__name__)
 
@@ -90,41 +88,39 @@ class Runtime:
             await module.engine.dispose()
 
 
-def _verifier(settings: Settings, signing_key: Ed25519PrivateKey | None) -> TokenVerifier:
-    """Auth's public key: from auth itself when it runs here, else from a file or JWKS."""
+def _verifier(settings: Settings) -> TokenVerifier:
+    """Trusts auth's public key from a file or its JWKS when configured; a module in this
+    process that signs tokens adds its own keys once it is built."""
     tokens = settings.tokens
-    if signing_key is not None:
-        return TokenVerifier([signing_key.public_key()], tokens)
+    keys = []
     if tokens.public_key_file is not None:
         try:
-            return TokenVerifier([load_public_key(tokens.public_key_file)], tokens)
+            keys.append(load_public_key(tokens.public_key_file))
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"ENCURTA_TOKENS__PUBLIC_KEY_FILE: {exc}") from None
-    if tokens.jwks_url:
-        return TokenVerifier([], tokens, fetch=jwks_fetcher(tokens.jwks_url))
-    raise ConfigurationError(
-        "without the auth module in this process, tokens are verified with auth's public "
-        "key: set ENCURTA_TOKENS__PUBLIC_KEY_FILE or ENCURTA_TOKENS__JWKS_URL"
-    )
+    fetch = jwks_fetcher(tokens.jwks_url) if tokens.jwks_url else None
+    return TokenVerifier(keys, tokens, fetch=fetch)
 
 
 def _bus(settings: Settings) -> Bus:
     if settings.bus.transport == "kafka":
         try:
-            return KafkaBus(settings.bus.kafka, settings.bus)
+            settings.bus.kafka.check_safe()
+            from app.bus.kafka import KafkaBus
         except UnsafeKafkaSettings as exc:
             raise ConfigurationError(str(exc)) from None
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"ENCURTA_BUS__TRANSPORT=kafka needs aiokafka ({exc.name} is missing): "
+                "install encurta[kafka]"
+            ) from None
+        return KafkaBus(settings.bus.kafka, settings.bus)
     return InProcessBus()
 
 
-def build_runtime(
-    settings: Settings,
-    database_urls: Mapping[str, str],
-    signing_key: Ed25519PrivateKey | None = None,
-) -> Runtime:
-    if signing_key is None and "auth" in settings.modules:
-        signing_key = auth.load_signing_key(settings.auth, settings.data_dir)
-    verifier = _verifier(settings, signing_key)
+def build_runtime(settings: Settings, database_urls: Mapping[str, str]) -> Runtime:
+    """Builds every enabled module, in the registry's order, and the plumbing between them."""
+    verifier = _verifier(settings)
 
     def context(name: str) -> ModuleContext:
         url = database_urls.get(name) or settings.configured_url(name)
@@ -134,26 +130,26 @@ def build_runtime(
                 "or let `encurta serve` start the embedded PostgreSQL"
             )
         return ModuleContext(
-            engine=create_engine(url, settings.database(name)), verifier=verifier
+            engine=create_engine(url, settings.section(name)),
+            verifier=verifier,
+            tokens=settings.tokens,
+            data_dir=settings.data_dir,
         )
 
-    modules: list[Module] = []
-    building_auth: Future[Module] | None = None
-    if "auth" in settings.modules:
-        assert signing_key is not None
-        # Auth hashes a dummy password as it is made (argon2, ~0.15 s, GIL released): in a
-        # thread of its own that overlaps with making the other modules (GeoIP data...).
-        building_auth = _BUILDER.submit(
-            auth.create_module, settings.auth, settings.tokens, signing_key, context("auth")
-        )
-    if "shortener" in settings.modules:
-        modules.append(
-            shortener.create_module(settings.shortener, context("shortener"), settings.data_dir)
-        )
-    if "analytics" in settings.modules:
-        modules.append(analytics.create_module(settings.analytics, context("analytics")))
-    if building_auth is not None:
-        modules.insert(0, building_auth.result())
+    specs = [spec for spec in MODULES if spec.name in settings.modules]
+    # Made side by side: auth hashes a dummy password as it is made (argon2, ~0.15 s, the
+    # GIL released), which overlaps with the others' work (GeoIP data...).
+    with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="encurta-build") as pool:
+        building = [
+            pool.submit(spec.create, settings.section(spec.name), context(spec.name))
+            for spec in specs
+        ]
+        try:
+            modules = [future.result() for future in building]
+        except ModuleConfigurationError as exc:
+            raise ConfigurationError(str(exc)) from None
+    for module in modules:
+        verifier.trust(module.public_keys)
 
     bus = _bus(settings)
     return Runtime(
@@ -162,11 +158,17 @@ def build_runtime(
         bus=bus,
         relays=[OutboxRelay(m.name, m.engine, bus, settings.bus) for m in modules if m.publishes],
         consumers=[
-            Consumer(m.name, m.engine, m.subscriptions, settings.bus)
+            Consumer(
+                m.name, m.engine, {s.event: s.handle for s in m.subscriptions}, settings.bus
+            )
             for m in modules
             if m.subscriptions
         ],
-        broadcasts=[Broadcast(m.name, m.broadcasts) for m in modules if m.broadcasts],
+        broadcasts=[
+            Broadcast(m.name, {b.event: b.handle for b in m.broadcasts})
+            for m in modules
+            if m.broadcasts
+        ],
     )
 
 
@@ -189,7 +191,7 @@ def openapi(modules: list[Module]) -> dict[str, Any]:
 
 
 def create_app(settings: Settings, database_urls: Mapping[str, str] | None = None) -> Starlette:
-    absent = [name for name in ALL_MODULES if name not in settings.modules]
+    absent = [name for name in NAMES if name not in settings.modules]
     if absent and settings.bus.transport == "inprocess":
         raise ConfigurationError(
             f"ENCURTA_MODULES leaves out {', '.join(absent)}, but the in-process bus only "
@@ -197,6 +199,11 @@ def create_app(settings: Settings, database_urls: Mapping[str, str] | None = Non
             "modules here, or split them over Kafka (ENCURTA_BUS__TRANSPORT=kafka)."
         )
     runtime = build_runtime(settings, database_urls or {})
+    if not runtime.verifier.can_verify:
+        raise ConfigurationError(
+            "no module in this process signs access tokens, so they are verified with auth's "
+            "public key: set ENCURTA_TOKENS__PUBLIC_KEY_FILE or ENCURTA_TOKENS__JWKS_URL"
+        )
 
     @functools.cache
     def document() -> bytes:  # made on first request: nothing at start-up needs it
@@ -221,5 +228,4 @@ def create_app(settings: Settings, database_urls: Mapping[str, str] | None = Non
     )
     app.state.settings = settings
     app.state.runtime = runtime
-    app.state.token_verifier = runtime.verifier
     return app

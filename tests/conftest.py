@@ -21,14 +21,22 @@ import pytest
 
 from app.bus.inbox import Consumer
 from app.bus.relay import OutboxRelay
-from app.config import ALL_MODULES, Settings
+from app.config import Settings
 from app.kernel import migrations
 from app.kernel.embedded import EmbeddedPostgres
 from app.main import Runtime, create_app
 from app.modules.auth.settings import Argon2Settings, AuthSettings
+from app.registry import NAMES
 
 # Cheap argon2 parameters: the tests exercise the flow, not the cost.
 FAST_ARGON2 = Argon2Settings(time_cost=1, memory_cost_kib=64, parallelism=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reaches the real PostgreSQL is an integration test, wherever it lives."""
+    for item in items:
+        if "embedded_postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,7 +68,7 @@ def embedded_postgres() -> Iterator[EmbeddedPostgres]:
 
 @pytest.fixture(scope="session")
 def database_urls(embedded_postgres: EmbeddedPostgres) -> dict[str, str]:
-    urls = asyncio.run(embedded_postgres.provision(list(ALL_MODULES)))
+    urls = asyncio.run(embedded_postgres.provision(list(NAMES)))
     for module, url in urls.items():
         migrations.upgrade(module, url)
     return urls

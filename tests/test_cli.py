@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy.engine import make_url
 
+pytestmark = pytest.mark.integration
+
 ENCURTA = Path(sys.executable).parent / "encurta"
 SUBCOMMANDS = ["serve", "migrate", "config", "openapi", "modules"]
 AUTH_PATHS = {

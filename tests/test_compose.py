@@ -18,16 +18,16 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.config import ALL_MODULES, Settings
-from app.main import build_runtime
+from app.cli import described
+from app.config import Settings
+from app.registry import NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "docker" / ".env.example"
 
-APPS = tuple(ALL_MODULES)  # one app service per module, named after it
+APPS = tuple(NAMES)  # one app service per module, named after it
 POSTGRES = {module: f"postgres-{module}" for module in APPS}
 SERVICES = {"kafka", "proxy", *APPS, *POSTGRES.values()}
 JWKS_PATH = "/.well-known/jwks.json"
@@ -510,9 +510,8 @@ def effective_headers(location: list[Directive]) -> dict[str, str]:
 
 def module_paths(module: str) -> list[str]:
     """Concrete request paths for every route of a module, from the app itself."""
-    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in APPS}
-    runtime = build_runtime(Settings(), placeholders, Ed25519PrivateKey.generate())
-    (found,) = [m for m in runtime.modules if m.name == module]
+    with described(Settings()) as runtime:
+        (found,) = [m for m in runtime.modules if m.name == module]
     paths = [re.sub(r"\{[^}]+\}", "abc123", getattr(r, "path", "")) for r in found.routes]
     assert paths, module
     return paths

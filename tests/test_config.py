@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pydantic import SecretStr, ValidationError
 
-from app.config import ALL_MODULES, Settings
+from app.config import Settings
+from app.registry import NAMES
 
 
 def private_key_pem() -> str:
@@ -25,7 +26,7 @@ def pem_body(pem: str) -> str:
 def test_without_variables_the_defaults_apply() -> None:
     settings = Settings()
 
-    assert settings.modules == list(ALL_MODULES)
+    assert settings.modules == list(NAMES)
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.data_dir == Path("data")
     assert settings.auth.access_token_ttl_seconds == 900
@@ -57,7 +58,7 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
     settings = Settings()
 
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
-    assert settings.modules == list(ALL_MODULES)
+    assert settings.modules == list(NAMES)
 
 
 def test_double_underscore_nests_into_a_module_section(monkeypatch: pytest.MonkeyPatch) -> None:

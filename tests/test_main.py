@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from app.bus.kafka import KafkaSettings
+from app.bus.settings import KafkaSettings
 from app.config import Settings
 from app.main import ConfigurationError, create_app
 

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -35,6 +36,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import AppFactory
+
+pytestmark = pytest.mark.integration
 
 # Per operation and mode. A deeper run: FUZZ_MAX_EXAMPLES=500 pytest tests/test_schemathesis.py
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))

@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import traversable_tmp
 
+pytestmark = pytest.mark.integration
+
 ENCURTA = Path(sys.executable).parent / "encurta"
 PASSWORD = "a long and unusual passphrase"
 

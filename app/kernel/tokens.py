@@ -115,19 +115,31 @@ class TokenVerifier:
         settings: TokenSettings,
         fetch: KeyFetcher | None = None,
     ) -> None:
-        self._keys = {key_id(key): key for key in keys}
+        self._trusted = {key_id(key): key for key in keys}
+        self._keys = dict(self._trusted)
         self._settings = settings
         self._fetch = fetch
         self._fetched_at = -float("inf")
         self._lock = asyncio.Lock()
 
+    def trust(self, keys: Iterable[Ed25519PublicKey]) -> None:
+        """Accept tokens signed by these keys too (a token-signing module in this process)."""
+        self._trusted.update((key_id(key), key) for key in keys)
+        self._keys.update(self._trusted)
+
+    @property
+    def can_verify(self) -> bool:
+        """Whether any token could ever pass: a key is known, or can be fetched."""
+        return bool(self._keys) or self._fetch is not None
+
     async def refresh(self) -> None:
-        """Fetch the keys again (no-op without a fetcher)."""
+        """Fetch the keys again (no-op without a fetcher); trusted keys stay."""
         if self._fetch is None:
             return
         async with self._lock:
             self._fetched_at = time.monotonic()
-            self._keys = {key_id(key): key for key in await self._fetch()}
+            fetched = {key_id(key): key for key in await self._fetch()}
+            self._keys = fetched | self._trusted
 
     async def verify_or_refresh(self, token: str) -> Principal:
         try:
@@ -141,6 +153,13 @@ class TokenVerifier:
         except Exception as exc:  # auth unreachable: the token cannot be checked now
             raise InvalidToken("The access token's key cannot be fetched right now.") from exc
         return self.verify(token)
+
+    async def authenticate(self, request: Request) -> Principal:
+        """The caller's identity from the Bearer token, or a 401 problem."""
+        try:
+            return await self.verify_or_refresh(bearer_token(request))
+        except InvalidToken as exc:
+            raise unauthorized(str(exc), error="invalid_token") from exc
 
     @property
     def jwks(self) -> dict[str, list[dict[str, str]]]:
@@ -183,12 +202,3 @@ def bearer_token(request: Request) -> str:
 def unauthorized(detail: str, error: str | None = None) -> Problem:
     challenge = 'Bearer realm="encurta"' + (f', error="{error}"' if error else "")
     return Problem(401, detail, headers={"WWW-Authenticate": challenge})
-
-
-async def authenticate(request: Request) -> Principal:
-    """The caller's identity from the Bearer token, or a 401 problem."""
-    verifier: TokenVerifier = request.app.state.token_verifier
-    try:
-        return await verifier.verify_or_refresh(bearer_token(request))
-    except InvalidToken as exc:
-        raise unauthorized(str(exc), error="invalid_token") from exc

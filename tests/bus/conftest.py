@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bus.kafka import KafkaSettings
-from app.bus.settings import DeliverySettings
+from app.bus.settings import DeliverySettings, KafkaSettings
 from app.kernel.database import create_engine
 from app.kernel.embedded import EmbeddedPostgres
 from tests.bus.support import REJECT_13, Transport, metadata

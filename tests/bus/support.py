@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.bus.envelope import Envelope
 from app.bus.inbox import Consumer, inbox_tables
 from app.bus.inprocess import InProcessBus
-from app.bus.kafka import KafkaBus, KafkaSettings
+from app.bus.kafka import KafkaBus
 from app.bus.outbox import outbox_table, write_outbox
 from app.bus.protocol import Bus, Subscriber
-from app.bus.settings import DeliverySettings
+from app.bus.settings import DeliverySettings, KafkaSettings
 from tests.bus.contract import ThingHappened
 
 CONSUMER = "bustest"  # the consuming module's name: its Kafka group is PREFIX-bustest

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +35,8 @@ from tests.bus.support import (
 )
 from tests.bus.test_conformance import all_received, exactly_once
 from tests.kafka import Tansu
+
+pytestmark = pytest.mark.integration
 
 
 async def test_consumer_crash_before_the_offset_commit_redelivers(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.e2e.deployment import Cluster
 from tests.e2e.flows import bearer, shorten, signed_in, stats, wait_for_total
+
+pytestmark = pytest.mark.integration
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

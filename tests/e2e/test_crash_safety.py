@@ -21,6 +21,8 @@ from tests.e2e.deployment import Cluster
 from tests.e2e.flows import PASSWORD, bearer, shorten, signed_in
 from tests.kafka import Tansu
 
+pytestmark = pytest.mark.integration
+
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 CLICKERS = 16
 # The kill comes once this many 302s have arrived (and every clicker has had one): the load

@@ -16,6 +16,8 @@ from tests.e2e.deployment import Cluster
 from tests.e2e.flows import bearer, shorten, signed_in, wait_for_total
 from tests.kafka import Tansu
 
+pytestmark = pytest.mark.integration
+
 # How long a test waits for what it expects before it fails: a guard against a hang, never a
 # measure of speed (the machine may be busy).
 GUARD = 60.0

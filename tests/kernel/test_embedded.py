@@ -14,9 +14,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.config import ALL_MODULES
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError, _RunAs, _scram_matches
+from app.registry import NAMES
 from tests.conftest import asyncpg_dsn, traversable_tmp
+
+pytestmark = pytest.mark.integration
 
 _SCRAM_OF_PENCIL = (
     "SCRAM-SHA-256$4096:KNhwKW8C36eXGcNn4r1+kg==$JnSx9iJBtAKkmVD0TNG0qreebNS6n/drwIEoct4EKhw="
@@ -30,7 +32,7 @@ def other_database(url: str, database: str) -> str:
 
 @pytest.mark.parametrize(
     ("role_of", "database_of"),
-    [pair for pair in itertools.permutations(ALL_MODULES, 2)],
+    [pair for pair in itertools.permutations(NAMES, 2)],
 )
 async def test_a_module_role_is_refused_by_another_modules_database(
     database_urls: dict[str, str], role_of: str, database_of: str

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from app.config import ALL_MODULES
 from app.kernel import migrations
 from app.kernel.embedded import EmbeddedPostgres
+from app.registry import NAMES
+
+pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("module", ALL_MODULES)
+@pytest.mark.parametrize("module", NAMES)
 def test_heads_read_from_the_files_are_alembics_heads(module: str) -> None:
     script = ScriptDirectory.from_config(migrations.alembic_config(module, "unused"))
 

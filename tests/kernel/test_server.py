@@ -27,6 +27,8 @@ import pytest
 from app.kernel.server import ServerSettings
 from tests.conftest import traversable_tmp
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = 30.0  # seconds: only ever reached when something is broken
 MIB = 1024 * 1024

@@ -1,21 +1,18 @@
 """The auth module: users, passwords, access tokens and refresh tokens.
 
-Its public face is this file: `AuthSettings`, `load_signing_key` (the composition root
-derives every module's token verifier from its public half) and `create_module`. Nothing
-else in the package is imported from outside it.
+Its public face is this file: `MODULE`, which the registry lists. `create_module` loads
+(or generates, at first start) the Ed25519 signing key and offers its public half as the
+module's `public_keys`, from which every module in the process verifies access tokens.
+Nothing else in the package is imported from outside it.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from app.contracts.auth import UserDeleted
-from app.kernel.module import Module, ModuleContext
-from app.kernel.settings import TokenSettings
 from app.kernel.tokens import public_jwk
-from app.modules.auth.keys import SigningKeyError, load_signing_key
+from app.modules.auth.keys import load_signing_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.routes import build_routes
@@ -25,23 +22,22 @@ from app.modules.auth.settings import AuthSettings
 from app.modules.auth.tables import metadata
 from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer
+from app.wiring import Module, ModuleContext, ModuleSpec
 
-__all__ = ["AuthSettings", "SigningKeyError", "create_module", "load_signing_key"]
+__all__ = ["MODULE", "AuthSettings"]
 
 NAME = "auth"
 
 
-def create_module(
-    settings: AuthSettings,
-    tokens: TokenSettings,
-    signing_key: Ed25519PrivateKey,
-    context: ModuleContext,
-) -> Module:
+def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
+    signing_key = load_signing_key(settings, context.data_dir)
     passwords = Passwords(settings.argon2)
     service = AuthService(
         engine=context.engine,
         passwords=passwords,
-        access_tokens=AccessTokenIssuer(signing_key, tokens, settings.access_token_ttl_seconds),
+        access_tokens=AccessTokenIssuer(
+            signing_key, context.tokens, settings.access_token_ttl_seconds
+        ),
         throttle=LoginThrottle(settings.throttle),
         registrations=RegistrationThrottle(settings.throttle),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
@@ -52,8 +48,12 @@ def create_module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(service, jwks, settings.trusted_proxies),
+        routes=build_routes(service, context.verifier, jwks, settings.trusted_proxies),
         on_startup=[purge.start],
         on_shutdown=[purge.stop, passwords.close],
         publishes=[UserDeleted],
+        public_keys=[signing_key.public_key()],
     )
+
+
+MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module)

@@ -15,11 +15,12 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from app.modules.auth.settings import AuthSettings
+from app.wiring import ModuleConfigurationError
 
 log = logging.getLogger(__name__)
 
 
-class SigningKeyError(RuntimeError):
+class SigningKeyError(ModuleConfigurationError):
     """The configured key is unusable; the message never contains the key."""
 
 

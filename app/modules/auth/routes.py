@@ -12,7 +12,7 @@ from app.kernel.http import client_ip, json_response, read_json
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
-from app.kernel.tokens import authenticate, unauthorized
+from app.kernel.tokens import TokenVerifier, unauthorized
 from app.modules.auth.passwords import HashInFlight, HashQueueFull
 from app.modules.auth.schemas import (
     DeleteAccountRequest,
@@ -78,7 +78,10 @@ def _hash_queue_full() -> Problem:
 
 
 def build_routes(
-    service: AuthService, jwks: Jwks, trusted_proxies: Sequence[IPNetwork] = ()
+    service: AuthService,
+    verifier: TokenVerifier,
+    jwks: Jwks,
+    trusted_proxies: Sequence[IPNetwork] = (),
 ) -> list[BaseRoute]:
     def ip(request: Request) -> str:
         return client_ip(request, trusted_proxies) or "unknown"
@@ -131,14 +134,14 @@ def build_routes(
         return Response(status_code=204)
 
     async def me(request: Request) -> Response:
-        principal = await authenticate(request)
+        principal = await verifier.authenticate(request)
         user = await service.user(principal.user_id)
         if user is None or not user.is_active:
             raise unauthorized("The account of this token is disabled or gone.")
         return json_response(user)
 
     async def delete_me(request: Request) -> Response:
-        principal = await authenticate(request)
+        principal = await verifier.authenticate(request)
         body = await read_json(request, DeleteAccountRequest)
         try:
             await service.delete_account(principal.user_id, body.password, ip(request))

@@ -1,17 +1,14 @@
 """The shortener module: short codes, redirects, click capture and click counts.
 
-Its public face is this file: `ShortenerSettings` and `create_module`, which returns the
-module object (routes, tables, the events it publishes and consumes, start/stop hooks).
+Its public face is this file: `MODULE`, which the registry lists; `create_module` returns
+the module object (routes, tables, the events it publishes and consumes, start/stop hooks).
 Nothing else in the package is imported from outside it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
-from app.kernel.module import Module, ModuleContext
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
@@ -21,28 +18,33 @@ from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.subscribers import evict_deleted, on_user_deleted
 from app.modules.shortener.tables import metadata
 from app.modules.shortener.visitors import VisitorKeys, load_visitor_secret
+from app.wiring import Module, ModuleContext, ModuleSpec
 
-__all__ = ["ShortenerSettings", "create_module"]
+__all__ = ["MODULE", "ShortenerSettings"]
 
 NAME = "shortener"
 
 
-def create_module(settings: ShortenerSettings, context: ModuleContext, data_dir: Path) -> Module:
+def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module:
     cache = LinkCache(settings.cache_size, settings.cache_ttl_seconds)
     links = Links(engine=context.engine, cache=cache, code_length=settings.code_length)
     # The secret is read (or generated) at start-up, not here: `encurta openapi` builds
     # modules too, and must write no key.
-    keys = VisitorKeys(lambda: load_visitor_secret(settings, data_dir))
+    keys = VisitorKeys(lambda: load_visitor_secret(settings, context.data_dir))
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
     batcher = ClickBatcher(context.engine, settings)
-    return Module(
+    module = Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(links, edge, batcher, settings),
+        routes=build_routes(links, edge, batcher, context.verifier, settings),
         on_startup=[keys.start, batcher.start],
         on_shutdown=[batcher.stop, keys.stop],
         publishes=[LinkCreated, LinkDeleted, LinkClicked],
-        subscriptions={UserDeleted: on_user_deleted(cache.evict)},
-        broadcasts={LinkDeleted: evict_deleted(cache)},
     )
+    module.subscribe(UserDeleted, on_user_deleted(cache.evict))
+    module.subscribe_every_process(LinkDeleted, evict_deleted(cache))
+    return module
+
+
+MODULE = ModuleSpec(name=NAME, settings=ShortenerSettings, create=create_module)

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields, problem_response
-from app.kernel.tokens import Principal, authenticate, unauthorized
+from app.kernel.tokens import Principal, TokenVerifier, unauthorized
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
@@ -47,7 +47,11 @@ def _known_shape(code: str) -> str:
 
 
 def build_routes(
-    links: Links, edge: Edge, batcher: ClickBatcher, settings: ShortenerSettings
+    links: Links,
+    edge: Edge,
+    batcher: ClickBatcher,
+    verifier: TokenVerifier,
+    settings: ShortenerSettings,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
         return (settings.public_url or str(request.base_url)).rstrip("/")
@@ -74,7 +78,7 @@ def build_routes(
     async def create(request: Request) -> Response:
         owner: Principal | None = None
         if "authorization" in request.headers or not settings.allow_anonymous:
-            owner = await authenticate(request)
+            owner = await verifier.authenticate(request)
         body = await read_json(request, CreateLink)
         try:
             target = check_target(
@@ -96,7 +100,7 @@ def build_routes(
         return response
 
     async def list_links(request: Request) -> Response:
-        owner = await authenticate(request)
+        owner = await verifier.authenticate(request)
         query = read_query(request, PageQuery)
         page = await links.page(owner.user_id, query.page, query.per_page)
         to_out = present(request)
@@ -106,7 +110,7 @@ def build_routes(
         )
 
     async def show(request: Request) -> Response:
-        owner = await authenticate(request)
+        owner = await verifier.authenticate(request)
         code = _known_shape(request.path_params["code"])
         try:
             link = await links.get(owner.user_id, code)
@@ -115,7 +119,7 @@ def build_routes(
         return json_response(present(request)(link))
 
     async def delete(request: Request) -> Response:
-        owner = await authenticate(request)
+        owner = await verifier.authenticate(request)
         code = _known_shape(request.path_params["code"])
         try:
             await links.delete(owner.user_id, code)

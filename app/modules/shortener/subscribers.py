@@ -49,7 +49,7 @@ def on_user_deleted(
     return handle
 
 
-def evict_deleted(cache: LinkCache) -> Callable[..., Awaitable[None]]:
+def evict_deleted(cache: LinkCache) -> Callable[[Sequence[LinkDeleted]], Awaitable[None]]:
     async def handle(events: Sequence[LinkDeleted]) -> None:
         """Every replica drops a deleted link from its cache, wherever it was deleted."""
         for event in events:

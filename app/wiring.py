@@ -1,0 +1,106 @@
+"""What a module shows the composition root, typed against the event contracts.
+
+This layer sits above `app.bus` and `app.contracts` and below the modules, so a module's
+face is checked by mypy: `Module.subscribe` pairs an event contract with a handler of
+exactly that contract (a handler of another event is a type error), and `publishes` names
+contracts, which the relay enforces (an outbox row of an undeclared type is refused).
+Each module package exposes one `ModuleSpec` as `MODULE`; `app/registry.py` lists them, and
+everything else (settings sections, the composition root, the CLI) derives from that list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.routing import BaseRoute
+
+from app.contracts.base import IntegrationEvent
+from app.kernel.settings import DatabaseSettings, TokenSettings
+from app.kernel.tokens import TokenVerifier
+
+E = TypeVar("E", bound=IntegrationEvent)
+S = TypeVar("S", bound=DatabaseSettings)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class ModuleConfigurationError(RuntimeError):
+    """A module cannot be built from its settings. The message names the setting, never a
+    secret; the CLI prints it as it is."""
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[E]):
+    """An event the module consumes, and its batch handler: `handle(conn, events)` runs in
+    one transaction of the module's database with the inbox's bookkeeping."""
+
+    event: type[E]
+    handle: Callable[[AsyncConnection, Sequence[E]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Broadcast(Generic[E]):
+    """An event every process of the module hears, with no database and no inbox (cache
+    eviction): `handle(events)`."""
+
+    event: type[E]
+    handle: Callable[[Sequence[E]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ModuleContext:
+    """What the composition root hands every module it builds, and all it hands."""
+
+    engine: AsyncEngine  # the module's own database
+    verifier: TokenVerifier  # checks access tokens; routes use this one, not app state
+    tokens: TokenSettings  # issuer and audience of access tokens
+    data_dir: Path  # keys and secrets generated at first start
+
+
+Handler = Callable[[AsyncConnection, Sequence[E]], Awaitable[None]]
+BroadcastHandler = Callable[[Sequence[E]], Awaitable[None]]
+
+
+@dataclass
+class Module:
+    """A built module: routes, tables, events, lifecycle hooks.
+
+    Subscriptions are added with `subscribe` rather than listed: a call binds the handler's
+    type to the event's, where a list would let mypy widen both to `Any`.
+    """
+
+    name: str
+    engine: AsyncEngine
+    metadata: MetaData
+    routes: Sequence[BaseRoute] = ()
+    on_startup: Sequence[Hook] = ()
+    on_shutdown: Sequence[Hook] = ()
+    publishes: Sequence[type[IntegrationEvent]] = ()
+    # Keys this module signs access tokens with: every module in the process trusts them.
+    public_keys: Sequence[Ed25519PublicKey] = ()
+    subscriptions: list[Subscription[Any]] = field(default_factory=list, init=False)
+    broadcasts: list[Broadcast[Any]] = field(default_factory=list, init=False)
+
+    def subscribe(self, event: type[E], handle: Handler[E]) -> None:
+        """Consume `event` through this module's inbox: once in effect, in one replica."""
+        self.subscriptions.append(Subscription(event, handle))
+
+    def subscribe_every_process(self, event: type[E], handle: BroadcastHandler[E]) -> None:
+        """Hear `event` in every process of this module, with no inbox (cache eviction)."""
+        self.broadcasts.append(Broadcast(event, handle))
+
+
+@dataclass(frozen=True)
+class ModuleSpec(Generic[S]):
+    """A module as the registry lists it: its name (which is also its settings section,
+    its database, its role and its Alembic history), its settings model, its factory."""
+
+    name: str
+    settings: type[S]
+    create: Callable[[S, ModuleContext], Module]
