@@ -29,9 +29,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.config import ALL_MODULES  # noqa: E402
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
+from app.registry import NAMES  # noqa: E402
 from bench.redirect import free_port, server, wrk  # noqa: E402
 from tests.kafka import Tansu  # noqa: E402
 
@@ -154,7 +154,7 @@ def main() -> None:
     database = EmbeddedPostgres(root / "postgres", durable=True)
     database.start()
     try:
-        urls = asyncio.run(database.provision(list(ALL_MODULES)))
+        urls = asyncio.run(database.provision(list(NAMES)))
         for module, url in urls.items():
             migrations.upgrade(module, url)
         transports = ["inprocess", "kafka"] if args.transport == "both" else [args.transport]

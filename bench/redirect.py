@@ -38,9 +38,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.config import ALL_MODULES  # noqa: E402
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
+from app.registry import NAMES  # noqa: E402
 from bench.bare_app import LINKS  # noqa: E402
 from tests.kafka import Tansu  # noqa: E402
 
@@ -147,7 +147,7 @@ def main() -> None:
     database.start()
     broker = Tansu().start()
     try:
-        urls = asyncio.run(database.provision(list(ALL_MODULES)))
+        urls = asyncio.run(database.provision(list(NAMES)))
         for module, url in urls.items():
             migrations.upgrade(module, url)
         asyncio.run(seed(urls["shortener"]))

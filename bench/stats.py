@@ -29,13 +29,14 @@ from typing import Any
 import httpx
 
 from app.bus.envelope import Envelope
-from app.config import ALL_MODULES, Settings
+from app.config import Settings
 from app.contracts.shortener import LinkClicked, LinkCreated
 from app.kernel import migrations
 from app.kernel.embedded import EmbeddedPostgres
 from app.main import create_app
 from app.modules.auth import AuthSettings
 from app.modules.auth.settings import Argon2Settings
+from app.registry import NAMES
 
 CODE = "bench"
 DAYS = 30
@@ -206,7 +207,7 @@ def main() -> None:
     server = EmbeddedPostgres(root / "postgres", durable=False)
     server.start()
     try:
-        urls = asyncio.run(server.provision(list(ALL_MODULES)))
+        urls = asyncio.run(server.provision(list(NAMES)))
         for module, url in urls.items():
             migrations.upgrade(module, url)
         asyncio.run(run(args, urls, root / "data"))
