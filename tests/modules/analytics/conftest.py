@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.modules.analytics.helpers import Account
-from tests.modules.auth.helpers import login, register
+from tests.support.accounts import login, register
 
 
 async def new_account(client: httpx.AsyncClient, email: str) -> Account:

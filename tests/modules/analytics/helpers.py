@@ -17,7 +17,7 @@ from app.contracts.auth import UserDeleted
 from app.contracts.base import IntegrationEvent
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
 from tests.conftest import asyncpg_dsn, consumer_of
-from tests.modules.auth.helpers import bearer
+from tests.support.accounts import bearer
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # 00:00 UTC on a Monday
 

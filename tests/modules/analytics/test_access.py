@@ -18,7 +18,7 @@ from tests.modules.analytics.helpers import (
     get_stats,
     stats,
 )
-from tests.modules.auth.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 WEEK = {"from_": MONDAY, "to": MONDAY + timedelta(days=7)}
 

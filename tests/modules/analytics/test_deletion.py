@@ -29,7 +29,7 @@ from tests.modules.analytics.helpers import (
     stored_rows,
     user_deleted,
 )
-from tests.modules.auth.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 NOTHING = {"clicks": 0, "visitors": 0, "url_stats": 0, "url_dimension_stats": 0}
 WEEK = {"from_": MONDAY, "to": MONDAY + timedelta(days=7)}

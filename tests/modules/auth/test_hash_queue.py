@@ -20,7 +20,8 @@ from pwdlib import PasswordHash
 from app.modules.auth.passwords import HashSlot, Passwords
 from app.modules.auth.settings import AuthSettings, ThrottleSettings
 from tests.conftest import FAST_ARGON2, AppFactory
-from tests.modules.auth.helpers import PASSWORD, assert_problem, bearer, register
+from tests.support.accounts import PASSWORD, bearer, register
+from tests.support.problems import assert_problem
 
 PROXY = "203.0.113.7/32"  # the test client's address
 OWNER = "192.0.2.10"

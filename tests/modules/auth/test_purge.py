@@ -18,7 +18,8 @@ import pytest
 from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.settings import AuthSettings
 from tests.conftest import FAST_ARGON2, AppFactory, asyncpg_dsn
-from tests.modules.auth.helpers import assert_problem, login, register
+from tests.support.accounts import login, register
+from tests.support.problems import assert_problem
 
 
 async def sql(database_urls: dict[str, str], statement: str, *args: Any) -> Any:

@@ -7,8 +7,9 @@ import asyncpg
 import httpx
 
 from tests.conftest import asyncpg_dsn
-from tests.modules.auth.helpers import assert_problem, bearer, login, register
 from tests.modules.auth.test_login import set_active
+from tests.support.accounts import bearer, login, register
+from tests.support.problems import assert_problem
 
 
 async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:

@@ -5,7 +5,8 @@ import httpx
 import pytest
 
 from tests.conftest import asyncpg_dsn
-from tests.modules.auth.helpers import PASSWORD, assert_problem, register
+from tests.support.accounts import PASSWORD, register
+from tests.support.problems import assert_problem
 
 
 async def test_register_answers_the_user_without_any_hash(client: httpx.AsyncClient) -> None:

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 
 from tests.conftest import asyncpg_dsn, runtime_of
-from tests.modules.auth.helpers import bearer, login, register
+from tests.support.accounts import bearer, login, register
 
 CREATED = "shortener.link_created.v1"
 DELETED = "shortener.link_deleted.v1"

@@ -11,7 +11,6 @@ import pytest
 
 from app.config import Settings
 from tests.conftest import AppFactory
-from tests.modules.auth.helpers import assert_problem, bearer
 from tests.modules.shortener.helpers import (
     CREATED,
     DELETED,
@@ -19,6 +18,8 @@ from tests.modules.shortener.helpers import (
     new_account,
     shorten,
 )
+from tests.support.accounts import bearer
+from tests.support.problems import assert_problem
 
 BASE62 = re.compile(r"[A-Za-z0-9]{8}")
 

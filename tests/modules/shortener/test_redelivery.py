@@ -12,7 +12,6 @@ import asyncpg
 import httpx
 
 from tests.conftest import asyncpg_dsn, relay_of
-from tests.modules.auth.helpers import PASSWORD
 from tests.modules.shortener.helpers import (
     CHROME,
     CLICKED,
@@ -28,6 +27,7 @@ from tests.modules.shortener.helpers import (
     shorten,
     stop_background_relays,
 )
+from tests.support.accounts import PASSWORD
 
 
 async def link_stats(client: httpx.AsyncClient, account: Account, code: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import pytest
 from app.config import Settings
 from app.modules.shortener import ShortenerSettings
 from tests.conftest import AppFactory
-from tests.modules.auth.helpers import assert_problem
 from tests.modules.shortener.helpers import (
     CHROME,
     CLICKED,
@@ -27,6 +26,7 @@ from tests.modules.shortener.helpers import (
     new_account,
     shorten,
 )
+from tests.support.problems import assert_problem
 
 TRUSTED = "203.0.113.0/24"  # the proxies in front of encurta, in these tests
 PROXY = "203.0.113.7"  # app_client's default peer address: inside TRUSTED

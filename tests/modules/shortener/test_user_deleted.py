@@ -6,7 +6,6 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import relay_of
-from tests.modules.auth.helpers import PASSWORD, assert_problem
 from tests.modules.shortener.helpers import (
     DELETED,
     Account,
@@ -16,6 +15,8 @@ from tests.modules.shortener.helpers import (
     shorten,
     stop_background_relays,
 )
+from tests.support.accounts import PASSWORD
+from tests.support.problems import assert_problem
 
 
 async def delete_account(
