@@ -8,16 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.modules.analytics.conftest import new_account
-from tests.modules.analytics.helpers import (
-    MONDAY,
-    Account,
-    click,
-    created,
-    feed,
-    get_stats,
-    stats,
-)
+from tests.modules.analytics.helpers import MONDAY, click, created, feed, get_stats, stats
+from tests.support.accounts import Account, new_account
 from tests.support.problems import assert_problem
 
 WEEK = {"from_": MONDAY, "to": MONDAY + timedelta(days=7)}

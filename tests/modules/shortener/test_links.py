@@ -11,14 +11,8 @@ import pytest
 
 from app.config import Settings
 from tests.conftest import AppFactory
-from tests.modules.shortener.helpers import (
-    CREATED,
-    DELETED,
-    ShortenerDb,
-    new_account,
-    shorten,
-)
-from tests.support.accounts import bearer
+from tests.modules.shortener.helpers import CREATED, DELETED, ShortenerDb
+from tests.support.accounts import bearer, new_account, shorten
 from tests.support.problems import assert_problem
 
 BASE62 = re.compile(r"[A-Za-z0-9]{8}")

@@ -19,15 +19,12 @@ from tests.modules.shortener.helpers import (
     DELETED,
     FIREFOX,
     SAFARI,
-    Account,
     ShortenerDb,
     click_count,
     follow,
-    new_account,
-    shorten,
     stop_background_relays,
 )
-from tests.support.accounts import PASSWORD
+from tests.support.accounts import PASSWORD, Account, new_account, shorten
 
 
 async def link_stats(client: httpx.AsyncClient, account: Account, code: str) -> dict[str, Any]:

@@ -23,9 +23,8 @@ from tests.modules.shortener.helpers import (
     ShortenerDb,
     click_count,
     follow,
-    new_account,
-    shorten,
 )
+from tests.support.accounts import new_account, shorten
 from tests.support.problems import assert_problem
 
 TRUSTED = "203.0.113.0/24"  # the proxies in front of encurta, in these tests
