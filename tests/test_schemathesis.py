@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import AppFactory
+from tests.support.accounts import bearer, new_account, shorten
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,7 @@ class Run:
 
     def __init__(self, client: httpx.AsyncClient, document: dict[str, Any], token: str | None):
         self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.headers = bearer(token) if token else {}
         # With a token, the token is the caller's own: schemathesis makes up no other.
         config = schemathesis.Config.from_dict(
             {"generation": {"with-security-parameters": token is None}}
@@ -166,16 +167,12 @@ async def test_every_operation_anonymously(app_client: AppFactory) -> None:
 
 async def test_every_operation_with_a_token(app_client: AppFactory) -> None:
     async with app_client() as client:
-        account = {"email": "fuzz@example.com", "password": "a long enough passphrase"}
-        assert (await client.post("/api/auth/register", json=account)).status_code == 201
-        token = (await client.post("/api/auth/login", json=account)).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        fuzzer = await new_account(client, "fuzz@example.com")
         for code in ("fuzz-one", "fuzz-two"):
-            link = {"url": "https://example.com/", "code": code}
-            assert (await client.post("/api/links", json=link, headers=auth)).status_code == 201
-        await _until_analytics_knows(client, auth, "fuzz-one")
+            await shorten(client, fuzzer, code=code)
+        await _until_analytics_knows(client, fuzzer.headers, "fuzz-one")
 
-        run = Run(client, (await client.get("/openapi.json")).json(), token=token)
+        run = Run(client, (await client.get("/openapi.json")).json(), token=fuzzer.token)
         for operation in run.operations():
             await run.fuzz(operation)
         # Random codes are nobody's links: the same operations again on links that exist,

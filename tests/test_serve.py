@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from tests.conftest import traversable_tmp
+from tests.support.accounts import PASSWORD, bearer
 
 pytestmark = pytest.mark.integration
 
 ENCURTA = Path(sys.executable).parent / "encurta"
-PASSWORD = "a long and unusual passphrase"
 
 
 def free_port() -> int:
@@ -229,7 +229,7 @@ def test_the_redirect_status_is_set_from_the_environment(data_dir: Path) -> None
         link = httpx.post(
             f"{server.url}/api/links",
             json={"url": "https://example.com/"},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=bearer(token),
         )
         redirect = httpx.get(f"{server.url}/{link.json()['code']}")
     finally:

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from tests.e2e.deployment import Cluster
-from tests.e2e.flows import bearer, shorten, signed_in, stats, wait_for_total
+from tests.e2e.flows import stats, wait_for_total
+from tests.support.accounts import new_account, shorten
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +40,8 @@ def top(body: dict[str, object], dimension: str) -> dict[str, int]:
 
 async def test_clicks_flow_from_redirect_to_exact_statistics(cluster: Cluster) -> None:
     async with cluster.client() as client:
-        token = await signed_in(client)
-        code = await shorten(client, token, "https://example.com/landing?utm=1")
+        ana = await new_account(client)
+        code = (await shorten(client, ana, "https://example.com/landing?utm=1"))["code"]
 
         async def follow(ip: str, agent: str, referer: str | None) -> None:
             headers = {"X-Forwarded-For": ip, "User-Agent": agent}
@@ -55,9 +56,9 @@ async def test_clicks_flow_from_redirect_to_exact_statistics(cluster: Cluster) -
               for _ in range(times))
         )
 
-        body = await wait_for_total(client, token, code, TOTAL)
-        with_bots = await stats(client, token, code, include_bots="true")
-        link = (await client.get(f"/api/links/{code}", headers=bearer(token))).json()
+        body = await wait_for_total(client, ana, code, TOTAL)
+        with_bots = await stats(client, ana, code, include_bots="true")
+        link = (await client.get(f"/api/links/{code}", headers=ana.headers)).json()
 
     assert body["totals"] == {"all": TOTAL, "human": TOTAL - 2, "bot": 2}
     assert body["unique_clicks"] == 3

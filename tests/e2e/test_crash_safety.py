@@ -18,8 +18,8 @@ import pytest
 
 from tests.conftest import asyncpg_dsn, truncate_all
 from tests.e2e.deployment import Cluster
-from tests.e2e.flows import PASSWORD, bearer, shorten, signed_in
 from tests.kafka import Tansu
+from tests.support.accounts import bearer, login, new_account, shorten
 
 pytestmark = pytest.mark.integration
 
@@ -159,8 +159,8 @@ async def test_every_302_received_is_counted_exactly_once_across_a_sigkill(
     cluster = Cluster(topology, database_urls, data_dir, kafka_env=tansu.env()).start()
     try:
         async with cluster.client() as client:
-            token = await signed_in(client)
-            code = await shorten(client, token, "https://example.com/")
+            ana = await new_account(client)
+            code = (await shorten(client, ana, "https://example.com/"))["code"]
 
         received, in_flight = await click_while_killing(cluster, code, victim)
         assert len(received) >= KILL_AFTER, "the load never got going"
@@ -175,12 +175,8 @@ async def test_every_302_received_is_counted_exactly_once_across_a_sigkill(
                 break
             await asyncio.sleep(0.2)
         async with cluster.client() as client:
-            login = await client.post(
-                "/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD}
-            )
-            link = (
-                await client.get(f"/api/links/{code}", headers=bearer(login.json()["access_token"]))
-            ).json()
+            again = bearer((await login(client))["access_token"])
+            link = (await client.get(f"/api/links/{code}", headers=again)).json()
     finally:
         cluster.stop()
 

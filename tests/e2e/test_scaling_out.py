@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import asyncpg_dsn, truncate_all
 from tests.e2e.deployment import Cluster
-from tests.e2e.flows import bearer, shorten, signed_in, wait_for_total
+from tests.e2e.flows import wait_for_total
 from tests.kafka import Tansu
+from tests.support.accounts import new_account, shorten
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +72,11 @@ async def test_a_link_deleted_on_one_replica_is_evicted_from_the_others_cache_by
     other = split.replica("shortener", data_dir / "shortener-2").start()
     try:
         async with split.client() as client:
-            token = await signed_in(client)
-            code = await shorten(client, token, "https://example.com/")
+            ana = await new_account(client)
+            code = (await shorten(client, ana, "https://example.com/"))["code"]
             await follow(other.url, code, 3)  # the other replica has it cached now
 
-            deleted = await client.delete(f"/api/links/{code}", headers=bearer(token))
+            deleted = await client.delete(f"/api/links/{code}", headers=ana.headers)
             assert deleted.status_code == 204
             deadline = time.monotonic() + GUARD
             async with httpx.AsyncClient(base_url=other.url, timeout=5) as replica:
@@ -94,13 +95,13 @@ async def test_clicks_from_two_replicas_are_counted_exactly_once(
     other = split.replica("shortener", data_dir / "shortener-2").start()
     try:
         async with split.client() as client:
-            token = await signed_in(client)
-            code = await shorten(client, token, "https://example.com/")
+            ana = await new_account(client)
+            code = (await shorten(client, ana, "https://example.com/"))["code"]
             await asyncio.gather(
                 follow(split.processes["shortener"].url, code, 40), follow(other.url, code, 35)
             )
-            body = await wait_for_total(client, token, code, 75)
-            link = (await client.get(f"/api/links/{code}", headers=bearer(token))).json()
+            body = await wait_for_total(client, ana, code, 75)
+            link = (await client.get(f"/api/links/{code}", headers=ana.headers)).json()
     finally:
         other.stop()
 
@@ -112,18 +113,18 @@ async def test_with_analytics_down_redirects_work_and_counts_converge_after(
     split: Cluster,
 ) -> None:
     async with split.client() as client:
-        token = await signed_in(client)
-        code = await shorten(client, token, "https://example.com/")
+        ana = await new_account(client)
+        code = (await shorten(client, ana, "https://example.com/"))["code"]
         await follow(split.processes["shortener"].url, code, 10)
-        await wait_for_total(client, token, code, 10)
+        await wait_for_total(client, ana, code, 10)
 
         split.processes["analytics"].stop()
         await follow(split.processes["shortener"].url, code, 25)  # still redirecting
-        link = (await client.get(f"/api/links/{code}", headers=bearer(token))).json()
+        link = (await client.get(f"/api/links/{code}", headers=ana.headers)).json()
         assert link["click_count"] == 35  # counted by the shortener meanwhile
 
         split.processes["analytics"].start()
-        body = await wait_for_total(client, token, code, 35)
+        body = await wait_for_total(client, ana, code, 35)
 
     assert body["totals"]["all"] == 35
 
@@ -153,10 +154,10 @@ async def test_a_broker_that_restarts_empty_crashes_nothing_and_the_outbox_resen
     broker acknowledged while recreating its topics have been seen to vanish, and its
     consumer groups to take long to settle; a real Kafka keeps what it acknowledged.)"""
     async with split.client() as client:
-        token = await signed_in(client)
-        code = await shorten(client, token, "https://example.com/")
+        ana = await new_account(client)
+        code = (await shorten(client, ana, "https://example.com/"))["code"]
         await follow(split.processes["shortener"].url, code, 5)
-        assert (await wait_for_total(client, token, code, 5))["totals"]["all"] == 5
+        assert (await wait_for_total(client, ana, code, 5))["totals"]["all"] == 5
         # Analytics has the events; the relay marks them sent just after: wait for that too.
         assert await wait_until_sent(database_urls) == 0
 
@@ -172,6 +173,6 @@ async def test_a_broker_that_restarts_empty_crashes_nothing_and_the_outbox_resen
 
         # The producer reconnected to the new broker: a new link still redirects, and its
         # events leave the outbox too.
-        fresh = await shorten(client, token, "https://example.org/")
+        fresh = (await shorten(client, ana, "https://example.org/"))["code"]
         await follow(split.processes["shortener"].url, fresh, 3)
         assert await wait_until_sent(database_urls) == 0

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
 
 from app.config import Settings
 from app.main import ConfigurationError, create_app
+from tests.support.problems import assert_problem
 
 # Nothing listens on port 1: connecting is refused at once.
 CLOSED = "postgresql+asyncpg://nobody:nothing@127.0.0.1:1/nothing"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= body.keys()
-    return body
 
 
 @asynccontextmanager

@@ -16,27 +16,13 @@ import pytest
 
 from app.kernel.http import MAX_BODY_BYTES
 from tests.conftest import asyncpg_dsn
+from tests.support.accounts import PASSWORD
+from tests.support.problems import TYPE_BASE, assert_problem
 
 REGISTER = "/api/auth/register"
 LOGIN = "/api/auth/login"
 BOTH = [pytest.param(REGISTER, id="register"), pytest.param(LOGIN, id="login")]
-PASSWORD = "a long and unusual passphrase"
 JSON_TYPE = "application/json"
-PROBLEM_TYPE_BASE = "https://encurta.dev/problems/"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith(PROBLEM_TYPE_BASE)
-    assert body["title"] and body["detail"]
-    return body
-
-
-def error_fields(body: dict[str, Any]) -> set[str]:
-    return {error["field"] for error in body["errors"]}
 
 
 async def post(
@@ -104,7 +90,7 @@ async def test_a_body_that_is_not_json_is_a_400(
 
     problem = assert_problem(await post(client, path, body), 400)
 
-    assert problem["type"] == PROBLEM_TYPE_BASE + "malformed-json"
+    assert problem["type"] == TYPE_BASE + "malformed-json"
     assert await stored_users(database_urls) == 0
 
 
@@ -130,10 +116,9 @@ async def test_the_400_says_where_the_json_breaks(client: httpx.AsyncClient) -> 
 async def test_json_that_is_not_an_object_is_a_422_about_the_body(
     client: httpx.AsyncClient, database_urls: dict[str, str], path: str, body: bytes
 ) -> None:
-    problem = assert_problem(await post(client, path, body), 422)
+    problem = assert_problem(await post(client, path, body), 422, fields={"body"})
 
-    assert problem["type"] == PROBLEM_TYPE_BASE + "validation-error"
-    assert error_fields(problem) == {"body"}
+    assert problem["type"] == TYPE_BASE + "validation-error"
     assert await stored_users(database_urls) == 0
 
 
@@ -257,9 +242,9 @@ async def test_each_missing_field_is_named(
     body: dict[str, Any],
     missing: set[str],
 ) -> None:
-    problem = assert_problem(await post(client, path, json.dumps(body).encode()), 422)
+    response = await post(client, path, json.dumps(body).encode())
 
-    assert error_fields(problem) == missing
+    problem = assert_problem(response, 422, fields=missing)
     assert all(e["message"] == "This field is required." for e in problem["errors"])
     for field in missing:
         assert field in problem["detail"]
@@ -300,9 +285,7 @@ async def test_each_field_of_the_wrong_type_is_named(
 ) -> None:
     body = {"email": "ana@example.com", "password": PASSWORD, **changes}
 
-    problem = assert_problem(await post(client, path, json.dumps(body).encode()), 422)
-
-    assert error_fields(problem) == bad
+    assert_problem(await post(client, path, json.dumps(body).encode()), 422, fields=bad)
     assert await stored_users(database_urls) == 0
 
 
@@ -326,9 +309,7 @@ async def test_a_nul_character_inside_a_string_is_a_422_naming_the_field(
     body = json.dumps({"email": "ana@example.com", "password": PASSWORD, **changes}).encode()
     assert b"\\u0000" in body
 
-    problem = assert_problem(await post(client, path, body), 422)
-
-    assert error_fields(problem) == {bad}
+    assert_problem(await post(client, path, body), 422, fields={bad})
     assert await stored_users(database_urls) == 0
 
 
@@ -351,9 +332,7 @@ async def test_a_lone_surrogate_escape_is_a_422_naming_the_field(
     raw = json.dumps(body).encode()
     assert b"\\ud800" in raw
 
-    problem = assert_problem(await post(client, path, raw), 422)
-
-    assert error_fields(problem) == {field}
+    assert_problem(await post(client, path, raw), 422, fields={field})
     assert await stored_users(database_urls) == 0
 
 

@@ -18,7 +18,7 @@ from app.kernel.http import MAX_BODY_BYTES
 from app.kernel.openapi import ApiRoute, openapi_document
 from app.modules.analytics.schemas import StatsQuery
 from app.modules.shortener.schemas import PageQuery
-from tests.modules.auth.helpers import bearer, login, register
+from tests.support.accounts import bearer, login, register
 
 Operation = tuple[str, str, dict[str, Any]]
 

@@ -23,8 +23,7 @@ from app.kernel.problems import (
     problem_response,
     validation_problem,
 )
-
-TYPE_BASE = "https://encurta.dev/problems/"
+from tests.support.problems import TYPE_BASE, assert_problem
 
 
 class Link(BaseModel):
@@ -238,21 +237,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def problem_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
-
-
 async def test_an_unexpected_error_is_a_generic_500_that_never_echoes_the_exception(
     http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="app.kernel.problems"):
         response = await http.get("/boom")
 
-    body = problem_of(response, 500)
+    body = assert_problem(response, 500)
     assert body == {
         "type": TYPE_BASE + "internal-server-error",
         "title": "Internal Server Error",
@@ -268,28 +259,28 @@ async def test_an_unexpected_error_is_a_generic_500_that_never_echoes_the_except
 async def test_a_raised_problem_is_answered_as_is(http: httpx.AsyncClient) -> None:
     response = await http.get("/teapot")
 
-    body = problem_of(response, 418)
+    body = assert_problem(response, 418)
     assert body["detail"] == "Short and stout."
     assert response.headers["x-why"] == "tea"
 
 
 async def test_an_http_exception_keeps_its_own_detail(http: httpx.AsyncClient) -> None:
-    body = problem_of(await http.get("/gone"), 410)
+    body = assert_problem(await http.get("/gone"), 410)
 
     assert body["detail"] == "This link was removed."
     assert body["type"] == TYPE_BASE + "gone"
 
 
 async def test_an_http_exception_without_detail_gets_its_phrase(http: httpx.AsyncClient) -> None:
-    body = problem_of(await http.get("/plain"), 400)
+    body = assert_problem(await http.get("/plain"), 400)
 
     assert body["detail"] == "Bad Request"
 
 
 async def test_404_and_405_say_what_and_where(http: httpx.AsyncClient) -> None:
-    not_found = problem_of(await http.get("/missing"), 404)
+    not_found = assert_problem(await http.get("/missing"), 404)
     not_allowed = await http.get("/only-post")
 
     assert not_found["detail"] == "Nothing is found at /missing."
-    assert problem_of(not_allowed, 405)["detail"] == "GET is not allowed on /only-post."
+    assert assert_problem(not_allowed, 405)["detail"] == "GET is not allowed on /only-post."
     assert not_allowed.headers["allow"] == "POST"

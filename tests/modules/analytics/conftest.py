@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
-from tests.modules.analytics.helpers import Account
-from tests.modules.auth.helpers import login, register
-
-
-async def new_account(client: httpx.AsyncClient, email: str) -> Account:
-    user = await register(client, email=email)
-    tokens = await login(client, email=email)
-    return Account(id=uuid.UUID(user["id"]), token=tokens["access_token"])
+from tests.support.accounts import Account, new_account
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ consumer, as the shortener's relay would deliver them."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -17,7 +16,7 @@ from app.contracts.auth import UserDeleted
 from app.contracts.base import IntegrationEvent
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
 from tests.conftest import asyncpg_dsn, consumer_of
-from tests.modules.auth.helpers import bearer
+from tests.support.accounts import Account
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # 00:00 UTC on a Monday
 
@@ -35,16 +34,6 @@ SAFARI_IPAD = (
     "Version/16.6 Mobile/15E148 Safari/604.1"
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-@dataclass(frozen=True)
-class Account:
-    id: UUID
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.token)
 
 
 def link_id(code: str) -> UUID:

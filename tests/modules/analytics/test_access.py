@@ -8,17 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.modules.analytics.conftest import new_account
-from tests.modules.analytics.helpers import (
-    MONDAY,
-    Account,
-    click,
-    created,
-    feed,
-    get_stats,
-    stats,
-)
-from tests.modules.auth.helpers import assert_problem
+from tests.modules.analytics.helpers import MONDAY, click, created, feed, get_stats, stats
+from tests.support.accounts import Account, new_account
+from tests.support.problems import assert_problem
 
 WEEK = {"from_": MONDAY, "to": MONDAY + timedelta(days=7)}
 
@@ -71,8 +63,7 @@ async def test_a_bad_query_parameter_is_a_422_that_names_it(
 
     response = await client.get("/api/stats/mine", params=params, headers=owner.headers)
 
-    problem = assert_problem(response, 422)
-    assert [error["field"] for error in problem["errors"]] == [field]
+    problem = assert_problem(response, 422, fields=[field])
     assert field in problem["detail"]
 
 

@@ -10,15 +10,8 @@ import httpx
 from app.bus.envelope import Envelope
 from app.contracts.shortener import LinkClicked
 from tests.conftest import consumer_of
-from tests.modules.analytics.helpers import (
-    GOOGLEBOT,
-    MONDAY,
-    Account,
-    click,
-    created,
-    feed,
-    stats,
-)
+from tests.modules.analytics.helpers import GOOGLEBOT, MONDAY, click, created, feed, stats
+from tests.support.accounts import Account
 
 TUESDAY = MONDAY + timedelta(days=1)
 WEDNESDAY = MONDAY + timedelta(days=2)

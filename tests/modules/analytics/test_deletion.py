@@ -15,10 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.modules.analytics.subscribers import on_link_clicked, on_link_deleted
 from tests.conftest import asyncpg_dsn
-from tests.modules.analytics.conftest import new_account
 from tests.modules.analytics.helpers import (
     MONDAY,
-    Account,
     click,
     created,
     deleted,
@@ -29,7 +27,8 @@ from tests.modules.analytics.helpers import (
     stored_rows,
     user_deleted,
 )
-from tests.modules.auth.helpers import assert_problem
+from tests.support.accounts import Account, new_account
+from tests.support.problems import assert_problem
 
 NOTHING = {"clicks": 0, "visitors": 0, "url_stats": 0, "url_dimension_stats": 0}
 WEEK = {"from_": MONDAY, "to": MONDAY + timedelta(days=7)}

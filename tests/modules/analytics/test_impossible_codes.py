@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from app.modules.analytics.service import StatsService
-from tests.modules.analytics.conftest import new_account
-from tests.modules.analytics.helpers import Account, created, feed, get_stats
-from tests.modules.auth.helpers import assert_problem
+from tests.modules.analytics.helpers import created, feed, get_stats
+from tests.support.accounts import Account, new_account
+from tests.support.problems import assert_problem
 
 IMPOSSIBLE = ["%00", "ab%00cd", "x" * 65, "a.b", "a%20b", "%C3%A4bc", "%E2%80%8B"]
 

@@ -13,8 +13,8 @@ import pytest
 from app.bus.envelope import Envelope
 from app.config import Settings
 from tests.conftest import AppFactory, asyncpg_dsn, consumer_of
-from tests.modules.analytics.conftest import new_account
 from tests.modules.analytics.helpers import MONDAY, click, created, feed, stats
+from tests.support.accounts import new_account
 
 DAY = {"from_": MONDAY, "to": MONDAY + timedelta(days=1)}
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 
-from tests.modules.analytics.helpers import MONDAY, Account, click, created, feed, stats
+from tests.modules.analytics.helpers import MONDAY, click, created, feed, stats
+from tests.support.accounts import Account
 
 
 def series(body: dict[str, object]) -> list[tuple[str, int]]:

@@ -9,7 +9,6 @@ import httpx
 
 from app.config import Settings
 from tests.conftest import AppFactory
-from tests.modules.analytics.conftest import new_account
 from tests.modules.analytics.helpers import (
     CHROME_WINDOWS,
     FIREFOX_LINUX,
@@ -17,13 +16,13 @@ from tests.modules.analytics.helpers import (
     MONDAY,
     SAFARI_IPAD,
     SAFARI_IPHONE,
-    Account,
     click,
     created,
     feed,
     stats,
     top,
 )
+from tests.support.accounts import Account, new_account
 
 DAY = {"from_": MONDAY, "to": MONDAY + timedelta(days=1)}
 

@@ -11,7 +11,8 @@ import pytest
 
 from app.modules.auth.emails import email_key, fold
 from tests.conftest import asyncpg_dsn
-from tests.modules.auth.helpers import PASSWORD, assert_problem, bearer, login, register
+from tests.support.accounts import PASSWORD, bearer, login, register
+from tests.support.problems import assert_problem
 
 UPPER = "ÄNNE@example.com"
 LOWER = "änne@example.com"

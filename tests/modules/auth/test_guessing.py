@@ -22,7 +22,8 @@ import pytest
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.settings import AuthSettings, ThrottleSettings
 from tests.conftest import FAST_ARGON2, AppFactory
-from tests.modules.auth.helpers import PASSWORD, assert_problem, bearer, register
+from tests.support.accounts import PASSWORD, bearer, register
+from tests.support.problems import assert_problem
 
 PROXY = "203.0.113.7/32"  # the test client's address
 ATTACKER, OWNER = "198.51.100.66", "192.0.2.10"

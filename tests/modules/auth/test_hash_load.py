@@ -14,7 +14,8 @@ from pwdlib import PasswordHash
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.settings import AuthSettings, ThrottleSettings
 from tests.conftest import FAST_ARGON2, AppFactory
-from tests.modules.auth.helpers import PASSWORD, assert_problem
+from tests.support.accounts import PASSWORD
+from tests.support.problems import assert_problem
 
 PROXY = "203.0.113.7/32"
 

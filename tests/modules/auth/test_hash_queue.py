@@ -20,7 +20,8 @@ from pwdlib import PasswordHash
 from app.modules.auth.passwords import HashSlot, Passwords
 from app.modules.auth.settings import AuthSettings, ThrottleSettings
 from tests.conftest import FAST_ARGON2, AppFactory
-from tests.modules.auth.helpers import PASSWORD, assert_problem, bearer, register
+from tests.support.accounts import PASSWORD, bearer, login, register
+from tests.support.problems import assert_problem
 
 PROXY = "203.0.113.7/32"  # the test client's address
 OWNER = "192.0.2.10"
@@ -126,11 +127,7 @@ async def test_a_client_with_a_hash_in_flight_gets_429_for_another_without_hashi
     attacker = "198.51.100.66"
     async with app_client(auth=settings(per_ip=1)) as client:
         await register(client)
-        token = (
-            await client.post(
-                "/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD}
-            )
-        ).json()["access_token"]
+        token = (await login(client))["access_token"]
         probe = OrderProbe()
         probe.install(monkeypatch)
 

@@ -7,7 +7,8 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.modules.auth.settings import Argon2Settings, AuthSettings, ThrottleSettings
 from tests.conftest import FAST_ARGON2, AppFactory, asyncpg_dsn
-from tests.modules.auth.helpers import PASSWORD, assert_problem, bearer, login, register
+from tests.support.accounts import PASSWORD, bearer, login, register
+from tests.support.problems import assert_problem
 
 
 async def test_login_returns_a_bearer_pair_that_opens_me(client: httpx.AsyncClient) -> None:

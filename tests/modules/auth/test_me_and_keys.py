@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.serialization import (
 
 from app.config import Settings
 from app.kernel.tokens import key_id, public_key_from_jwk
-from tests.modules.auth.helpers import assert_problem, bearer, login, register
+from tests.support.accounts import bearer, login, register
+from tests.support.problems import assert_problem
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:

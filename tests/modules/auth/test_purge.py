@@ -18,7 +18,8 @@ import pytest
 from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.settings import AuthSettings
 from tests.conftest import FAST_ARGON2, AppFactory, asyncpg_dsn
-from tests.modules.auth.helpers import assert_problem, login, register
+from tests.support.accounts import login, refresh, register
+from tests.support.problems import assert_problem
 
 
 async def sql(database_urls: dict[str, str], statement: str, *args: Any) -> Any:
@@ -32,10 +33,6 @@ async def sql(database_urls: dict[str, str], statement: str, *args: Any) -> Any:
 async def rows(database_urls: dict[str, str]) -> int:
     count: int = await sql(database_urls, "SELECT count(*) FROM refresh_tokens")
     return count
-
-
-async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await client.post("/api/auth/refresh", json={"refresh_token": token})
 
 
 async def refreshed(client: httpx.AsyncClient, token: str, times: int) -> list[str]:

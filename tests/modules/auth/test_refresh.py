@@ -7,12 +7,9 @@ import asyncpg
 import httpx
 
 from tests.conftest import asyncpg_dsn
-from tests.modules.auth.helpers import assert_problem, bearer, login, register
 from tests.modules.auth.test_login import set_active
-
-
-async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await client.post("/api/auth/refresh", json={"refresh_token": token})
+from tests.support.accounts import bearer, login, refresh, register
+from tests.support.problems import assert_problem
 
 
 async def test_refresh_rotates_the_pair(client: httpx.AsyncClient) -> None:

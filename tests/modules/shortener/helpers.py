@@ -1,19 +1,16 @@
-"""Steps the shortener tests repeat: accounts, links, redirects, and looks into the
+"""Steps the shortener tests repeat: redirects, click counts, and looks into the
 shortener's own database (through asyncpg, as an operator would)."""
 
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 import httpx
 
 from tests.conftest import asyncpg_dsn, runtime_of
-from tests.modules.auth.helpers import bearer, login, register
+from tests.support.accounts import Account
 
 CREATED = "shortener.link_created.v1"
 DELETED = "shortener.link_deleted.v1"
@@ -29,37 +26,6 @@ SAFARI = (
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-@dataclass(frozen=True)
-class Account:
-    id: UUID
-    email: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.token)
-
-
-async def new_account(client: httpx.AsyncClient, email: str = "ana@example.com") -> Account:
-    user = await register(client, email=email)
-    tokens = await login(client, email=email)
-    return Account(id=uuid.UUID(user["id"]), email=email, token=tokens["access_token"])
-
-
-async def shorten(
-    client: httpx.AsyncClient,
-    account: Account | None,
-    url: str = "https://example.com/",
-    **extra: Any,
-) -> dict[str, Any]:
-    """Create a link; the 201 body."""
-    headers = account.headers if account else {}
-    response = await client.post("/api/links", json={"url": url, **extra}, headers=headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def follow(

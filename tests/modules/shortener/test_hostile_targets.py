@@ -19,8 +19,9 @@ from app.config import Settings
 from app.main import create_app
 from app.modules.auth.settings import AuthSettings
 from tests.conftest import FAST_ARGON2, AppFactory, truncate_all
-from tests.modules.auth.helpers import assert_problem
-from tests.modules.shortener.helpers import Account, ShortenerDb, new_account, shorten
+from tests.modules.shortener.helpers import ShortenerDb
+from tests.support.accounts import Account, new_account, shorten
+from tests.support.problems import assert_problem
 
 SCHEME = "Only http and https links can be shortened."
 CREDENTIALS = "Links must not contain a user name or password."

@@ -11,22 +11,11 @@ import pytest
 
 from app.config import Settings
 from tests.conftest import AppFactory
-from tests.modules.auth.helpers import assert_problem, bearer
-from tests.modules.shortener.helpers import (
-    CREATED,
-    DELETED,
-    ShortenerDb,
-    new_account,
-    shorten,
-)
+from tests.modules.shortener.helpers import CREATED, DELETED, ShortenerDb
+from tests.support.accounts import bearer, new_account, shorten
+from tests.support.problems import assert_problem
 
 BASE62 = re.compile(r"[A-Za-z0-9]{8}")
-
-
-def field_errors(body: dict[str, object]) -> list[str]:
-    errors = body.get("errors")
-    assert isinstance(errors, list), body
-    return [str(error["field"]) for error in errors]
 
 
 async def test_creating_a_link_answers_201_with_the_link_and_its_location(
@@ -137,8 +126,7 @@ async def test_an_invalid_or_reserved_custom_code_is_a_422_naming_code(
         "/api/links", json={"url": "https://example.com/", "code": code}, headers=ana.headers
     )
 
-    body = assert_problem(response, 422)
-    assert field_errors(body) == ["code"]
+    assert_problem(response, 422, fields=["code"])
     db = ShortenerDb(database_urls)
     assert await db.url_count() == 0
     assert await db.outbox() == []
@@ -183,8 +171,7 @@ async def test_a_bad_expiry_is_a_422_naming_expires_at(
         headers=ana.headers,
     )
 
-    body = assert_problem(response, 422)
-    assert field_errors(body) == ["expires_at"]
+    assert_problem(response, 422, fields=["expires_at"])
     db = ShortenerDb(database_urls)
     assert await db.url_count() == 0
     assert await db.outbox() == []
@@ -290,7 +277,7 @@ async def test_a_bad_page_query_is_a_422_naming_the_parameter(
 
     response = await client.get("/api/links", params=params, headers=ana.headers)
 
-    assert field_errors(assert_problem(response, 422)) == [field]
+    assert_problem(response, 422, fields=[field])
 
 
 async def test_listing_without_a_token_is_a_401(client: httpx.AsyncClient) -> None:

@@ -12,7 +12,6 @@ import asyncpg
 import httpx
 
 from tests.conftest import asyncpg_dsn, relay_of
-from tests.modules.auth.helpers import PASSWORD
 from tests.modules.shortener.helpers import (
     CHROME,
     CLICKED,
@@ -20,14 +19,12 @@ from tests.modules.shortener.helpers import (
     DELETED,
     FIREFOX,
     SAFARI,
-    Account,
     ShortenerDb,
     click_count,
     follow,
-    new_account,
-    shorten,
     stop_background_relays,
 )
+from tests.support.accounts import PASSWORD, Account, new_account, shorten
 
 
 async def link_stats(client: httpx.AsyncClient, account: Account, code: str) -> dict[str, Any]:

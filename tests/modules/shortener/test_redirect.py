@@ -15,7 +15,6 @@ import pytest
 from app.config import Settings
 from app.modules.shortener import ShortenerSettings
 from tests.conftest import AppFactory
-from tests.modules.auth.helpers import assert_problem
 from tests.modules.shortener.helpers import (
     CHROME,
     CLICKED,
@@ -24,9 +23,9 @@ from tests.modules.shortener.helpers import (
     ShortenerDb,
     click_count,
     follow,
-    new_account,
-    shorten,
 )
+from tests.support.accounts import new_account, shorten
+from tests.support.problems import assert_problem
 
 TRUSTED = "203.0.113.0/24"  # the proxies in front of encurta, in these tests
 PROXY = "203.0.113.7"  # app_client's default peer address: inside TRUSTED

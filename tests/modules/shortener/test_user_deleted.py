@@ -6,16 +6,9 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import relay_of
-from tests.modules.auth.helpers import PASSWORD, assert_problem
-from tests.modules.shortener.helpers import (
-    DELETED,
-    Account,
-    ShortenerDb,
-    follow,
-    new_account,
-    shorten,
-    stop_background_relays,
-)
+from tests.modules.shortener.helpers import DELETED, ShortenerDb, follow, stop_background_relays
+from tests.support.accounts import PASSWORD, Account, new_account, shorten
+from tests.support.problems import assert_problem
 
 
 async def delete_account(

@@ -34,7 +34,8 @@ from app.modules.shortener.visitors import (
 )
 from tests.bus.support import eventually
 from tests.conftest import AppFactory, asyncpg_dsn
-from tests.modules.shortener.helpers import CHROME, new_account, shorten
+from tests.modules.shortener.helpers import CHROME
+from tests.support.accounts import new_account, shorten
 
 VISITOR = "198.51.100.77"
 
