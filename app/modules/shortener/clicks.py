@@ -150,9 +150,10 @@ class ClickBatcher:
         async with self._engine.begin() as conn:
             # Counting what the outbox took makes a rewrite of a group whose commit was
             # uncertain harmless: its clicks are neither stored nor counted twice.
-            codes = await write_outbox(conn, clicks)
+            inserted = await write_outbox(conn, clicks)
+            code_of = {click.event_id: click.code for click in clicks}
             # Sorted, so concurrent writers (replicas) lock the rows in the same order.
-            counts = dict(sorted(Counter(codes).items()))
+            counts = dict(sorted(Counter(code_of[event_id] for event_id in inserted).items()))
             if counts:
                 await conn.execute(
                     _COUNT, {"codes": list(counts), "counts": list(counts.values())}
