@@ -150,10 +150,11 @@ class ClickBatcher:
         async with self._engine.begin() as conn:
             # Counting what the outbox took makes a rewrite of a group whose commit was
             # uncertain harmless: its clicks are neither stored nor counted twice.
-            inserted = await write_outbox(conn, clicks)
-            code_of = {click.event_id: click.code for click in clicks}
+            inserted_event_ids = await write_outbox(conn, clicks)
+            code_of_event = {click.event_id: click.code for click in clicks}
+            clicks_per_code = Counter(code_of_event[event_id] for event_id in inserted_event_ids)
             # Sorted, so concurrent writers (replicas) lock the rows in the same order.
-            counts = dict(sorted(Counter(code_of[event_id] for event_id in inserted).items()))
+            counts = dict(sorted(clicks_per_code.items()))
             if counts:
                 await conn.execute(
                     _COUNT, {"codes": list(counts), "counts": list(counts.values())}
