@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.envelope import Envelope
-from app.bus.relay import backoff
+from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings
 from app.contracts.base import IntegrationEvent
 
@@ -289,7 +289,8 @@ class Consumer:
             except Exception:
                 if attempt == attempts:
                     raise
-                await asyncio.sleep(backoff(attempt, self._settings))
+                await asyncio.sleep(backoff(attempt, self._settings.backoff_base_seconds,
+                                            self._settings.backoff_max_seconds))
 
     async def _park(
         self, raw: str, envelope: Envelope | None, error: str, attempts: int

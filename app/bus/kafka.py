@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from app.bus.envelope import Envelope
 from app.bus.protocol import Subscriber
-from app.bus.relay import backoff
+from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,8 @@ class KafkaBus:
             except Exception as exc:  # noqa: BLE001 - logged; the consumer is recreated
                 failures += 1
                 self._known_topics.clear()  # a broker that lost its topics gets them again
-                delay = backoff(failures, self._delivery)
+                delay = backoff(failures, self._delivery.backoff_base_seconds,
+                                self._delivery.backoff_max_seconds)
                 log.warning("kafka consumer %s: %s; recreating in %.1f s", subscriber.name,
                             exc, delay)
                 await asyncio.sleep(delay)
@@ -248,7 +249,8 @@ class KafkaBus:
                     failures += 1
                     for partition, records in batches.items():
                         consumer.seek(partition, records[0].offset)
-                    delay = backoff(failures, self._delivery)
+                    delay = backoff(failures, self._delivery.backoff_base_seconds,
+                                    self._delivery.backoff_max_seconds)
                     log.warning("kafka consumer %s: batch not applied (%s); again in %.1f s",
                                 subscriber.name, exc, delay)
                     await asyncio.sleep(delay)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections.abc import Sequence
 
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.bus.envelope import Envelope
 from app.bus.outbox import NOTIFY_CHANNEL
 from app.bus.protocol import Bus
+from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings
 from app.kernel.database import asyncpg_connect
 
@@ -79,12 +79,6 @@ _CLEAN_EVERY_SECONDS = 60.0
 # wait before another relay (or its restart) sends them again. Renewed every third of it.
 LEASE_SECONDS = 30.0
 _RELEASE_TIMEOUT_SECONDS = 5.0
-
-
-def backoff(attempt: int, settings: DeliverySettings) -> float:
-    """Exponential, capped, with full jitter so that retries of many workers spread out."""
-    ceiling = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** (attempt - 1))
-    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
 
 
 class OutboxRelay:
@@ -213,7 +207,8 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure
                 failures += 1
-                delay = backoff(failures, self._settings)
+                delay = backoff(failures, self._settings.backoff_base_seconds,
+                                self._settings.backoff_max_seconds)
                 log.warning("relay %s: %s; retrying in %.1f s", self.module, exc, delay)
                 await asyncio.sleep(delay)
                 continue
