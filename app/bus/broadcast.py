@@ -16,9 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
-from app.bus.envelope import Envelope
+from app.bus.envelope import Envelope, Undecodable, decode
 from app.contracts.base import IntegrationEvent
 
 log = logging.getLogger(__name__)
@@ -44,13 +42,13 @@ class Broadcast:
 
     async def deliver(self, envelopes: Sequence[Envelope]) -> None:
         for envelope in envelopes:
-            contract = self._contracts.get(envelope.type)
-            if contract is None or envelope.occurred_at < self._since:
+            # Not ours, or from before this process: skipped unread, and not worth a warning.
+            if envelope.type not in self._contracts or envelope.occurred_at < self._since:
                 continue
             try:
-                event = contract.model_validate(envelope.payload)
-            except ValidationError as exc:
-                log.warning("broadcast %s: undecodable %s: %s", self.name, envelope.type, exc)
+                event = decode(envelope, self._contracts, self.name)
+            except Undecodable as exc:
+                log.warning("broadcast %s: skipped an undecodable event: %s", self.name, exc)
                 continue
             await self._handlers[envelope.type]([event])
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from pydantic import ValidationError
 
 from app.contracts.base import IntegrationEvent
 
@@ -55,3 +58,22 @@ class Envelope:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"undecodable event: {exc}") from exc
+
+
+class Undecodable(ValueError):
+    """An envelope no retry can turn into an event: parked at once (or skipped)."""
+
+
+def decode(
+    envelope: Envelope, contracts: Mapping[str, type[IntegrationEvent]], subscriber: str
+) -> IntegrationEvent:
+    """The event `envelope` carries, checked by the contract of its type among `contracts`
+    (those `subscriber` handles). Every subscriber decodes here, so they all agree on
+    what is undecodable."""
+    contract = contracts.get(envelope.type)
+    if contract is None:
+        raise Undecodable(f"{subscriber} does not consume {envelope.type}")
+    try:
+        return contract.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise Undecodable(f"payload does not match {envelope.type}: {exc}") from exc

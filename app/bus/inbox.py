@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import ValidationError
 from sqlalchemy import (
     Column,
     DateTime,
@@ -34,8 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.bus.envelope import Envelope
-from app.bus.relay import backoff
+from app.bus.envelope import Envelope, Undecodable, decode
+from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings
 from app.contracts.base import IntegrationEvent
 
@@ -116,10 +115,6 @@ class ParkedEvent:
     attempts: int
     first_failed_at: datetime
     last_failed_at: datetime
-
-
-class Undecodable(ValueError):
-    pass
 
 
 class Consumer:
@@ -242,14 +237,7 @@ class Consumer:
     # internals
 
     def _decode(self, envelope: Envelope) -> _Item:
-        contract = self._contracts.get(envelope.type)
-        if contract is None:
-            raise Undecodable(f"{self.name} does not consume {envelope.type}")
-        try:
-            event = contract.model_validate(envelope.payload)
-        except ValidationError as exc:
-            raise Undecodable(f"payload does not match {envelope.type}: {exc}") from exc
-        return _Item(envelope=envelope, event=event)
+        return _Item(envelope=envelope, event=decode(envelope, self._contracts, self.name))
 
     async def _apply(self, items: Sequence[_Item]) -> None:
         async with self._engine.begin() as conn:
@@ -289,7 +277,8 @@ class Consumer:
             except Exception:
                 if attempt == attempts:
                     raise
-                await asyncio.sleep(backoff(attempt, self._settings))
+                await asyncio.sleep(backoff(attempt, self._settings.backoff_base_seconds,
+                                            self._settings.backoff_max_seconds))
 
     async def _park(
         self, raw: str, envelope: Envelope | None, error: str, attempts: int

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from app.bus.envelope import Envelope
 from app.bus.protocol import Subscriber
-from app.bus.relay import backoff
+from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings, KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,8 @@ class KafkaBus:
             except Exception as exc:  # noqa: BLE001 - logged; the consumer is recreated
                 failures += 1
                 self._known_topics.clear()  # a broker that lost its topics gets them again
-                delay = backoff(failures, self._delivery)
+                delay = backoff(failures, self._delivery.backoff_base_seconds,
+                                self._delivery.backoff_max_seconds)
                 log.warning("kafka consumer %s: %s; recreating in %.1f s", subscriber.name,
                             exc, delay)
                 await asyncio.sleep(delay)
@@ -211,7 +212,8 @@ class KafkaBus:
                     failures += 1
                     for partition, records in batches.items():
                         consumer.seek(partition, records[0].offset)
-                    delay = backoff(failures, self._delivery)
+                    delay = backoff(failures, self._delivery.backoff_base_seconds,
+                                    self._delivery.backoff_max_seconds)
                     log.warning("kafka consumer %s: batch not applied (%s); again in %.1f s",
                                 subscriber.name, exc, delay)
                     await asyncio.sleep(delay)

@@ -4,6 +4,7 @@ own database, and the one way to write to it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -40,6 +41,12 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("sent_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default=text("0")),
         Column("last_error", Text),
+        # The relay's lease (app.bus.relay): which relay took the row and until when. A
+        # lease is taken in a transaction of its own that commits before publishing, so
+        # no producer transaction stays open while a consumer works; a relay that dies
+        # mid-publish leaves the row to be taken again once the lease has expired.
+        Column("claimed_by", Uuid),
+        Column("claimed_until", DateTime(timezone=True)),
         Index("outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
     )
 
@@ -54,19 +61,21 @@ _INSERT = text(
         CAST(:payloads AS jsonb[]), CAST(:occurred AS timestamptz[])
     )
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING key
+    RETURNING event_id
     """
 )
 _NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
-async def write_outbox(conn: AsyncConnection, events: Sequence[IntegrationEvent]) -> list[str]:
+async def write_outbox(
+    conn: AsyncConnection, events: Sequence[IntegrationEvent]
+) -> list[UUID]:
     """Record events in the caller's transaction: they are published only if it commits.
 
     One statement for any number of events (the click batcher writes hundreds at once),
     and a NOTIFY that PostgreSQL delivers to the relay at commit. An event already in the
     outbox is skipped, so a writer unsure whether its last commit landed can write again;
-    the partition keys of the rows actually inserted are returned.
+    the event ids of the rows actually inserted are returned (in no particular order).
     """
     if not events:
         return []
@@ -81,6 +90,6 @@ async def write_outbox(conn: AsyncConnection, events: Sequence[IntegrationEvent]
             "occurred": [event.occurred_at for event in events],
         },
     )
-    keys = [row.key for row in inserted]
+    event_ids = [row.event_id for row in inserted]
     await conn.execute(_NOTIFY)
-    return keys
+    return event_ids

@@ -1,9 +1,17 @@
 """The outbox relay: publishes a module's committed outbox rows, and only then marks them sent.
 
-Rows are claimed with `FOR UPDATE SKIP LOCKED`, so replicas share the work without sending
-a row twice at once, and unsent rows are found by `sent_at IS NULL`, never by "id greater
-than the last one": ids commit out of order. A crash between publish and mark re-sends the
-rows on restart; the consumers' inboxes absorb the duplicates.
+One hop, one transaction at a time, none held across the hop. A batch is claimed with a
+lease (`claimed_by`, `claimed_until`) in a short transaction that commits; it is published
+outside any transaction of the producer's database (in-process, the consumers commit in
+their own databases meanwhile); it is marked sent in another short transaction. So a slow
+consumer never keeps a transaction open on the producer's tables. While a publish lasts the
+relay renews its lease; a relay that dies mid-publish leaves its rows to be claimed again
+once the lease has expired, and the consumers' inboxes absorb the duplicates. A relay that
+is stopped gives its lease back at once.
+
+Claims use `FOR UPDATE SKIP LOCKED` (held only for the claiming statement), so replicas
+share the work without claiming a row twice at once, and unsent rows are found by
+`sent_at IS NULL`, never by "id greater than the last one": ids commit out of order.
 """
 
 from __future__ import annotations
@@ -11,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+import uuid
+from collections.abc import Sequence
 
 import asyncpg
 from sqlalchemy import text
@@ -20,22 +29,42 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.bus.envelope import Envelope
 from app.bus.outbox import NOTIFY_CHANNEL
 from app.bus.protocol import Bus
+from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings
 from app.kernel.database import asyncpg_connect
 
 log = logging.getLogger(__name__)
 
+# The database's clock decides leases, so replicas whose clocks differ agree on them.
 _CLAIM = text(
     """
-    SELECT id, event_id, type, key, payload, occurred_at FROM outbox
-    WHERE sent_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+    UPDATE outbox SET claimed_by = :relay,
+                      claimed_until = now() + make_interval(secs => :lease)
+    WHERE id IN (
+        SELECT id FROM outbox
+        WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+        ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, event_id, type, key, payload, occurred_at
     """
 )
-_MARK_SENT = text("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 "
-                  "WHERE id = ANY(CAST(:ids AS bigint[]))")
+_RENEW = text(
+    "UPDATE outbox SET claimed_until = now() + make_interval(secs => :lease) "
+    "WHERE id = ANY(CAST(:ids AS bigint[])) AND claimed_by = :relay AND sent_at IS NULL"
+)
+# Whoever holds the lease now: the transport took the rows, so they are sent.
+_MARK_SENT = text(
+    "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, claimed_by = NULL, "
+    "claimed_until = NULL WHERE id = ANY(CAST(:ids AS bigint[])) AND sent_at IS NULL"
+)
 _MARK_FAILED = text(
-    "UPDATE outbox SET attempts = attempts + 1, last_error = :error "
-    "WHERE id = ANY(CAST(:ids AS bigint[]))"
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, claimed_by = NULL, "
+    "claimed_until = NULL "
+    "WHERE id = ANY(CAST(:ids AS bigint[])) AND claimed_by = :relay"
+)
+_RELEASE = text(
+    "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL "
+    "WHERE claimed_by = :relay AND sent_at IS NULL"
 )
 _CLEAN = text(
     """
@@ -46,19 +75,24 @@ _CLEAN = text(
     """
 )
 _CLEAN_EVERY_SECONDS = 60.0
-
-
-def backoff(attempt: int, settings: DeliverySettings) -> float:
-    """Exponential, capped, with full jitter so that retries of many workers spread out."""
-    ceiling = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** (attempt - 1))
-    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
+# How long a claim lasts unless renewed: how long the rows of a relay that died mid-publish
+# wait before another relay (or its restart) sends them again. Renewed every third of it.
+LEASE_SECONDS = 30.0
+_RELEASE_TIMEOUT_SECONDS = 5.0
 
 
 class OutboxRelay:
     def __init__(
-        self, module: str, engine: AsyncEngine, bus: Bus, settings: DeliverySettings
+        self,
+        module: str,
+        engine: AsyncEngine,
+        bus: Bus,
+        settings: DeliverySettings,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.module = module
+        self.id = uuid.uuid4()  # the name of this relay's leases
+        self._lease = lease_seconds
         self._engine = engine
         self._bus = bus
         self._settings = settings
@@ -77,6 +111,9 @@ class OutboxRelay:
             # Waited for without swallowing a cancellation of our own caller.
             await asyncio.wait([self._task])
             self._task = None
+            # A publish cut short: its rows are sent by the next relay pass (the app's
+            # final drain, or a restart) instead of after the lease.
+            await self._release()
         await self._close_listener()
 
     async def drain(self) -> int:
@@ -89,35 +126,65 @@ class OutboxRelay:
     async def relay_batch(self) -> int:
         """Claim one batch, publish it, mark it sent. Returns the number of rows sent."""
         async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(_CLAIM, {"limit": self._settings.relay_batch_size})
-            ).all()
-            if not rows:
-                return 0
-            envelopes = [
-                Envelope(
-                    event_id=row.event_id,
-                    type=row.type,
-                    occurred_at=row.occurred_at,
-                    key=row.key,
-                    payload=row.payload,
-                )
-                for row in rows
-            ]
-            ids = [row.id for row in rows]
-            try:
-                await self._bus.publish(envelopes)
-            except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried later
-                failure: Exception | None = exc
-                error = f"{type(exc).__name__}: {exc}"[:2000]
-                await conn.execute(_MARK_FAILED, {"ids": ids, "error": error})
-            else:
-                failure = None
-                await conn.execute(_MARK_SENT, {"ids": ids})
-        # Raised after the block, so the failure count on the rows is committed.
-        if failure is not None:
-            raise PublishFailed(str(failure)) from failure
+            claimed = await conn.execute(
+                _CLAIM,
+                {"relay": self.id, "lease": self._lease,
+                 "limit": self._settings.relay_batch_size},
+            )
+            rows = sorted(claimed.all(), key=lambda row: row.id)
+        if not rows:
+            return 0
+        # No transaction of the producer's database is open from here to the mark.
+        envelopes = [
+            Envelope(
+                event_id=row.event_id,
+                type=row.type,
+                occurred_at=row.occurred_at,
+                key=row.key,
+                payload=row.payload,
+            )
+            for row in rows
+        ]
+        ids = [row.id for row in rows]
+        try:
+            await self._publish(ids, envelopes)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            # Recorded, and the lease given back: the next pass retries the rows.
+            async with self._engine.begin() as conn:
+                await conn.execute(_MARK_FAILED, {"ids": ids, "error": error, "relay": self.id})
+            raise PublishFailed(str(exc)) from exc
+        async with self._engine.begin() as conn:
+            await conn.execute(_MARK_SENT, {"ids": ids})
         return len(rows)
+
+    async def _publish(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
+        """Publish, renewing the lease on `ids` for as long as the transport takes."""
+        renewing = asyncio.create_task(self._renew(ids), name=f"outbox-lease-{self.module}")
+        try:
+            await self._bus.publish(envelopes)
+        finally:
+            renewing.cancel()
+            await asyncio.wait([renewing])
+
+    async def _renew(self, ids: list[int]) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(
+                        _RENEW, {"ids": ids, "relay": self.id, "lease": self._lease}
+                    )
+            except Exception as exc:  # noqa: BLE001 - an expired lease only costs duplicates
+                log.warning("relay %s: lease not renewed (%s)", self.module, exc)
+
+    async def _release(self) -> None:
+        """Give back this relay's leases on rows not sent (best effort: they expire)."""
+        try:
+            async with asyncio.timeout(_RELEASE_TIMEOUT_SECONDS), self._engine.begin() as conn:
+                await conn.execute(_RELEASE, {"relay": self.id})
+        except Exception as exc:  # noqa: BLE001 - the lease expires by itself
+            log.warning("relay %s: lease not given back (%s)", self.module, exc)
 
     async def clean(self) -> None:
         async with self._engine.begin() as conn:
@@ -140,7 +207,8 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure
                 failures += 1
-                delay = backoff(failures, self._settings)
+                delay = backoff(failures, self._settings.backoff_base_seconds,
+                                self._settings.backoff_max_seconds)
                 log.warning("relay %s: %s; retrying in %.1f s", self.module, exc, delay)
                 await asyncio.sleep(delay)
                 continue

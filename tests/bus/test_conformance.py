@@ -80,11 +80,23 @@ class Watching:
         self._batch = batch
         self.unsent_when_taken: list[int] = []
         self.received_when_taken: list[int] = []
+        self.open_when_taken: list[list[str]] = []
 
     async def publish(self, batch: Sequence[Envelope]) -> None:
         await self._bus.publish(batch)
         self.unsent_when_taken.append(await unsent(self._engine))
         self.received_when_taken.append(len(await received_rows(self._engine)))
+        self.open_when_taken.append(await open_transactions(self._engine))
+
+
+async def open_transactions(engine: AsyncEngine) -> list[str]:
+    """The other sessions of this database that are inside a transaction, by state."""
+    async with engine.connect() as conn:
+        rows = await conn.exec_driver_sql(
+            "SELECT state FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        )
+        return [row.state for row in rows]
 
 
 async def test_relayed_events_arrive_exactly_once(
@@ -107,8 +119,11 @@ async def test_relayed_events_arrive_exactly_once(
     # When the transport returned from each publish, none of that batch was marked sent yet.
     assert watching.unsent_when_taken == [50, 34, 18, 2]
     if transport.name == "inprocess":
-        # ... and in-process, "taken" means the consumer had already committed it.
+        # ... and in-process, "taken" means the consumer had already committed it; and the
+        # relay held no transaction open on the producer's database meanwhile (it claims
+        # with a lease that commits: nothing was "idle in transaction" while publishing).
         assert watching.received_when_taken == [16, 32, 48, 50]
+        assert watching.open_when_taken == [[], [], [], []]
     assert await unsent(engine) == 0
     exactly_once(await all_received(engine, 50, "all relayed events received"), batch)
     assert await processed_ids(engine) == set(ids(batch))
@@ -181,33 +196,71 @@ class DiesAfterPublish:
         await asyncio.Event().wait()
 
 
-async def test_relay_crash_after_publish_resends_and_the_inbox_absorbs(
+async def test_relay_crash_after_publish_resends_after_the_lease_and_the_inbox_absorbs(
     transport: Transport, engine: AsyncEngine, delivery: DeliverySettings
 ) -> None:
-    """The relay dies after the transport took a batch but before marking it sent (its
-    transaction is rolled back). The next relay sends the rows again; the consumer is
-    handed every event (at least) twice and applies each once."""
+    """The relay dies after the transport took a batch but before marking it sent: its
+    claim (a lease, committed before publishing) is never given back. While the lease
+    holds, another relay leaves the rows alone; once it has expired, that relay sends them
+    again. The consumer is handed every event (at least) twice and applies each once."""
     consumer = Counting(recording_consumer(engine, delivery))
     bus = await transport.running(consumer)
     batch = events(["r1", "r2", "r3"], 8)
     await write(engine, batch)
 
     dying = DiesAfterPublish(bus)
-    relay = OutboxRelay(CONSUMER, engine, dying, delivery)  # type: ignore[arg-type]
-    await relay.start()
+    lease = 5.0
+    relay = OutboxRelay(CONSUMER, engine, dying, delivery,  # type: ignore[arg-type]
+                        lease_seconds=lease)
+    crash = asyncio.create_task(relay.relay_batch())
     try:
         await asyncio.wait_for(dying.published.wait(), 15)
         exactly_once(await all_received(engine, 24, "first delivery"), batch)
     finally:
-        await relay.stop()  # the crash: publish never returned, nothing was marked
+        crash.cancel()  # the crash: publish never returned, nothing marked or given back
+        await asyncio.wait([crash])
     assert await unsent(engine) == 24
     assert await scalar(engine, "SELECT max(attempts) FROM outbox") == 0
+    assert await scalar(
+        engine, "SELECT count(*) FROM outbox WHERE claimed_by = :relay AND claimed_until > now()",
+        relay=relay.id,
+    ) == 24
 
-    assert await OutboxRelay(CONSUMER, engine, bus, delivery).drain() == 24
+    successor = OutboxRelay(CONSUMER, engine, bus, delivery)
+    assert await successor.drain() == 0, "rows under a live lease were claimed again"
+    await eventually(successor.drain, lambda sent: sent == 24,
+                     "the rows sent again once the lease expired", timeout=lease + 20)
     await eventually(lambda: handed_over(consumer, batch), lambda n: n >= 2,
                      "every event handed over twice")
     exactly_once(await received_rows(engine), batch)
     assert await processed_ids(engine) == set(ids(batch))
+    assert await unsent(engine) == 0
+
+
+async def test_a_stopped_relay_gives_its_lease_back(
+    transport: Transport, engine: AsyncEngine, delivery: DeliverySettings
+) -> None:
+    """A relay stopped in the middle of a publish (the app shutting down) gives its lease
+    back, so the final drain, or the next start, sends the rows at once, not after the
+    lease; the inbox absorbs the copy the cut-short publish may have delivered."""
+    consumer = Counting(recording_consumer(engine, delivery))
+    bus = await transport.running(consumer)
+    batch = events(["s1", "s2"], 5)
+    await write(engine, batch)
+
+    dying = DiesAfterPublish(bus)
+    relay = OutboxRelay(CONSUMER, engine, dying, delivery,  # type: ignore[arg-type]
+                        lease_seconds=3600)
+    await relay.start()
+    try:
+        await asyncio.wait_for(dying.published.wait(), 15)
+    finally:
+        await relay.stop()
+    assert await unsent(engine) == 10
+    assert await scalar(engine, "SELECT count(*) FROM outbox WHERE claimed_by IS NOT NULL") == 0
+
+    assert await OutboxRelay(CONSUMER, engine, bus, delivery).drain() == 10
+    exactly_once(await all_received(engine, 10, "all received"), batch)
     assert await unsent(engine) == 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import Counter
 from collections.abc import Sequence
 
@@ -21,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.outbox import write_outbox
+from app.bus.retry import backoff
 from app.contracts.shortener import LinkClicked
 from app.modules.shortener.settings import ShortenerSettings
 
@@ -33,6 +33,12 @@ _COUNT = text(
     WHERE urls.code = batch.code
     """
 )
+
+
+# A failed write is tried again within 0.1 s of a blip, and at most 5 s apart while the
+# database stays away: clicks wait in memory meanwhile, so they are retried sooner than events.
+_RETRY_BASE_SECONDS = 0.1
+_RETRY_MAX_SECONDS = 5.0
 
 
 class _Pending:
@@ -126,7 +132,7 @@ class ClickBatcher:
                 self._release(entry)
         except Exception as exc:  # noqa: BLE001 - kept pending, retried
             self._failures += 1
-            delay = random.uniform(0, min(5.0, 0.05 * 2**self._failures))  # noqa: S311
+            delay = backoff(self._failures, _RETRY_BASE_SECONDS, _RETRY_MAX_SECONDS)
             log.warning("click batcher: write failed (%s); retry in %.2f s", exc, delay)
             # Redirects waiting longer than the timeout get their answer; their clicks
             # stay queued and are written when the database is back.
@@ -150,9 +156,11 @@ class ClickBatcher:
         async with self._engine.begin() as conn:
             # Counting what the outbox took makes a rewrite of a group whose commit was
             # uncertain harmless: its clicks are neither stored nor counted twice.
-            codes = await write_outbox(conn, clicks)
+            inserted_event_ids = await write_outbox(conn, clicks)
+            code_of_event = {click.event_id: click.code for click in clicks}
+            clicks_per_code = Counter(code_of_event[event_id] for event_id in inserted_event_ids)
             # Sorted, so concurrent writers (replicas) lock the rows in the same order.
-            counts = dict(sorted(Counter(codes).items()))
+            counts = dict(sorted(clicks_per_code.items()))
             if counts:
                 await conn.execute(
                     _COUNT, {"codes": list(counts), "counts": list(counts.values())}

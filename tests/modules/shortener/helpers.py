@@ -46,8 +46,8 @@ async def click_count(client: httpx.AsyncClient, account: Account, code: str) ->
 
 async def stop_background_relays(client: httpx.AsyncClient) -> None:
     """From here on only the test publishes (`relay.drain()`), so a drain is a barrier: with
-    the background relay running, a drain skips the rows that relay has claimed (SKIP
-    LOCKED) and returns before they are delivered. Call it once the app has served a
+    the background relay running, a drain skips the rows that relay has leased and
+    returns before they are delivered. Call it once the app has served a
     request: stopping a relay that is still opening its LISTEN connection leaves an asyncpg
     future with an unretrieved error."""
     for relay in runtime_of(client).relays:
