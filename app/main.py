@@ -156,7 +156,11 @@ def build_runtime(settings: Settings, database_urls: Mapping[str, str]) -> Runti
         modules=modules,
         verifier=verifier,
         bus=bus,
-        relays=[OutboxRelay(m.name, m.engine, bus, settings.bus) for m in modules if m.publishes],
+        relays=[
+            OutboxRelay(m.name, m.engine, bus, settings.bus, publishes=m.publishes)
+            for m in modules
+            if m.publishes
+        ],
         consumers=[
             Consumer(
                 m.name, m.engine, {s.event: s.handle for s in m.subscriptions}, settings.bus

@@ -9,6 +9,10 @@ relay renews its lease; a relay that dies mid-publish leaves its rows to be clai
 once the lease has expired, and the consumers' inboxes absorb the duplicates. A relay that
 is stopped gives its lease back at once.
 
+A row whose type the module does not declare in `publishes` is refused, not sent: it keeps
+its place with the error and a lease that never ends, for an operator to see, and no
+consumer hears of an event nobody said would exist.
+
 Claims use `FOR UPDATE SKIP LOCKED` (held only for the claiming statement), so replicas
 share the work without claiming a row twice at once, and unsent rows are found by
 `sent_at IS NULL`, never by "id greater than the last one": ids commit out of order.
@@ -20,10 +24,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.envelope import Envelope
@@ -31,6 +36,7 @@ from app.bus.outbox import NOTIFY_CHANNEL
 from app.bus.protocol import Bus
 from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings
+from app.contracts.base import IntegrationEvent
 from app.kernel.database import asyncpg_connect
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,10 @@ _MARK_FAILED = text(
     "claimed_until = NULL "
     "WHERE id = ANY(CAST(:ids AS bigint[])) AND claimed_by = :relay"
 )
+_REFUSE = text(
+    "UPDATE outbox SET last_error = :error, claimed_by = NULL, claimed_until = 'infinity' "
+    "WHERE id = ANY(CAST(:ids AS bigint[]))"
+)
 _RELEASE = text(
     "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL "
     "WHERE claimed_by = :relay AND sent_at IS NULL"
@@ -89,8 +99,12 @@ class OutboxRelay:
         bus: Bus,
         settings: DeliverySettings,
         lease_seconds: float = LEASE_SECONDS,
+        publishes: Iterable[type[IntegrationEvent]] | None = None,
     ) -> None:
+        """`publishes`: the only event types this module may send (None: any, for tests of
+        the plumbing alone)."""
         self.module = module
+        self._declared = None if publishes is None else {event.type for event in publishes}
         self.id = uuid.uuid4()  # the name of this relay's leases
         self._lease = lease_seconds
         self._engine = engine
@@ -134,6 +148,9 @@ class OutboxRelay:
             rows = sorted(claimed.all(), key=lambda row: row.id)
         if not rows:
             return 0
+        rows = await self._refuse_undeclared(rows)
+        if not rows:
+            return 0
         # No transaction of the producer's database is open from here to the mark.
         envelopes = [
             Envelope(
@@ -157,6 +174,21 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             await conn.execute(_MARK_SENT, {"ids": ids})
         return len(rows)
+
+    async def _refuse_undeclared(self, rows: list[Row[Any]]) -> list[Row[Any]]:
+        declared = self._declared
+        if declared is None:
+            return rows
+        refused = [row for row in rows if row.type not in declared]
+        if not refused:
+            return rows
+        types = sorted({row.type for row in refused})
+        error = (f"refused: {', '.join(types)} not in the {self.module} module's publishes; "
+                 "declare it there to have it sent")
+        log.error("relay %s: %d outbox rows %s", self.module, len(refused), error)
+        async with self._engine.begin() as conn:
+            await conn.execute(_REFUSE, {"ids": [row.id for row in refused], "error": error})
+        return [row for row in rows if row.type in declared]
 
     async def _publish(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
         """Publish, renewing the lease on `ids` for as long as the transport takes."""

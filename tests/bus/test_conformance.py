@@ -13,6 +13,7 @@ import socket
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import ClassVar
 from uuid import uuid4
 
 import pytest
@@ -157,6 +158,31 @@ async def test_rows_stay_unsent_until_the_transport_takes_them(
     assert await OutboxRelay(CONSUMER, engine, working, delivery).drain() == 6
     assert await unsent(engine) == 0
     exactly_once(await all_received(engine, 6, "the retried rows received"), batch)
+
+
+class SomethingUndeclared(ThingHappened):
+    type: ClassVar[str] = "bustest.something_undeclared.v1"
+
+
+async def test_a_row_of_a_type_the_module_does_not_publish_is_refused_not_sent(
+    transport: Transport, engine: AsyncEngine, delivery: DeliverySettings
+) -> None:
+    """`publishes` means something: the relay sends what the module declared and keeps an
+    undeclared row back, with an error naming the type, for good (no retry loop)."""
+    consumer = Counting(recording_consumer(engine, delivery))
+    bus = await transport.running(consumer)
+    declared = events(["ok"], 3)
+    undeclared = [SomethingUndeclared(key="ok", seq=99)]
+    await write(engine, [*declared[:2], *undeclared, declared[2]])
+
+    relay = OutboxRelay(CONSUMER, engine, bus, delivery, publishes=[ThingHappened])
+    assert await relay.drain() == 3
+    assert await relay.drain() == 0  # refused once and for all, not claimed again
+
+    exactly_once(await all_received(engine, 3, "the declared events received"), declared)
+    assert await unsent(engine) == 1
+    error = await scalar(engine, "SELECT last_error FROM outbox WHERE sent_at IS NULL")
+    assert "bustest.something_undeclared.v1 not in the bustest module's publishes" in error
 
 
 async def test_order_is_kept_per_partition_key(
