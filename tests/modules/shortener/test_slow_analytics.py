@@ -26,9 +26,8 @@ from tests.modules.shortener.helpers import (
     ShortenerDb,
     click_count,
     follow,
-    new_account,
-    shorten,
 )
+from tests.support.accounts import new_account, shorten
 
 # A guard against a hang, never a measure of speed: the machine may be busy.
 GUARD = 60.0
