@@ -158,22 +158,25 @@ async def _parked_events(runtime: Runtime, replay: str | None) -> int:
                 print("no parked events")
             for row in rows:
                 error = " ".join(row.error.split())[:100]
-                print(f"{row.id}  {row.consumer:<10} {row.type or '?':<28} "
-                      f"attempts={row.attempts} last={row.last_failed_at:%Y-%m-%d %H:%M:%S}  "
-                      f"{error}")
+                print(
+                    f"{row.id}  {row.consumer:<10} {row.type or '?':<28} "
+                    f"attempts={row.attempts} last={row.last_failed_at:%Y-%m-%d %H:%M:%S}  "
+                    f"{error}"
+                )
             return 0
         for consumer in runtime.consumers:
             targets = (
-                [row.id for row in await consumer.parked()] if replay == "all"
-                else [UUID(replay)]
+                [row.id for row in await consumer.parked()] if replay == "all" else [UUID(replay)]
             )
             for parked_id in targets:
                 try:
                     ok = await consumer.replay(parked_id)
                 except KeyError:
                     continue
-                print(f"{'replayed' if ok else 'failed again, still parked'}: "
-                      f"{parked_id} ({consumer.name})")
+                print(
+                    f"{'replayed' if ok else 'failed again, still parked'}: "
+                    f"{parked_id} ({consumer.name})"
+                )
                 if replay != "all":
                     return 0 if ok else 1
         if replay != "all":
@@ -188,8 +191,9 @@ async def _parked_events(runtime: Runtime, replay: str | None) -> int:
 def events(settings: Settings, action: str, parked_id: str | None) -> int:
     if action == "replay":
         if parked_id is None:
-            raise ConfigurationError("say which event to replay: an ID from `encurta events "
-                                     "parked`, or `all`")
+            raise ConfigurationError(
+                "say which event to replay: an ID from `encurta events parked`, or `all`"
+            )
         if parked_id != "all":
             try:
                 UUID(parked_id)
@@ -226,8 +230,9 @@ def _parser() -> argparse.ArgumentParser:
         "its latest migration. Uses the configured URLs, or the embedded server: a running "
         "`encurta serve`'s, which it leaves running, or one of its own for the while.",
     )
-    migrate_cmd.add_argument("modules", nargs="*", metavar="MODULE",
-                             help=f"any of: {', '.join(NAMES)}")
+    migrate_cmd.add_argument(
+        "modules", nargs="*", metavar="MODULE", help=f"any of: {', '.join(NAMES)}"
+    )
 
     events_cmd = commands.add_parser(
         "events",
@@ -240,14 +245,23 @@ def _parser() -> argparse.ArgumentParser:
     events_cmd.add_argument("action", choices=["parked", "replay"])
     events_cmd.add_argument("id", nargs="?", help="for replay: a parked event ID, or `all`")
 
-    commands.add_parser("config", help="print the effective settings, secrets masked",
-                        description="Print every effective setting as ENCURTA_* lines, with "
-                        "passwords, keys and database passwords masked.")
-    commands.add_parser("openapi", help="print the OpenAPI 3.1 document of the enabled modules",
-                        description="Print the OpenAPI 3.1 document of the enabled modules.")
-    commands.add_parser("modules", help="print each enabled module's canvas",
-                        description="Print what each enabled module registers: routes, tables, "
-                        "events published and consumed.")
+    commands.add_parser(
+        "config",
+        help="print the effective settings, secrets masked",
+        description="Print every effective setting as ENCURTA_* lines, with "
+        "passwords, keys and database passwords masked.",
+    )
+    commands.add_parser(
+        "openapi",
+        help="print the OpenAPI 3.1 document of the enabled modules",
+        description="Print the OpenAPI 3.1 document of the enabled modules.",
+    )
+    commands.add_parser(
+        "modules",
+        help="print each enabled module's canvas",
+        description="Print what each enabled module registers: routes, tables, "
+        "events published and consumed.",
+    )
     return parser
 
 

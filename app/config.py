@@ -46,9 +46,7 @@ class CoreSettings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("data"), description="Keys and the embedded server.")
-    modules: Annotated[list[ModuleName], NoDecode] = Field(
-        default=list(NAMES), min_length=1
-    )
+    modules: Annotated[list[ModuleName], NoDecode] = Field(default=list(NAMES), min_length=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     migrate_on_start: bool = True

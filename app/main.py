@@ -162,9 +162,7 @@ def build_runtime(settings: Settings, database_urls: Mapping[str, str]) -> Runti
             if m.publishes
         ],
         consumers=[
-            Consumer(
-                m.name, m.engine, {s.event: s.handle for s in m.subscriptions}, settings.bus
-            )
+            Consumer(m.name, m.engine, {s.event: s.handle for s in m.subscriptions}, settings.bus)
             for m in modules
             if m.subscriptions
         ],

@@ -47,14 +47,20 @@ async def reset(urls: dict[str, str]) -> None:
     for module in ("shortener", "analytics"):
         conn = await asyncpg.connect(dsn(urls[module]))
         try:
-            tables = [r["tablename"] for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename NOT LIKE '%alembic_version'")]
+            tables = [
+                r["tablename"]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename NOT LIKE '%alembic_version'"
+                )
+            ]
             await conn.execute(f"TRUNCATE {', '.join(tables)}")
             if module == "shortener":
                 await conn.execute(
                     "INSERT INTO urls (id, code, target_url) VALUES ($1, $2, $3)",
-                    uuid.uuid4(), CODE, "https://example.com/",
+                    uuid.uuid4(),
+                    CODE,
+                    "https://example.com/",
                 )
         finally:
             await conn.close()
@@ -95,8 +101,9 @@ async def wait_counted(urls: dict[str, str], timeout: float = 120.0) -> tuple[in
 
 async def steady(url: str, rate: int, seconds: int) -> int:
     sent = 0
-    async with httpx.AsyncClient(base_url=url, timeout=10,
-                                 limits=httpx.Limits(max_connections=64)) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=10, limits=httpx.Limits(max_connections=64)
+    ) as client:
         started = time.monotonic()
         tasks = []
         while (elapsed := time.monotonic() - started) < seconds:
@@ -136,9 +143,11 @@ def run(transport: str, urls: dict[str, str], data: Path, args: argparse.Namespa
             broker.stop()
     p50 = statistics.median(measured) * 1000
     p99 = measured[int(len(measured) * 0.99) - 1] * 1000
-    print(f"{transport:<10} flat out: {flat_rate:>7,.0f} clicks/s counted end to end | "
-          f"steady {args.rate}/s ({sent} clicks): lag p50 {p50:,.0f} ms, p99 {p99:,.0f} ms",
-          flush=True)
+    print(
+        f"{transport:<10} flat out: {flat_rate:>7,.0f} clicks/s counted end to end | "
+        f"steady {args.rate}/s ({sent} clicks): lag p50 {p50:,.0f} ms, p99 {p99:,.0f} ms",
+        flush=True,
+    )
 
 
 def main() -> None:

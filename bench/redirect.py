@@ -71,9 +71,10 @@ def _ms(value: str, unit: str) -> float:
 
 def wrk(url: str, seconds: int, connections: int) -> Figures:
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-         url],
-        capture_output=True, text=True, check=True,
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
@@ -91,8 +92,13 @@ def wrk(url: str, seconds: int, connections: int) -> Figures:
 
 @contextmanager
 def server(argv: list[str], port: int, env: Mapping[str, str]) -> Iterator[str]:
-    process = subprocess.Popen(["taskset", "-c", "0", *argv], env={**os.environ, **env},
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["taskset", "-c", "0", *argv],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -118,7 +124,10 @@ async def seed(url: str) -> None:
     try:
         await conn.execute(
             "INSERT INTO urls (id, code, target_url) VALUES ($1, $2, $3) "
-            "ON CONFLICT (code) DO NOTHING", uuid.uuid4(), CODE, LINKS[CODE],
+            "ON CONFLICT (code) DO NOTHING",
+            uuid.uuid4(),
+            CODE,
+            LINKS[CODE],
         )
     finally:
         await conn.close()
@@ -155,24 +164,35 @@ def main() -> None:
         encurta_env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
         public_key = root / "auth-public.pem"
         public_key.write_bytes(
-            Ed25519PrivateKey.generate().public_key()
+            Ed25519PrivateKey.generate()
+            .public_key()
             .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
         )
         split_env = broker.env() | {
-            "ENCURTA_MODULES": "shortener", "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
+            "ENCURTA_MODULES": "shortener",
+            "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
         }
         configs = {
             "bare Starlette 302": (
-                [str(BIN / "uvicorn"), "bench.bare_app:app", "--no-access-log",
-                 "--log-level", "warning"], {}),
-            "encurta, 302 after commit (default)": (
-                [str(BIN / "encurta"), "serve"], encurta_env),
+                [
+                    str(BIN / "uvicorn"),
+                    "bench.bare_app:app",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                {},
+            ),
+            "encurta, 302 after commit (default)": ([str(BIN / "encurta"), "serve"], encurta_env),
             "encurta, 302 before commit": (
                 [str(BIN / "encurta"), "serve"],
-                encurta_env | {"ENCURTA_SHORTENER__WAIT_FOR_COMMIT": "false"}),
+                encurta_env | {"ENCURTA_SHORTENER__WAIT_FOR_COMMIT": "false"},
+            ),
             # Split over Kafka: this process runs the shortener alone, analytics elsewhere.
             "shortener alone (Kafka), after commit": (
-                [str(BIN / "encurta"), "serve"], encurta_env | split_env),
+                [str(BIN / "encurta"), "serve"],
+                encurta_env | split_env,
+            ),
         }
         results: dict[str, list[Figures]] = {name: [] for name in configs}
         counted = served = 0
@@ -187,9 +207,12 @@ def main() -> None:
                         counted += asyncio.run(click_count(urls["shortener"])) - before
                         served += figures.requests
                 results[name].append(figures)
-                print(f"run {run + 1}: {name}: {figures.requests_per_second:,.0f} req/s, "
-                      f"p50 {figures.p50_ms:.2f} ms, p99 {figures.p99_ms:.2f} ms, "
-                      f"errors {figures.errors}", flush=True)
+                print(
+                    f"run {run + 1}: {name}: {figures.requests_per_second:,.0f} req/s, "
+                    f"p50 {figures.p50_ms:.2f} ms, p99 {figures.p99_ms:.2f} ms, "
+                    f"errors {figures.errors}",
+                    flush=True,
+                )
     finally:
         broker.stop()
         database.stop()
@@ -198,18 +221,26 @@ def main() -> None:
     bare = results["bare Starlette 302"]
     base_rate = statistics.median(f.requests_per_second for f in bare)
     base_p99 = statistics.median(f.p99_ms for f in bare)
-    print(f"\nmedians of {args.runs} runs, {args.duration} s each, {args.connections} "
-          "connections, server on core 0, wrk on core 1")
-    print(f"{'configuration':<38} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'p99 ratio':>9}")
+    print(
+        f"\nmedians of {args.runs} runs, {args.duration} s each, {args.connections} "
+        "connections, server on core 0, wrk on core 1"
+    )
+    print(
+        f"{'configuration':<38} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'p99 ratio':>9}"
+    )
     for name, runs in results.items():
         rate = statistics.median(f.requests_per_second for f in runs)
         p50 = statistics.median(f.p50_ms for f in runs)
         p99 = statistics.median(f.p99_ms for f in runs)
-        print(f"{name:<38} {rate:>9,.0f} {rate / base_rate:>6.2f} {p50:>7.2f} {p99:>7.2f} "
-              f"{p99 / base_p99:>9.2f}")
-    print(f"\ndefault configuration: {served:,} redirects received by wrk, {counted:,} clicks "
-          "committed (the difference: requests in flight when wrk stopped)")
+        print(
+            f"{name:<38} {rate:>9,.0f} {rate / base_rate:>6.2f} {p50:>7.2f} {p99:>7.2f} "
+            f"{p99 / base_p99:>9.2f}"
+        )
+    print(
+        f"\ndefault configuration: {served:,} redirects received by wrk, {counted:,} clicks "
+        "committed (the difference: requests in flight when wrk stopped)"
+    )
 
 
 if __name__ == "__main__":

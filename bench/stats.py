@@ -46,23 +46,47 @@ BOT_SHARE = 0.05
 RANDOM = random.Random(20261125)  # the same clicks every run
 
 HUMAN_AGENTS = [
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "Chrome/124.0.0.0 Safari/537.36", 30),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-     "like Gecko) Version/17.4 Mobile/15E148 Safari/604.1", 20),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "Chrome/124.0.0.0 Mobile Safari/537.36", 18),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
-     "Gecko) Version/17.4 Safari/605.1.15", 10),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        30,
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+        "like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        20,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Mobile Safari/537.36",
+        18,
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
+        "Gecko) Version/17.4 Safari/605.1.15",
+        10,
+    ),
     ("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", 5),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0", 6),
-    ("Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-     "Version/16.6 Mobile/15E148 Safari/604.1", 4),
-    ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36", 5),
-    ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "Chrome/124.0.0.0 Safari/537.36", 2),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0",
+        6,
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/16.6 Mobile/15E148 Safari/604.1",
+        4,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",
+        5,
+    ),
+    (
+        "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        2,
+    ),
 ]
 BOT_AGENTS = [
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
@@ -72,23 +96,35 @@ BOT_AGENTS = [
     "curl/8.5.0",
 ]
 PLACES = [
-    ("PT", ["Lisbon", "Porto", "Braga", "Coimbra"], 25), ("BR", ["São Paulo", "Rio de Janeiro",
-    "Belo Horizonte", "Recife"], 20), ("US", ["New York", "San Francisco", "Austin", "Seattle"],
-    18), ("ES", ["Madrid", "Barcelona"], 8), ("FR", ["Paris", "Lyon"], 7), ("DE", ["Berlin",
-    "Munich"], 7), ("GB", ["London", "Manchester"], 6), ("IN", ["Bengaluru", "Mumbai"], 5),
-    ("JP", ["Tokyo"], 2), ("AO", ["Luanda"], 2),
+    ("PT", ["Lisbon", "Porto", "Braga", "Coimbra"], 25),
+    ("BR", ["São Paulo", "Rio de Janeiro", "Belo Horizonte", "Recife"], 20),
+    ("US", ["New York", "San Francisco", "Austin", "Seattle"], 18),
+    ("ES", ["Madrid", "Barcelona"], 8),
+    ("FR", ["Paris", "Lyon"], 7),
+    ("DE", ["Berlin", "Munich"], 7),
+    ("GB", ["London", "Manchester"], 6),
+    ("IN", ["Bengaluru", "Mumbai"], 5),
+    ("JP", ["Tokyo"], 2),
+    ("AO", ["Luanda"], 2),
 ]
 REFERERS = [
-    (None, 40), ("https://www.google.com/", 18), ("https://t.co/abc", 10),
-    ("https://news.ycombinator.com/item?id=1", 6), ("https://www.linkedin.com/feed/", 6),
-    ("https://l.facebook.com/l.php", 6), ("https://www.reddit.com/r/python/", 5),
-    ("android-app://com.slack", 3), ("https://duckduckgo.com/", 3), ("https://github.com/", 3),
+    (None, 40),
+    ("https://www.google.com/", 18),
+    ("https://t.co/abc", 10),
+    ("https://news.ycombinator.com/item?id=1", 6),
+    ("https://www.linkedin.com/feed/", 6),
+    ("https://l.facebook.com/l.php", 6),
+    ("https://www.reddit.com/r/python/", 5),
+    ("android-app://com.slack", 3),
+    ("https://duckduckgo.com/", 3),
+    ("https://github.com/", 3),
 ]
 
 
 def pick(options: list[tuple[Any, int]]) -> Any:
-    return RANDOM.choices([value for value, _ in options],
-                          weights=[weight for _, weight in options])[0]
+    return RANDOM.choices(
+        [value for value, _ in options], weights=[weight for _, weight in options]
+    )[0]
 
 
 def click_envelopes(total: int, start: datetime) -> Iterator[Envelope]:
@@ -116,11 +152,19 @@ def click_envelopes(total: int, start: datetime) -> Iterator[Envelope]:
             occurred_at=at,
             key=CODE,
             payload={
-                "event_id": str(event_id), "occurred_at": at.isoformat(), "code": CODE,
-                "click_id": str(uuid.uuid4()), "ip_anonymized": "198.51.100.0",
-                "country": country, "city": city, "user_agent": agent, "referer": referer,
-                "visitor_hash": visitor, "is_bot": is_bot,
-                "bot_reason": "crawler user agent" if is_bot else None, "metadata": {},
+                "event_id": str(event_id),
+                "occurred_at": at.isoformat(),
+                "code": CODE,
+                "click_id": str(uuid.uuid4()),
+                "ip_anonymized": "198.51.100.0",
+                "country": country,
+                "city": city,
+                "user_agent": agent,
+                "referer": referer,
+                "visitor_hash": visitor,
+                "is_bot": is_bot,
+                "bot_reason": "crawler user agent" if is_bot else None,
+                "metadata": {},
             },
         )
 
@@ -148,8 +192,14 @@ async def run(args: argparse.Namespace, urls: dict[str, str], data_dir: Path) ->
 
         end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         start = end - timedelta(days=DAYS)
-        created = LinkCreated(code=CODE, link_id=uuid.uuid4(), target_url="https://example.com/",
-                              owner_id=uuid.UUID(user["id"]), created_at=start, expires_at=None)
+        created = LinkCreated(
+            code=CODE,
+            link_id=uuid.uuid4(),
+            target_url="https://example.com/",
+            owner_id=uuid.UUID(user["id"]),
+            created_at=start,
+            expires_at=None,
+        )
         await consumer.deliver([Envelope.wrap(created)])
 
         delivering = 0.0
@@ -185,10 +235,12 @@ async def run(args: argparse.Namespace, urls: dict[str, str], data_dir: Path) ->
                 if attempt >= 3:
                     samples.append(elapsed)
             body = response.json()
-            print(f"  interval={interval:<5} p50 {statistics.median(samples):6.1f} ms   "
-                  f"p99 {percentile(samples, 0.99):6.1f} ms   "
-                  f"({len(body['series'])} buckets; totals {body['totals']}, "
-                  f"uniques {body['unique_clicks']:,})")
+            print(
+                f"  interval={interval:<5} p50 {statistics.median(samples):6.1f} ms   "
+                f"p99 {percentile(samples, 0.99):6.1f} ms   "
+                f"({len(body['series'])} buckets; totals {body['totals']}, "
+                f"uniques {body['unique_clicks']:,})"
+            )
         if body["totals"]["all"] != args.clicks:
             raise SystemExit(f"expected {args.clicks} clicks, the stats say {body['totals']}")
 

@@ -32,8 +32,16 @@ class Tansu:
     def start(self) -> Tansu:
         url = f"tcp://127.0.0.1:{self.port}"
         self._process = subprocess.Popen(
-            [str(_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                str(_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

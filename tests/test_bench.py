@@ -18,7 +18,10 @@ SCRIPTS = sorted(path.name for path in BENCH.glob("*.py") if path.name != "bare_
 def test_the_benchmark_answers_help(script: str) -> None:
     result = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
     assert result.returncode == 0, result.stderr

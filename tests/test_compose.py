@@ -182,7 +182,9 @@ def test_databases_roles_passwords_and_volumes_are_distinct_per_module() -> None
         values = [env(POSTGRES[m]).get(key) for m in APPS]
         assert all(values) and len(set(values)) == len(APPS), f"{key}: {values}"
     data = [
-        source for m in APPS for source, target, _ in volume_mounts(POSTGRES[m])
+        source
+        for m in APPS
+        for source, target, _ in volume_mounts(POSTGRES[m])
         if target == "/var/lib/postgresql/data"
     ]
     assert len(data) == len(APPS) == len(set(data)), data
@@ -230,8 +232,10 @@ def test_kafka_runs_in_kraft_mode_from_the_official_image() -> None:
     assert settings["KAFKA_CONTROLLER_QUORUM_VOTERS"] == (
         f"{settings['KAFKA_NODE_ID']}@kafka:{controller_port}"
     )
-    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+    ):
         assert settings[key] == "1", f"{key}: a single broker holds one replica"
 
 
@@ -257,8 +261,12 @@ def test_each_app_talks_to_the_broker_over_kafka(module: str) -> None:
 
 
 def test_all_apps_share_one_bootstrap_list_and_a_replication_factor_the_broker_can_hold() -> None:
-    keys = ("ENCURTA_BUS__KAFKA__BOOTSTRAP_SERVERS", "ENCURTA_BUS__KAFKA__REPLICATION_FACTOR",
-            "ENCURTA_BUS__KAFKA__TOPIC_PREFIX", "ENCURTA_BUS__KAFKA__GROUP_PREFIX")
+    keys = (
+        "ENCURTA_BUS__KAFKA__BOOTSTRAP_SERVERS",
+        "ENCURTA_BUS__KAFKA__REPLICATION_FACTOR",
+        "ENCURTA_BUS__KAFKA__TOPIC_PREFIX",
+        "ENCURTA_BUS__KAFKA__GROUP_PREFIX",
+    )
     for key in keys:
         assert len({env(m).get(key) for m in APPS}) == 1, f"{key} differs between the apps"
     brokers = len(env("kafka")["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
@@ -273,7 +281,10 @@ def test_all_apps_share_one_bootstrap_list_and_a_replication_factor_the_broker_c
 def test_modules_without_auth_verify_tokens_with_auths_jwks(module: str) -> None:
     url = urlsplit(env(module).get("ENCURTA_TOKENS__JWKS_URL", ""))
     assert (url.scheme, url.hostname, url.port, url.path) == (
-        "http", "auth", serve_port("auth"), JWKS_PATH
+        "http",
+        "auth",
+        serve_port("auth"),
+        JWKS_PATH,
     )
 
 
@@ -394,8 +405,10 @@ def test_the_shortener_trusts_forwarded_for_from_the_proxys_network_only() -> No
     raw_trusted = env("shortener")["ENCURTA_SHORTENER__TRUSTED_PROXIES"]
     proxy_networks = service("proxy")["networks"]
     for variables in ({}, {"ENCURTA_EDGE_SUBNET": "10.99.0.0/24"}):
-        trusted = [ipaddress.ip_network(part.strip())
-                   for part in interpolate(raw_trusted, variables).split(",")]
+        trusted = [
+            ipaddress.ip_network(part.strip())
+            for part in interpolate(raw_trusted, variables).split(",")
+        ]
         assert all(network.prefixlen >= 8 for network in trusted), trusted
         for name in proxy_networks:
             subnets = [
@@ -414,8 +427,9 @@ Directive = tuple[str, list[str], list[Any] | None]  # name, arguments, block (o
 
 
 def parse_nginx(text: str) -> list[Directive]:
-    tokens = re.findall(r"\"(?:\\.|[^\"])*\"|'(?:\\.|[^'])*'|[{};]|[^\s{};]+",
-                        re.sub(r"(?m)(^|\s)#.*$", "", text))
+    tokens = re.findall(
+        r"\"(?:\\.|[^\"])*\"|'(?:\\.|[^'])*'|[{};]|[^\s{};]+", re.sub(r"(?m)(^|\s)#.*$", "", text)
+    )
 
     def block(position: int) -> tuple[list[Directive], int]:
         directives: list[Directive] = []
@@ -525,16 +539,19 @@ def test_the_proxy_sends_every_route_of_a_module_to_that_module(module: str) -> 
         assert uri == "", f"{path}: a URI in proxy_pass would rewrite the request's path"
 
 
-@pytest.mark.parametrize(("path", "module"), [
-    ("/api/auth/login", "auth"),
-    (JWKS_PATH, "auth"),
-    ("/api/stats/abc123", "analytics"),
-    ("/abc123", "shortener"),
-    ("/api/links", "shortener"),
-    ("/readyz", "shortener"),
-    ("/api/authorize", "shortener"),  # a prefix is a path segment, not any string
-    ("/api/statsabc", "shortener"),
-])
+@pytest.mark.parametrize(
+    ("path", "module"),
+    [
+        ("/api/auth/login", "auth"),
+        (JWKS_PATH, "auth"),
+        ("/api/stats/abc123", "analytics"),
+        ("/abc123", "shortener"),
+        ("/api/links", "shortener"),
+        ("/readyz", "shortener"),
+        ("/api/authorize", "shortener"),  # a prefix is a path segment, not any string
+        ("/api/statsabc", "shortener"),
+    ],
+)
 def test_the_proxy_routes_the_three_path_groups(path: str, module: str) -> None:
     assert upstream(route(path))[:2] == (module, serve_port(module))
 
@@ -551,7 +568,8 @@ def test_the_proxy_passes_the_client_address_and_host_on(path: str) -> None:
 
 def test_the_proxy_resolves_upstream_variables_through_dockers_dns() -> None:
     targets = [
-        args[0] for _, _, body in children(public_server(), "location")
+        args[0]
+        for _, _, body in children(public_server(), "location")
         for _, args, _ in children(body or [], "proxy_pass")
     ]
     assert targets

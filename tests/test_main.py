@@ -33,10 +33,18 @@ def split_settings(settings: Settings, tmp_path: Path, modules: list[str]) -> Se
 @pytest.mark.parametrize(
     ("modules", "absent"),
     [
-        (["analytics"], [("POST", "/api/auth/login"), ("POST", "/api/links"),
-                         ("GET", "/some-code")]),
-        (["shortener"], [("POST", "/api/auth/register"), ("GET", "/api/stats/abc"),
-                         ("GET", "/.well-known/jwks.json")]),
+        (
+            ["analytics"],
+            [("POST", "/api/auth/login"), ("POST", "/api/links"), ("GET", "/some-code")],
+        ),
+        (
+            ["shortener"],
+            [
+                ("POST", "/api/auth/register"),
+                ("GET", "/api/stats/abc"),
+                ("GET", "/.well-known/jwks.json"),
+            ],
+        ),
         (["auth"], [("GET", "/api/links"), ("GET", "/some-code"), ("GET", "/api/stats/abc")]),
     ],
 )
@@ -70,8 +78,10 @@ def test_without_auth_a_process_needs_auths_public_key(
 
 @pytest.mark.parametrize(
     ("change", "variable"),
-    [({"acks": "1"}, "ENCURTA_BUS__KAFKA__ACKS"),
-     ({"enable_auto_commit": True}, "ENCURTA_BUS__KAFKA__ENABLE_AUTO_COMMIT")],
+    [
+        ({"acks": "1"}, "ENCURTA_BUS__KAFKA__ACKS"),
+        ({"enable_auto_commit": True}, "ENCURTA_BUS__KAFKA__ENABLE_AUTO_COMMIT"),
+    ],
 )
 def test_an_unsafe_kafka_setting_refuses_to_start_naming_it(
     settings: Settings, database_urls: dict[str, str], change: dict[str, object], variable: str

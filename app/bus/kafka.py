@@ -24,6 +24,7 @@ from app.bus.settings import DeliverySettings, KafkaSettings
 
 log = logging.getLogger(__name__)
 
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Offsets are committed right after each applied batch, before the next fetch, so a
     revocation has nothing pending to commit.
@@ -73,8 +74,9 @@ class KafkaBus:
     async def start(self) -> None:
         for subscriber in self._subscribers:
             self._tasks.append(
-                asyncio.create_task(self._consume_forever(subscriber),
-                                    name=f"kafka-consumer-{subscriber.name}")
+                asyncio.create_task(
+                    self._consume_forever(subscriber), name=f"kafka-consumer-{subscriber.name}"
+                )
             )
 
     async def stop(self) -> None:
@@ -97,7 +99,8 @@ class KafkaBus:
         try:
             sent = [
                 await producer.send(
-                    self.topic(envelope.type), value=envelope.to_bytes(),
+                    self.topic(envelope.type),
+                    value=envelope.to_bytes(),
                     key=envelope.key.encode(),
                 )
                 for envelope in envelopes
@@ -173,10 +176,14 @@ class KafkaBus:
             except Exception as exc:  # noqa: BLE001 - logged; the consumer is recreated
                 failures += 1
                 self._known_topics.clear()  # a broker that lost its topics gets them again
-                delay = backoff(failures, self._delivery.backoff_base_seconds,
-                                self._delivery.backoff_max_seconds)
-                log.warning("kafka consumer %s: %s; recreating in %.1f s", subscriber.name,
-                            exc, delay)
+                delay = backoff(
+                    failures,
+                    self._delivery.backoff_base_seconds,
+                    self._delivery.backoff_max_seconds,
+                )
+                log.warning(
+                    "kafka consumer %s: %s; recreating in %.1f s", subscriber.name, exc, delay
+                )
                 await asyncio.sleep(delay)
 
     async def _consume(self, subscriber: Subscriber) -> None:
@@ -212,10 +219,17 @@ class KafkaBus:
                     failures += 1
                     for partition, records in batches.items():
                         consumer.seek(partition, records[0].offset)
-                    delay = backoff(failures, self._delivery.backoff_base_seconds,
-                                    self._delivery.backoff_max_seconds)
-                    log.warning("kafka consumer %s: batch not applied (%s); again in %.1f s",
-                                subscriber.name, exc, delay)
+                    delay = backoff(
+                        failures,
+                        self._delivery.backoff_base_seconds,
+                        self._delivery.backoff_max_seconds,
+                    )
+                    log.warning(
+                        "kafka consumer %s: batch not applied (%s); again in %.1f s",
+                        subscriber.name,
+                        exc,
+                        delay,
+                    )
                     await asyncio.sleep(delay)
                     continue
                 failures = 0

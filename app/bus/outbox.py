@@ -67,9 +67,7 @@ _INSERT = text(
 _NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
-async def write_outbox(
-    conn: AsyncConnection, events: Sequence[IntegrationEvent]
-) -> list[UUID]:
+async def write_outbox(conn: AsyncConnection, events: Sequence[IntegrationEvent]) -> list[UUID]:
     """Record events in the caller's transaction: they are published only if it commits.
 
     One statement for any number of events (the click batcher writes hundreds at once),

@@ -142,8 +142,7 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             claimed = await conn.execute(
                 _CLAIM,
-                {"relay": self.id, "lease": self._lease,
-                 "limit": self._settings.relay_batch_size},
+                {"relay": self.id, "lease": self._lease, "limit": self._settings.relay_batch_size},
             )
             rows = sorted(claimed.all(), key=lambda row: row.id)
         if not rows:
@@ -183,8 +182,10 @@ class OutboxRelay:
         if not refused:
             return rows
         types = sorted({row.type for row in refused})
-        error = (f"refused: {', '.join(types)} not in the {self.module} module's publishes; "
-                 "declare it there to have it sent")
+        error = (
+            f"refused: {', '.join(types)} not in the {self.module} module's publishes; "
+            "declare it there to have it sent"
+        )
         log.error("relay %s: %d outbox rows %s", self.module, len(refused), error)
         async with self._engine.begin() as conn:
             await conn.execute(_REFUSE, {"ids": [row.id for row in refused], "error": error})
@@ -204,9 +205,7 @@ class OutboxRelay:
             await asyncio.sleep(self._lease / 3)
             try:
                 async with self._engine.begin() as conn:
-                    await conn.execute(
-                        _RENEW, {"ids": ids, "relay": self.id, "lease": self._lease}
-                    )
+                    await conn.execute(_RENEW, {"ids": ids, "relay": self.id, "lease": self._lease})
             except Exception as exc:  # noqa: BLE001 - an expired lease only costs duplicates
                 log.warning("relay %s: lease not renewed (%s)", self.module, exc)
 
@@ -239,8 +238,11 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure
                 failures += 1
-                delay = backoff(failures, self._settings.backoff_base_seconds,
-                                self._settings.backoff_max_seconds)
+                delay = backoff(
+                    failures,
+                    self._settings.backoff_base_seconds,
+                    self._settings.backoff_max_seconds,
+                )
                 log.warning("relay %s: %s; retrying in %.1f s", self.module, exc, delay)
                 await asyncio.sleep(delay)
                 continue

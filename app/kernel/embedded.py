@@ -392,8 +392,10 @@ class EmbeddedPostgres:
             self._run(
                 [
                     str(_bin_dir() / "initdb"),
-                    "-D", str(self.pgdata),
-                    "-U", SUPERUSER,
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    SUPERUSER,
                     "--auth-local=scram-sha-256",
                     "--auth-host=scram-sha-256",
                     f"--pwfile={pwfile}",
@@ -428,8 +430,16 @@ class EmbeddedPostgres:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         log_file = self._private_log()
         result = self._pg_ctl(
-            "start", "-D", str(self.pgdata), "-w", "-t", "30",
-            "-l", str(log_file), "-o", " ".join(options),
+            "start",
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            "30",
+            "-l",
+            str(log_file),
+            "-o",
+            " ".join(options),
             check=False,
         )
         if result.returncode != 0:

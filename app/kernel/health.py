@@ -45,9 +45,20 @@ def health_routes(engines: Mapping[str, AsyncEngine]) -> list[BaseRoute]:
         return JSONResponse({"status": "ready", "modules": {n: "ok" for n in checks}})
 
     return [
-        ApiRoute("/healthz", healthz, method="GET", tag="health",
-                 summary="The process answers", responses={200: "Alive"}),
-        ApiRoute("/readyz", readyz, method="GET", tag="health",
-                 summary="Every enabled module's database answers",
-                 responses={200: "Ready", 503: "A module's database does not answer"}),
+        ApiRoute(
+            "/healthz",
+            healthz,
+            method="GET",
+            tag="health",
+            summary="The process answers",
+            responses={200: "Alive"},
+        ),
+        ApiRoute(
+            "/readyz",
+            readyz,
+            method="GET",
+            tag="health",
+            summary="Every enabled module's database answers",
+            responses={200: "Ready", 503: "A module's database does not answer"},
+        ),
     ]

@@ -80,12 +80,12 @@ def create_module(settings: NotesSettings, context: ModuleContext) -> Module:
 MODULE = ModuleSpec(name="notes", settings=NotesSettings, create=create_module)
 '''
 
-NOTES_ENV = '''\
+NOTES_ENV = """\
 from app.kernel.migrations import run_env
 from app.modules.notes import metadata
 
 run_env(metadata, "notes")
-'''
+"""
 
 NOTES_MIGRATION = '''\
 """heard links and the inbox"""
@@ -125,10 +125,11 @@ def add_the_notes_module(tree: Path) -> list[str]:
     before = registry.read_text().splitlines()
     old = 'NAMES: tuple[str, ...] = ("auth", "shortener", "analytics")'
     assert old in before, "the registry's line of names changed: update this test"
-    after = [line.replace(old, old.replace(')', ', "notes")')) for line in before]
+    after = [line.replace(old, old.replace(")", ', "notes")')) for line in before]
     registry.write_text("\n".join(after) + "\n")
     return [
-        line for line in difflib.unified_diff(before, after, lineterm="", n=0)
+        line
+        for line in difflib.unified_diff(before, after, lineterm="", n=0)
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
 
@@ -159,7 +160,11 @@ def encurta(tree: Path, *args: str, **environment: str) -> subprocess.Popen[str]
     )
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", *args],
-        cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -176,7 +181,7 @@ def test_a_fourth_module_is_its_package_its_migrations_and_one_line(tree: Path) 
     described = encurta(tree, "modules")
     canvas, _ = described.communicate(timeout=120)
     assert described.returncode == 0, canvas
-    notes = canvas[canvas.index("\nnotes\n"):]
+    notes = canvas[canvas.index("\nnotes\n") :]
     assert "route      GET,HEAD   /api/notes/heard" in notes, canvas
     assert "table      heard_links" in notes, canvas
     assert "consumes   shortener.link_created.v1" in notes, canvas

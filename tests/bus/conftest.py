@@ -65,16 +65,16 @@ def delivery() -> DeliverySettings:
 def kafka_settings(tansu: Tansu, **changes: object) -> KafkaSettings:
     """Topics and groups of their own, so no test sees another's messages or offsets."""
     unique = uuid.uuid4().hex[:10]
-    return KafkaSettings(**{  # type: ignore[arg-type]
-        **tansu.settings(topic_prefix=f"bt{unique}.", group_prefix=f"bt{unique}"),
-        **changes,
-    })
+    return KafkaSettings(
+        **{  # type: ignore[arg-type]
+            **tansu.settings(topic_prefix=f"bt{unique}.", group_prefix=f"bt{unique}"),
+            **changes,
+        }
+    )
 
 
 @pytest.fixture
-async def kafka_transport(
-    tansu: Tansu, delivery: DeliverySettings
-) -> AsyncIterator[Transport]:
+async def kafka_transport(tansu: Tansu, delivery: DeliverySettings) -> AsyncIterator[Transport]:
     """For the cases that exist only on Kafka (consumer groups, offsets, the broker)."""
     transport = Transport("kafka", delivery, kafka_settings(tansu))
     yield transport

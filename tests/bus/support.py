@@ -49,8 +49,12 @@ received = Table(
     Column("key", Text, nullable=False),
     Column("seq", Integer, nullable=False),
     Column("consumer", Text, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False,
-           server_default=func.clock_timestamp()),
+    Column(
+        "received_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.clock_timestamp(),
+    ),
 )
 
 # Added by the parking tests, dropped by the fixture before each test.
@@ -59,8 +63,9 @@ REJECT_13 = "received_rejects_13"
 
 def events(keys: Sequence[str], per_key: int, start: int = 0) -> list[ThingHappened]:
     """`per_key` events for each key, interleaved: k0#0, k1#0, ..., k0#1, k1#1, ..."""
-    return [ThingHappened(key=key, seq=seq) for seq in range(start, start + per_key)
-            for key in keys]
+    return [
+        ThingHappened(key=key, seq=seq) for seq in range(start, start + per_key) for key in keys
+    ]
 
 
 def envelopes(batch: Sequence[ThingHappened]) -> list[Envelope]:
@@ -82,8 +87,10 @@ def recording_consumer(
     async def handle(conn: AsyncConnection, batch: Sequence[ThingHappened]) -> None:
         await conn.execute(
             received.insert(),
-            [{"event_id": e.event_id, "key": e.key, "seq": e.seq, "consumer": replica}
-             for e in batch],
+            [
+                {"event_id": e.event_id, "key": e.key, "seq": e.seq, "consumer": replica}
+                for e in batch
+            ],
         )
 
     return Consumer(CONSUMER, engine, {ThingHappened: handle}, delivery)
@@ -193,10 +200,13 @@ class Received:
 async def received_rows(engine: AsyncEngine) -> list[Received]:
     """What the handler applied, in the order the rows were inserted."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(received.c.event_id, received.c.key, received.c.seq, received.c.consumer)
-            .order_by(received.c.id)
-        )).all()
+        rows = (
+            await conn.execute(
+                select(
+                    received.c.event_id, received.c.key, received.c.seq, received.c.consumer
+                ).order_by(received.c.id)
+            )
+        ).all()
     return [Received(*row) for row in rows]
 
 

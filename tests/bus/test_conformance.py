@@ -53,8 +53,9 @@ def exactly_once(rows: Sequence[Received], batch: Sequence[ThingHappened]) -> No
 async def all_received(
     engine: AsyncEngine, count: int, what: str, timeout: float = 20.0
 ) -> list[Received]:
-    return await eventually(lambda: received_rows(engine), lambda rows: len(rows) >= count,
-                            what, timeout)
+    return await eventually(
+        lambda: received_rows(engine), lambda rows: len(rows) >= count, what, timeout
+    )
 
 
 def handed_over(consumer: Counting, batch: Sequence[ThingHappened]) -> int:
@@ -113,8 +114,14 @@ async def test_relayed_events_arrive_exactly_once(
     await write(engine, batch[20:])
 
     watching = Watching(bus, engine, batch)
-    relay = OutboxRelay(CONSUMER, engine, watching, delivery.model_copy(  # type: ignore[arg-type]
-        update={"relay_batch_size": 16}))
+    relay = OutboxRelay(
+        CONSUMER,
+        engine,
+        watching,
+        delivery.model_copy(  # type: ignore[arg-type]
+            update={"relay_batch_size": 16}
+        ),
+    )
     assert await relay.drain() == 50
 
     # When the transport returned from each publish, none of that batch was marked sent yet.
@@ -196,10 +203,11 @@ async def test_order_is_kept_per_partition_key(
     keys = [f"key-{n}" for n in range(8)]
     batch = events(keys, 25)
     for start in range(0, 200, 50):
-        await write(engine, batch[start:start + 50])
+        await write(engine, batch[start : start + 50])
     producer = transport.buses[0]
-    relay = OutboxRelay(CONSUMER, engine, producer, delivery.model_copy(
-        update={"relay_batch_size": 30}))
+    relay = OutboxRelay(
+        CONSUMER, engine, producer, delivery.model_copy(update={"relay_batch_size": 30})
+    )
     assert await relay.drain() == 200
 
     rows = await all_received(engine, 200, "all 200 events received")
@@ -236,8 +244,13 @@ async def test_relay_crash_after_publish_resends_after_the_lease_and_the_inbox_a
 
     dying = DiesAfterPublish(bus)
     lease = 5.0
-    relay = OutboxRelay(CONSUMER, engine, dying, delivery,  # type: ignore[arg-type]
-                        lease_seconds=lease)
+    relay = OutboxRelay(
+        CONSUMER,
+        engine,
+        dying,
+        delivery,  # type: ignore[arg-type]
+        lease_seconds=lease,
+    )
     crash = asyncio.create_task(relay.relay_batch())
     try:
         await asyncio.wait_for(dying.published.wait(), 15)
@@ -247,17 +260,26 @@ async def test_relay_crash_after_publish_resends_after_the_lease_and_the_inbox_a
         await asyncio.wait([crash])
     assert await unsent(engine) == 24
     assert await scalar(engine, "SELECT max(attempts) FROM outbox") == 0
-    assert await scalar(
-        engine, "SELECT count(*) FROM outbox WHERE claimed_by = :relay AND claimed_until > now()",
-        relay=relay.id,
-    ) == 24
+    assert (
+        await scalar(
+            engine,
+            "SELECT count(*) FROM outbox WHERE claimed_by = :relay AND claimed_until > now()",
+            relay=relay.id,
+        )
+        == 24
+    )
 
     successor = OutboxRelay(CONSUMER, engine, bus, delivery)
     assert await successor.drain() == 0, "rows under a live lease were claimed again"
-    await eventually(successor.drain, lambda sent: sent == 24,
-                     "the rows sent again once the lease expired", timeout=lease + 20)
-    await eventually(lambda: handed_over(consumer, batch), lambda n: n >= 2,
-                     "every event handed over twice")
+    await eventually(
+        successor.drain,
+        lambda sent: sent == 24,
+        "the rows sent again once the lease expired",
+        timeout=lease + 20,
+    )
+    await eventually(
+        lambda: handed_over(consumer, batch), lambda n: n >= 2, "every event handed over twice"
+    )
     exactly_once(await received_rows(engine), batch)
     assert await processed_ids(engine) == set(ids(batch))
     assert await unsent(engine) == 0
@@ -275,8 +297,13 @@ async def test_a_stopped_relay_gives_its_lease_back(
     await write(engine, batch)
 
     dying = DiesAfterPublish(bus)
-    relay = OutboxRelay(CONSUMER, engine, dying, delivery,  # type: ignore[arg-type]
-                        lease_seconds=3600)
+    relay = OutboxRelay(
+        CONSUMER,
+        engine,
+        dying,
+        delivery,  # type: ignore[arg-type]
+        lease_seconds=3600,
+    )
     await relay.start()
     try:
         await asyncio.wait_for(dying.published.wait(), 15)
@@ -303,10 +330,14 @@ async def test_duplicate_deliveries_are_absorbed_by_the_inbox(
     await bus.publish(wire + wire[:5])
     await bus.publish(wire)
 
-    await eventually(lambda: handed_over(consumer, batch[:5]), lambda n: n >= 3,
-                     "the first five handed over three times")
-    await eventually(lambda: handed_over(consumer, batch[5:]), lambda n: n >= 2,
-                     "the others handed over twice")
+    await eventually(
+        lambda: handed_over(consumer, batch[:5]),
+        lambda n: n >= 3,
+        "the first five handed over three times",
+    )
+    await eventually(
+        lambda: handed_over(consumer, batch[5:]), lambda n: n >= 2, "the others handed over twice"
+    )
     rows = await received_rows(engine)
     exactly_once(rows, batch)
     assert len(rows) == 12
@@ -337,8 +368,11 @@ async def test_a_failing_event_is_parked_and_replayed_once(
     assert [row.seq for row in rows if row.key == "p"] == [*range(13), *range(14, 20)]
     assert len(parked) == 1
     [entry] = parked
-    assert (entry.consumer, entry.event_id, entry.type) == (CONSUMER, poison.event_id,
-                                                            ThingHappened.type)
+    assert (entry.consumer, entry.event_id, entry.type) == (
+        CONSUMER,
+        poison.event_id,
+        ThingHappened.type,
+    )
     assert entry.attempts == delivery.max_attempts
     assert REJECT_13 in entry.error
 
@@ -366,8 +400,13 @@ async def test_an_event_that_does_not_match_its_contract_is_parked_at_once(
     inbox = recording_consumer(engine, delivery)
     bus = await transport.running(Counting(inbox))
     good = events(["m"], 6)
-    bad = Envelope(event_id=uuid4(), type=ThingHappened.type, occurred_at=datetime.now(UTC),
-                   key="m", payload={"key": "m", "seq": "thirteen"})
+    bad = Envelope(
+        event_id=uuid4(),
+        type=ThingHappened.type,
+        occurred_at=datetime.now(UTC),
+        key="m",
+        payload={"key": "m", "seq": "thirteen"},
+    )
     await bus.publish([*envelopes(good[:3]), bad, *envelopes(good[3:])])
 
     parked = await eventually(inbox.parked, lambda found: len(found) >= 1, "parked")

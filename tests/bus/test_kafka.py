@@ -60,8 +60,11 @@ async def test_consumer_crash_before_the_offset_commit_redelivers(
 
     second = Counting(recording_consumer(engine, delivery, replica="second"))
     await kafka_transport.running(second)
-    await eventually(lambda: set(second.delivered), lambda seen: seen >= set(ids(batch)),
-                     "every event redelivered to the new process")
+    await eventually(
+        lambda: set(second.delivered),
+        lambda seen: seen >= set(ids(batch)),
+        "every event redelivered to the new process",
+    )
     rows = await received_rows(engine)
     exactly_once(rows, batch)
     assert set(first.delivered) <= set(second.delivered)  # redelivered, and skipped
@@ -74,8 +77,9 @@ async def test_consumer_crash_before_the_offset_commit_redelivers(
 async def produce_raw(transport: Transport, values: list[bytes], key: bytes) -> None:
     """Write bytes to the event's topic with a plain producer, as anyone with access can."""
     assert transport.kafka is not None
-    plain = AIOKafkaProducer(bootstrap_servers=transport.kafka.bootstrap_servers, acks="all",
-                             enable_idempotence=False)
+    plain = AIOKafkaProducer(
+        bootstrap_servers=transport.kafka.bootstrap_servers, acks="all", enable_idempotence=False
+    )
     await plain.start()
     try:
         for value in values:
@@ -103,9 +107,7 @@ async def test_bytes_that_are_not_an_envelope_are_parked_at_once(
     exactly_once(await all_received(engine, 6, "the envelopes around the junk"), good)
     assert [row.seq for row in await received_rows(engine)] == list(range(6))
     assert len(parked) == 5
-    assert {(entry.event_id, entry.type, entry.attempts) for entry in parked} == {
-        (None, None, 1)
-    }
+    assert {(entry.event_id, entry.type, entry.attempts) for entry in parked} == {(None, None, 1)}
     assert all("undecodable event" in entry.error for entry in parked)
     assert consumer.raw == 5
 
@@ -141,8 +143,11 @@ async def test_an_envelope_with_an_event_id_that_is_not_a_string_is_parked(
     bus = await kafka_transport.running(Counting(inbox))
     good = events(["id"], 4)
     await bus.publish(envelopes(good[:2]))
-    shaped = Envelope.wrap(good[0]).to_bytes().replace(
-        f'"event_id":"{good[0].event_id}"'.encode(), b'"event_id":7')
+    shaped = (
+        Envelope.wrap(good[0])
+        .to_bytes()
+        .replace(f'"event_id":"{good[0].event_id}"'.encode(), b'"event_id":7')
+    )
     assert b'"event_id":7' in shaped
     await produce_raw(kafka_transport, [shaped], key=b"id")
     await bus.publish(envelopes(good[2:]))

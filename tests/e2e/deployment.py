@@ -141,12 +141,18 @@ class Cluster:
                 "ENCURTA_BUS__KAFKA__GROUP_PREFIX": prefix,
             }
         if topology == "split":
-            auth = Deployment({"auth": database_urls["auth"]}, data_dir / "auth",
-                              extra | {"ENCURTA_MODULES": "auth"})
+            auth = Deployment(
+                {"auth": database_urls["auth"]},
+                data_dir / "auth",
+                extra | {"ENCURTA_MODULES": "auth"},
+            )
             jwks = {"ENCURTA_TOKENS__JWKS_URL": f"{auth.url}/.well-known/jwks.json"}
             self.processes = {"auth": auth} | {
-                module: Deployment({module: database_urls[module]}, data_dir / module,
-                                   extra | jwks | {"ENCURTA_MODULES": module})
+                module: Deployment(
+                    {module: database_urls[module]},
+                    data_dir / module,
+                    extra | jwks | {"ENCURTA_MODULES": module},
+                )
                 for module in ("shortener", "analytics")
             }
         else:
@@ -173,5 +179,6 @@ class Cluster:
         if self.topology != "split":
             return httpx.AsyncClient(base_url=self.processes["auth"].url, timeout=timeout)
         router = _Router({name: process.url for name, process in self.processes.items()})
-        return httpx.AsyncClient(base_url=self.processes["shortener"].url, transport=router,
-                                 timeout=timeout)
+        return httpx.AsyncClient(
+            base_url=self.processes["shortener"].url, transport=router, timeout=timeout
+        )

@@ -52,8 +52,11 @@ async def test_clicks_flow_from_redirect_to_exact_statistics(cluster: Cluster) -
             assert response.headers["location"] == "https://example.com/landing?utm=1"
 
         await asyncio.gather(
-            *(follow(ip, agent, referer) for ip, agent, referer, times in VISITS
-              for _ in range(times))
+            *(
+                follow(ip, agent, referer)
+                for ip, agent, referer, times in VISITS
+                for _ in range(times)
+            )
         )
 
         body = await wait_for_total(client, ana, code, TOTAL)

@@ -15,15 +15,41 @@ UNKNOWN = "unknown"
 DIRECT = "direct"  # no referer: typed, bookmarked, or sent from an app that hides it
 MAX_VALUE_LENGTH = 200  # a rollup key; longer values are cut, raw clicks keep them whole
 
-_DESKTOP_OS = frozenset({
-    "Windows", "Mac OS X", "Linux", "Ubuntu", "Debian", "Fedora", "Red Hat", "SUSE",
-    "openSUSE", "Mint", "Arch Linux", "Gentoo", "Kubuntu", "Chrome OS", "FreeBSD",
-    "OpenBSD", "NetBSD", "Solaris",
-})
-_MOBILE_OS = frozenset({
-    "iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Symbian OS",
-    "Firefox OS", "HarmonyOS", "Sailfish",
-})
+_DESKTOP_OS = frozenset(
+    {
+        "Windows",
+        "Mac OS X",
+        "Linux",
+        "Ubuntu",
+        "Debian",
+        "Fedora",
+        "Red Hat",
+        "SUSE",
+        "openSUSE",
+        "Mint",
+        "Arch Linux",
+        "Gentoo",
+        "Kubuntu",
+        "Chrome OS",
+        "FreeBSD",
+        "OpenBSD",
+        "NetBSD",
+        "Solaris",
+    }
+)
+_MOBILE_OS = frozenset(
+    {
+        "iOS",
+        "Android",
+        "Windows Phone",
+        "BlackBerry OS",
+        "KaiOS",
+        "Symbian OS",
+        "Firefox OS",
+        "HarmonyOS",
+        "Sailfish",
+    }
+)
 _TABLET_HINTS = ("ipad", "tablet", "kindle", "playbook")
 
 

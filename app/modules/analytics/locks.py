@@ -35,16 +35,12 @@ _SHARED = text("SELECT pg_advisory_xact_lock_shared(:space, key)" + _KEYS)
 
 async def _lock(conn: AsyncConnection, space: int, values: list[str], exclusive: bool) -> None:
     if values:
-        await conn.execute(
-            _EXCLUSIVE if exclusive else _SHARED, {"space": space, "values": values}
-        )
+        await conn.execute(_EXCLUSIVE if exclusive else _SHARED, {"space": space, "values": values})
 
 
 async def lock_codes(conn: AsyncConnection, codes: Iterable[str], *, exclusive: bool) -> None:
     await _lock(conn, _CODE_SPACE, sorted(set(codes)), exclusive)
 
 
-async def lock_owners(
-    conn: AsyncConnection, owners: Iterable[UUID], *, exclusive: bool
-) -> None:
+async def lock_owners(conn: AsyncConnection, owners: Iterable[UUID], *, exclusive: bool) -> None:
     await _lock(conn, _OWNER_SPACE, sorted({str(owner) for owner in owners}), exclusive)

@@ -48,10 +48,19 @@ def build_routes(service: StatsService, verifier: TokenVerifier) -> list[BaseRou
 
     return [
         ApiRoute(
-            "/api/stats/{code}", link_stats, method="GET", tag="analytics", auth=True,
+            "/api/stats/{code}",
+            link_stats,
+            method="GET",
+            tag="analytics",
+            auth=True,
             summary="A link's clicks over a range: totals, uniques, a series and top lists",
-            query=StatsQuery, path_params={"code": CODE_PARAMETER},
-            responses={200: LinkStats, 401: "Missing or invalid access token",
-                       404: "No link of yours has this code", 422: "Invalid query parameter"},
+            query=StatsQuery,
+            path_params={"code": CODE_PARAMETER},
+            responses={
+                200: LinkStats,
+                401: "Missing or invalid access token",
+                404: "No link of yours has this code",
+                422: "Invalid query parameter",
+            },
         ),
     ]

@@ -109,10 +109,7 @@ else:
         "TopLists",
         __doc__=_TOP_LISTS_DOC,
         __module__=__name__,
-        **{
-            d.top_list: (list[TopEntry], Field(description=d.description))
-            for d in DIMENSIONS
-        },
+        **{d.top_list: (list[TopEntry], Field(description=d.description)) for d in DIMENSIONS},
     )
 
 

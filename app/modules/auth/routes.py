@@ -153,7 +153,8 @@ def build_routes(
             raise _hash_queue_full() from None
         except InvalidCredentials:
             raise Problem(
-                403, "The password is wrong, or the account is already gone.",
+                403,
+                "The password is wrong, or the account is already gone.",
                 slug="wrong-password",
             ) from None
         return Response(status_code=204)
@@ -165,36 +166,88 @@ def build_routes(
 
     tag = "auth"
     return [
-        ApiRoute("/api/auth/register", register, method="POST", tag=tag,
-                 summary="Create an account", body=RegisterRequest,
-                 responses={201: User, 409: "The email is taken", 422: "Invalid field",
-                            429: "Too many registrations from this client, or a password "
-                                 "check of it still in progress",
-                            503: "Too many password checks waiting"}),
-        ApiRoute("/api/auth/login", login, method="POST", tag=tag,
-                 summary="Exchange email and password for tokens", body=LoginRequest,
-                 responses={200: TokenPair, 401: "Wrong email or password",
-                            403: "Account disabled",
-                            429: "Too many failed attempts, or a password check of this "
-                                 "client still in progress",
-                            503: "Too many password checks waiting"}),
-        ApiRoute("/api/auth/refresh", refresh, method="POST", tag=tag,
-                 summary="Rotate a refresh token for a new pair", body=RefreshRequest,
-                 responses={200: TokenPair, 401: "Invalid, expired, revoked or reused token"}),
-        ApiRoute("/api/auth/logout", logout, method="POST", tag=tag,
-                 summary="Revoke the session of a refresh token", body=RefreshRequest,
-                 responses={204: "Logged out"}),
-        ApiRoute("/api/auth/me", me, method="GET", tag=tag, auth=True,
-                 summary="The account of the access token",
-                 responses={200: User, 401: "Missing or invalid access token"}),
-        ApiRoute("/api/auth/me", delete_me, method="DELETE", tag=tag, auth=True,
-                 summary="Delete the account (the password again in the body)",
-                 body=DeleteAccountRequest,
-                 responses={204: "Deleted; every module forgets its data",
-                            401: "Missing or invalid access token", 403: "Wrong password",
-                            429: "Too many failed attempts, or a password check of this "
-                                 "client still in progress",
-                            503: "Too many password checks waiting"}),
-        ApiRoute("/.well-known/jwks.json", jwks_document, method="GET", tag=tag,
-                 summary="The public keys that verify access tokens", responses={200: Jwks}),
+        ApiRoute(
+            "/api/auth/register",
+            register,
+            method="POST",
+            tag=tag,
+            summary="Create an account",
+            body=RegisterRequest,
+            responses={
+                201: User,
+                409: "The email is taken",
+                422: "Invalid field",
+                429: "Too many registrations from this client, or a password "
+                "check of it still in progress",
+                503: "Too many password checks waiting",
+            },
+        ),
+        ApiRoute(
+            "/api/auth/login",
+            login,
+            method="POST",
+            tag=tag,
+            summary="Exchange email and password for tokens",
+            body=LoginRequest,
+            responses={
+                200: TokenPair,
+                401: "Wrong email or password",
+                403: "Account disabled",
+                429: "Too many failed attempts, or a password check of this "
+                "client still in progress",
+                503: "Too many password checks waiting",
+            },
+        ),
+        ApiRoute(
+            "/api/auth/refresh",
+            refresh,
+            method="POST",
+            tag=tag,
+            summary="Rotate a refresh token for a new pair",
+            body=RefreshRequest,
+            responses={200: TokenPair, 401: "Invalid, expired, revoked or reused token"},
+        ),
+        ApiRoute(
+            "/api/auth/logout",
+            logout,
+            method="POST",
+            tag=tag,
+            summary="Revoke the session of a refresh token",
+            body=RefreshRequest,
+            responses={204: "Logged out"},
+        ),
+        ApiRoute(
+            "/api/auth/me",
+            me,
+            method="GET",
+            tag=tag,
+            auth=True,
+            summary="The account of the access token",
+            responses={200: User, 401: "Missing or invalid access token"},
+        ),
+        ApiRoute(
+            "/api/auth/me",
+            delete_me,
+            method="DELETE",
+            tag=tag,
+            auth=True,
+            summary="Delete the account (the password again in the body)",
+            body=DeleteAccountRequest,
+            responses={
+                204: "Deleted; every module forgets its data",
+                401: "Missing or invalid access token",
+                403: "Wrong password",
+                429: "Too many failed attempts, or a password check of this "
+                "client still in progress",
+                503: "Too many password checks waiting",
+            },
+        ),
+        ApiRoute(
+            "/.well-known/jwks.json",
+            jwks_document,
+            method="GET",
+            tag=tag,
+            summary="The public keys that verify access tokens",
+            responses={200: Jwks},
+        ),
     ]

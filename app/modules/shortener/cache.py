@@ -65,4 +65,3 @@ class LinkCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-

@@ -44,8 +44,9 @@ _RETRY_MAX_SECONDS = 5.0
 class _Pending:
     __slots__ = ("click", "committed", "since")
 
-    def __init__(self, click: LinkClicked, committed: asyncio.Future[None] | None,
-                 since: float) -> None:
+    def __init__(
+        self, click: LinkClicked, committed: asyncio.Future[None] | None, since: float
+    ) -> None:
         self.click = click
         self.committed = committed
         self.since = since
@@ -162,6 +163,4 @@ class ClickBatcher:
             # Sorted, so concurrent writers (replicas) lock the rows in the same order.
             counts = dict(sorted(clicks_per_code.items()))
             if counts:
-                await conn.execute(
-                    _COUNT, {"codes": list(counts), "counts": list(counts.values())}
-                )
+                await conn.execute(_COUNT, {"codes": list(counts), "counts": list(counts.values())})

@@ -13,9 +13,27 @@ ANY_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # generated or custom, past or pr
 # Paths the app serves or may serve; compared case-insensitively.
 RESERVED = frozenset(
     {
-        "api", "healthz", "readyz", "livez", "docs", "openapi.json", ".well-known", "static",
-        "metrics", "favicon.ico", "robots.txt", "admin", "login", "logout", "register",
-        "auth", "stats", "links", "assets", "health", "status",
+        "api",
+        "healthz",
+        "readyz",
+        "livez",
+        "docs",
+        "openapi.json",
+        ".well-known",
+        "static",
+        "metrics",
+        "favicon.ico",
+        "robots.txt",
+        "admin",
+        "login",
+        "logout",
+        "register",
+        "auth",
+        "stats",
+        "links",
+        "assets",
+        "health",
+        "status",
     }
 )
 

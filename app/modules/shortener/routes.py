@@ -70,8 +70,11 @@ def build_routes(
     def present(request: Request) -> Callable[[Link], LinkOut]:
         base = base_url(request)
         return lambda link: LinkOut(
-            code=link.code, short_url=f"{base}/{link.code}", url=link.target_url,
-            created_at=link.created_at, expires_at=link.expires_at,
+            code=link.code,
+            short_url=f"{base}/{link.code}",
+            url=link.target_url,
+            created_at=link.created_at,
+            expires_at=link.expires_at,
             click_count=link.click_count,
         )
 
@@ -82,7 +85,8 @@ def build_routes(
         body = await read_json(request, CreateLink)
         try:
             target = check_target(
-                body.url, own_hosts=own_hosts(request),
+                body.url,
+                own_hosts=own_hosts(request),
                 allow_private=settings.allow_private_targets,
             )
         except UnsafeTarget as exc:
@@ -105,8 +109,12 @@ def build_routes(
         page = await links.page(owner.user_id, query.page, query.per_page)
         to_out = present(request)
         return json_response(
-            LinkPage(items=[to_out(link) for link in page.links], page=query.page,
-                     per_page=query.per_page, total=page.total)
+            LinkPage(
+                items=[to_out(link) for link in page.links],
+                page=query.page,
+                per_page=query.per_page,
+                total=page.total,
+            )
         )
 
     async def show(request: Request) -> Response:
@@ -147,24 +155,64 @@ def build_routes(
     tag = "links"
     code = {"code": CODE_PARAMETER}
     return [
-        ApiRoute("/api/links", create, method="POST", tag=tag, auth=True,
-                 summary="Shorten a URL", body=CreateLink,
-                 responses={201: LinkOut, 401: "No or invalid access token",
-                            409: "The custom code is taken", 422: "Invalid or unsafe field"},
-                 headers={201: {"Location": "The new link in the API"}}),
-        ApiRoute("/api/links", list_links, method="GET", tag=tag, auth=True,
-                 summary="The caller's links, newest first", query=PageQuery,
-                 responses={200: LinkPage, 401: "No or invalid access token"}),
-        ApiRoute("/api/links/{code}", show, method="GET", tag=tag, auth=True,
-                 summary="One of the caller's links, with its click count", path_params=code,
-                 responses={200: LinkOut, 404: "No such link of the caller's"}),
-        ApiRoute("/api/links/{code}", delete, method="DELETE", tag=tag, auth=True,
-                 summary="Delete one of the caller's links (it then answers 410)",
-                 path_params=code,
-                 responses={204: "Deleted", 404: "No such link of the caller's"}),
-        ApiRoute("/{code}", redirect, method="GET", tag="redirect",
-                 summary="Follow a short link (the click is counted)", path_params=code,
-                 responses={settings.redirect_status: "To the target", 404: "No such link",
-                            410: "Expired or deleted"},
-                 headers={settings.redirect_status: {"Location": "The target URL"}}),
+        ApiRoute(
+            "/api/links",
+            create,
+            method="POST",
+            tag=tag,
+            auth=True,
+            summary="Shorten a URL",
+            body=CreateLink,
+            responses={
+                201: LinkOut,
+                401: "No or invalid access token",
+                409: "The custom code is taken",
+                422: "Invalid or unsafe field",
+            },
+            headers={201: {"Location": "The new link in the API"}},
+        ),
+        ApiRoute(
+            "/api/links",
+            list_links,
+            method="GET",
+            tag=tag,
+            auth=True,
+            summary="The caller's links, newest first",
+            query=PageQuery,
+            responses={200: LinkPage, 401: "No or invalid access token"},
+        ),
+        ApiRoute(
+            "/api/links/{code}",
+            show,
+            method="GET",
+            tag=tag,
+            auth=True,
+            summary="One of the caller's links, with its click count",
+            path_params=code,
+            responses={200: LinkOut, 404: "No such link of the caller's"},
+        ),
+        ApiRoute(
+            "/api/links/{code}",
+            delete,
+            method="DELETE",
+            tag=tag,
+            auth=True,
+            summary="Delete one of the caller's links (it then answers 410)",
+            path_params=code,
+            responses={204: "Deleted", 404: "No such link of the caller's"},
+        ),
+        ApiRoute(
+            "/{code}",
+            redirect,
+            method="GET",
+            tag="redirect",
+            summary="Follow a short link (the click is counted)",
+            path_params=code,
+            responses={
+                settings.redirect_status: "To the target",
+                404: "No such link",
+                410: "Expired or deleted",
+            },
+            headers={settings.redirect_status: {"Location": "The target URL"}},
+        ),
     ]

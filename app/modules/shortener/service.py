@@ -51,8 +51,13 @@ class Page:
 
 
 _LINK_COLUMNS = [
-    urls.c.id, urls.c.code, urls.c.target_url, urls.c.owner_id, urls.c.created_at,
-    urls.c.expires_at, urls.c.click_count,
+    urls.c.id,
+    urls.c.code,
+    urls.c.target_url,
+    urls.c.owner_id,
+    urls.c.created_at,
+    urls.c.expires_at,
+    urls.c.click_count,
 ]
 
 
@@ -86,8 +91,13 @@ class Links:
                 row = (
                     await conn.execute(
                         insert(urls)
-                        .values(id=link_id, code=candidate, target_url=target_url,
-                                owner_id=owner_id, expires_at=expires_at)
+                        .values(
+                            id=link_id,
+                            code=candidate,
+                            target_url=target_url,
+                            owner_id=owner_id,
+                            expires_at=expires_at,
+                        )
                         .on_conflict_do_nothing(index_elements=["code"])
                         .returning(*_LINK_COLUMNS)
                     )
@@ -99,8 +109,11 @@ class Links:
                     conn,
                     [
                         LinkCreated(
-                            code=link.code, link_id=link.id, target_url=link.target_url,
-                            owner_id=link.owner_id, created_at=link.created_at,
+                            code=link.code,
+                            link_id=link.id,
+                            target_url=link.target_url,
+                            owner_id=link.owner_id,
+                            created_at=link.created_at,
                             expires_at=link.expires_at,
                         )
                     ],
@@ -149,8 +162,9 @@ class Links:
             ).one_or_none()
             if row is None:
                 raise LinkNotFound
-            await write_outbox(conn, [LinkDeleted(code=code, link_id=row.id,
-                                                  owner_id=row.owner_id)])
+            await write_outbox(
+                conn, [LinkDeleted(code=code, link_id=row.id, owner_id=row.owner_id)]
+            )
         self.cache.evict(code)
 
     async def resolve(self, code: str) -> CachedLink | None:
@@ -161,15 +175,23 @@ class Links:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(urls.c.id, urls.c.code, urls.c.target_url, urls.c.expires_at,
-                           urls.c.deleted_at).where(urls.c.code == code)
+                    select(
+                        urls.c.id,
+                        urls.c.code,
+                        urls.c.target_url,
+                        urls.c.expires_at,
+                        urls.c.deleted_at,
+                    ).where(urls.c.code == code)
                 )
             ).one_or_none()
         link = None
         if row is not None:
             link = CachedLink(
-                id=row.id, code=row.code, target_url=row.target_url,
-                expires_at=row.expires_at, deleted=row.deleted_at is not None,
+                id=row.id,
+                code=row.code,
+                target_url=row.target_url,
+                expires_at=row.expires_at,
+                deleted=row.deleted_at is not None,
             )
         self.cache.put(code, link)
         return link

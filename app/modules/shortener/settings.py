@@ -36,7 +36,8 @@ class ShortenerSettings(DatabaseSettings):
         default=4, ge=1, le=32, description="Click groups being committed at once."
     )
     click_commit_timeout_seconds: float = Field(
-        default=2.0, gt=0,
+        default=2.0,
+        gt=0,
         description="While writes fail, how long a redirect waits before it answers anyway "
         "(its click stays queued).",
     )

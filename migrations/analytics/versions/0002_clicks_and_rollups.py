@@ -32,8 +32,9 @@ def upgrade() -> None:
     op.create_table(
         "deleted_owners",
         sa.Column("owner_id", sa.Uuid(), primary_key=True),
-        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "deleted_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
 
     op.create_table(
@@ -94,8 +95,9 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("event_id", sa.Uuid(), primary_key=True),
         sa.Column("type", sa.Text(), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("ttl_expires_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("processed_events_ttl", "processed_events", ["ttl_expires_at"])
@@ -107,10 +109,18 @@ def upgrade() -> None:
         sa.Column("envelope", sa.Text(), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
-        sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "first_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+        sa.Column(
+            "last_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
     )
 
 

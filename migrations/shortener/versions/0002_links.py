@@ -23,8 +23,9 @@ def upgrade() -> None:
         sa.Column("code", sa.Text(), nullable=False, unique=True),
         sa.Column("target_url", sa.Text(), nullable=False),
         sa.Column("owner_id", sa.Uuid()),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("expires_at", sa.DateTime(timezone=True)),
         sa.Column("deleted_at", sa.DateTime(timezone=True)),
         sa.Column("click_count", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
@@ -41,8 +42,9 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("event_id", sa.Uuid(), primary_key=True),
         sa.Column("type", sa.Text(), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("ttl_expires_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("processed_events_ttl", "processed_events", ["ttl_expires_at"])
@@ -54,10 +56,18 @@ def upgrade() -> None:
         sa.Column("envelope", sa.Text(), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
-        sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "first_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+        sa.Column(
+            "last_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
     )
 
 

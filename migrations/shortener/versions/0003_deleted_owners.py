@@ -20,8 +20,9 @@ def upgrade() -> None:
     op.create_table(
         "deleted_owners",
         sa.Column("owner_id", sa.Uuid(), primary_key=True),
-        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "deleted_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
 
 

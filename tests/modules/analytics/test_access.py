@@ -29,9 +29,7 @@ async def test_the_owner_reads_the_stats_and_nobody_else_learns_the_code_exists(
     assert "mine" not in others_view["detail"]
 
 
-async def test_stats_need_a_valid_access_token(
-    client: httpx.AsyncClient, owner: Account
-) -> None:
+async def test_stats_need_a_valid_access_token(client: httpx.AsyncClient, owner: Account) -> None:
     await feed(client, created("mine", owner))
 
     missing = await get_stats(client, None, "mine")
@@ -51,8 +49,10 @@ async def test_stats_need_a_valid_access_token(
         ({"interval": "month"}, "interval"),
         ({"include_bots": "maybe"}, "include_bots"),
         ({"from": "2026-03-05T00:00:00Z", "to": "2026-03-04T00:00:00Z"}, "from"),
-        ({"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z", "interval": "hour"},
-         "interval"),
+        (
+            {"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z", "interval": "hour"},
+            "interval",
+        ),
         ({"from": "1980-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
     ],
 )

@@ -60,10 +60,15 @@ def test_dimension_increments_count_humans_and_bots_per_value_and_day() -> None:
     assert rows[("abc", day + timedelta(days=1), "country", "PT")] == (1, 0)
     assert rows[("abc", day, "device", "bot")] == (0, 1)
     assert {(dimension, value) for _, d, dimension, value in rows if d == day} == {
-        ("referer", "direct"), ("country", "PT"), ("city", "unknown"),
-        ("browser", "Chrome"), ("browser", "Googlebot"),
-        ("os", "Windows"), ("os", "unknown"),
-        ("device", "desktop"), ("device", "bot"),
+        ("referer", "direct"),
+        ("country", "PT"),
+        ("city", "unknown"),
+        ("browser", "Chrome"),
+        ("browser", "Googlebot"),
+        ("os", "Windows"),
+        ("os", "unknown"),
+        ("device", "desktop"),
+        ("device", "bot"),
     }
 
 

@@ -30,7 +30,11 @@ async def test_hourly_buckets_cover_the_range_hour_by_hour(
     )
 
     body = await stats(
-        client, owner, "abc", interval="hour", from_=ten + timedelta(minutes=30),
+        client,
+        owner,
+        "abc",
+        interval="hour",
+        from_=ten + timedelta(minutes=30),
         to=ten + timedelta(hours=4),
     )
 
@@ -71,9 +75,7 @@ async def test_daily_buckets_start_at_utc_midnight_and_empty_days_read_zero(
     ]
 
 
-async def test_weekly_buckets_start_on_monday(
-    client: httpx.AsyncClient, owner: Account
-) -> None:
+async def test_weekly_buckets_start_on_monday(client: httpx.AsyncClient, owner: Account) -> None:
     sunday = MONDAY + timedelta(days=6, hours=23)
     await feed(
         client,
@@ -85,8 +87,12 @@ async def test_weekly_buckets_start_on_monday(
     )
 
     body = await stats(
-        client, owner, "abc", interval="week",
-        from_=MONDAY + timedelta(days=2), to=MONDAY + timedelta(days=23),
+        client,
+        owner,
+        "abc",
+        interval="week",
+        from_=MONDAY + timedelta(days=2),
+        to=MONDAY + timedelta(days=23),
     )
 
     assert series(body) == [

@@ -27,9 +27,7 @@ from tests.support.problems import assert_problem
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
-    key = load_pem_private_key(
-        (settings.data_dir / "keys" / "auth-ed25519.pem").read_bytes(), None
-    )
+    key = load_pem_private_key((settings.data_dir / "keys" / "auth-ed25519.pem").read_bytes(), None)
     assert isinstance(key, Ed25519PrivateKey)
     return key
 
@@ -63,9 +61,11 @@ def unsigned(payload: dict[str, Any], kid: str) -> str:
 def hs256_by_hand(payload: dict[str, Any], kid: str, secret: bytes) -> str:
     """PyJWT refuses to HMAC with a PEM key; an attacker would not."""
     head = unsigned(payload, kid).split(".")[1]
-    header = base64.urlsafe_b64encode(
-        json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()
-    ).rstrip(b"=").decode()
+    header = (
+        base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+        .rstrip(b"=")
+        .decode()
+    )
     signature = hmac.new(secret, f"{header}.{head}".encode(), hashlib.sha256).digest()
     return f"{header}.{head}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
@@ -124,9 +124,13 @@ async def test_tokens_we_did_not_sign_as_issued_are_refused(
         token = forge(key, claims(user["id"], iss="someone-else"))
     elif case == "tampered":
         header, _, signature = forge(key, payload).split(".")
-        other_body = base64.urlsafe_b64encode(
-            json.dumps(claims(str(uuid.uuid4())), default=lambda d: int(d.timestamp())).encode()
-        ).rstrip(b"=").decode()
+        other_body = (
+            base64.urlsafe_b64encode(
+                json.dumps(claims(str(uuid.uuid4())), default=lambda d: int(d.timestamp())).encode()
+            )
+            .rstrip(b"=")
+            .decode()
+        )
         token = f"{header}.{other_body}.{signature}"
     else:  # an HMAC token keyed with the public key, the classic confusion attack
         public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)

@@ -38,9 +38,7 @@ async def test_emails_are_unique_whatever_their_case(
 ) -> None:
     await register(client, "ana@example.com")
 
-    response = await client.post(
-        "/api/auth/register", json={"email": second, "password": PASSWORD}
-    )
+    response = await client.post("/api/auth/register", json={"email": second, "password": PASSWORD})
 
     body = assert_problem(response, 409)
     assert "already exists" in body["detail"]
@@ -78,8 +76,6 @@ async def test_long_or_unusual_passwords_are_accepted_without_composition_rules(
 
 @pytest.mark.parametrize("email", ["not-an-email", "a@", "@example.com", "a b@example.com", ""])
 async def test_invalid_emails_are_refused(client: httpx.AsyncClient, email: str) -> None:
-    response = await client.post(
-        "/api/auth/register", json={"email": email, "password": PASSWORD}
-    )
+    response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD})
 
     assert_problem(response, 422, fields=["email"])

@@ -183,5 +183,7 @@ async def test_private_targets_are_a_setting_but_scripts_and_loops_never_are(
 
     assert intranet["url"] == "http://10.0.0.1/wiki"
     assert [assert_problem(r, 422)["errors"][0]["message"] for r in refused] == [
-        SCHEME, CREDENTIALS, OWN
+        SCHEME,
+        CREDENTIALS,
+        OWN,
     ]

@@ -82,7 +82,8 @@ async def test_a_taken_custom_code_is_a_409_and_stores_nothing(
     await shorten(client, ana, "https://example.com/first", code="launch")
 
     response = await client.post(
-        "/api/links", json={"url": "https://example.com/second", "code": "launch"},
+        "/api/links",
+        json={"url": "https://example.com/second", "code": "launch"},
         headers=bo.headers,
     )
 
@@ -102,7 +103,8 @@ async def test_a_deleted_links_code_is_never_handed_out_again(client: httpx.Asyn
     assert (await client.delete("/api/links/seasonal", headers=ana.headers)).status_code == 204
 
     again = await client.post(
-        "/api/links", json={"url": "https://example.com/new", "code": "seasonal"},
+        "/api/links",
+        json={"url": "https://example.com/new", "code": "seasonal"},
         headers=ana.headers,
     )
 
@@ -112,10 +114,40 @@ async def test_a_deleted_links_code_is_never_handed_out_again(client: httpx.Asyn
 
 @pytest.mark.parametrize(
     "code",
-    ["api", "API", "healthz", "openapi.json", ".well-known", "docs", "static", "ab", "a" * 65,
-     "a b", "\u00fcber", "caf\u00e9", "no/slash", "semi;colon", ""],
-    ids=["api", "API-uppercase", "healthz", "openapi.json", ".well-known", "docs", "static",
-         "too-short", "65-chars", "space", "u-umlaut", "accent", "slash", "semicolon", "empty"],
+    [
+        "api",
+        "API",
+        "healthz",
+        "openapi.json",
+        ".well-known",
+        "docs",
+        "static",
+        "ab",
+        "a" * 65,
+        "a b",
+        "\u00fcber",
+        "caf\u00e9",
+        "no/slash",
+        "semi;colon",
+        "",
+    ],
+    ids=[
+        "api",
+        "API-uppercase",
+        "healthz",
+        "openapi.json",
+        ".well-known",
+        "docs",
+        "static",
+        "too-short",
+        "65-chars",
+        "space",
+        "u-umlaut",
+        "accent",
+        "slash",
+        "semicolon",
+        "empty",
+    ],
 )
 async def test_an_invalid_or_reserved_custom_code_is_a_422_naming_code(
     client: httpx.AsyncClient, database_urls: dict[str, str], code: str
@@ -167,7 +199,8 @@ async def test_a_bad_expiry_is_a_422_naming_expires_at(
     ana = await new_account(client)
 
     response = await client.post(
-        "/api/links", json={"url": "https://example.com/", "expires_at": expires_at},
+        "/api/links",
+        json={"url": "https://example.com/", "expires_at": expires_at},
         headers=ana.headers,
     )
 
@@ -251,7 +284,10 @@ async def test_listing_pages_the_callers_live_links_newest_first(
         pages.append(response.json())
 
     assert [[item["code"] for item in body["items"]] for body in pages] == [
-        newest_first[0:2], newest_first[2:4], newest_first[4:5], []
+        newest_first[0:2],
+        newest_first[2:4],
+        newest_first[4:5],
+        [],
     ]
     assert {body["total"] for body in pages} == {5}
     assert [(body["page"], body["per_page"]) for body in pages] == [(1, 2), (2, 2), (3, 2), (4, 2)]
@@ -266,8 +302,12 @@ async def test_listing_pages_the_callers_live_links_newest_first(
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"per_page": "0"}, "per_page"), ({"per_page": "101"}, "per_page"),
-     ({"page": "abc"}, "page"), ({"page": "0"}, "page")],
+    [
+        ({"per_page": "0"}, "per_page"),
+        ({"per_page": "101"}, "per_page"),
+        ({"page": "abc"}, "page"),
+        ({"page": "0"}, "page"),
+    ],
     ids=["per_page-0", "per_page-101", "page-abc", "page-0"],
 )
 async def test_a_bad_page_query_is_a_422_naming_the_parameter(

@@ -55,8 +55,10 @@ async def test_replaying_every_outbox_row_changes_no_count(
     n = 6
 
     assert await relay_of(client, "shortener").drain() == 1 + n
-    before = {"stats": await link_stats(client, ana, code),
-              "click_count": await click_count(client, ana, code)}
+    before = {
+        "stats": await link_stats(client, ana, code),
+        "click_count": await click_count(client, ana, code),
+    }
     assert before == {
         "stats": {"totals": {"all": n, "human": n, "bot": 0}, "unique_clicks": 3},
         "click_count": n,
@@ -70,8 +72,10 @@ async def test_replaying_every_outbox_row_changes_no_count(
     assert sorted(row["type"] for row in rows) == sorted([CREATED] + [CLICKED] * n)
     # Every row went out a second time: sent again, and counted as a second attempt.
     assert all(row["sent_at"] is not None and row["attempts"] == 2 for row in rows), rows
-    after = {"stats": await link_stats(client, ana, code),
-             "click_count": await click_count(client, ana, code)}
+    after = {
+        "stats": await link_stats(client, ana, code),
+        "click_count": await click_count(client, ana, code),
+    }
     assert after == before
 
 

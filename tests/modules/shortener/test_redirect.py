@@ -78,8 +78,13 @@ async def test_an_unknown_code_is_a_404_problem(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/abc%00def"), ("HEAD", "/%00"), ("GET", "/api/links/%00"),
-     ("DELETE", "/api/links/%00"), ("GET", "/" + "x" * 5000)],
+    [
+        ("GET", "/abc%00def"),
+        ("HEAD", "/%00"),
+        ("GET", "/api/links/%00"),
+        ("DELETE", "/api/links/%00"),
+        ("GET", "/" + "x" * 5000),
+    ],
     ids=["redirect-nul", "head-nul", "show-nul", "delete-nul", "5000-chars"],
 )
 async def test_a_code_that_cannot_exist_is_a_404_not_a_server_error(
@@ -188,8 +193,10 @@ async def test_every_redirect_is_counted_before_it_answers_and_carries_no_raw_ip
 
         responses = await asyncio.gather(
             *(
-                client.get(f"/{code}", headers={"User-Agent": CHROME,
-                                                "Referer": "https://news.example/item?id=1"})
+                client.get(
+                    f"/{code}",
+                    headers={"User-Agent": CHROME, "Referer": "https://news.example/item?id=1"},
+                )
                 for _ in range(n)
             )
         )
@@ -333,8 +340,15 @@ async def test_x_forwarded_for_is_ignored_from_a_peer_that_is_not_a_trusted_prox
         ("not-an-ip", "203.0.113.0"),  # garbage: the peer
         ("1.2.3.4, garbage", "203.0.113.0"),  # the right-most untrusted hop is garbage
     ],
-    ids=["single", "spoofed-left", "spoofed-left-and-second-proxy", "ipv6", "all-trusted",
-         "garbage", "garbage-right-most"],
+    ids=[
+        "single",
+        "spoofed-left",
+        "spoofed-left-and-second-proxy",
+        "ipv6",
+        "all-trusted",
+        "garbage",
+        "garbage-right-most",
+    ],
 )
 async def test_behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client(
     app_client: AppFactory,
@@ -366,8 +380,11 @@ async def test_a_forwarded_for_split_over_two_header_lines_is_read_as_one_list(
         link = await shorten(client, account)
         response = await client.get(
             f"/{link['code']}",
-            headers=[("User-Agent", CHROME), ("X-Forwarded-For", "6.6.6.6"),
-                     ("X-Forwarded-For", "8.8.8.8")],
+            headers=[
+                ("User-Agent", CHROME),
+                ("X-Forwarded-For", "6.6.6.6"),
+                ("X-Forwarded-For", "8.8.8.8"),
+            ],
         )
 
     assert response.status_code == 302
@@ -378,14 +395,18 @@ async def test_a_forwarded_for_split_over_two_header_lines_is_read_as_one_list(
 async def test_the_visitor_hash_is_the_same_for_one_ip_and_agent_and_differs_otherwise(
     app_client: AppFactory, settings: Settings, database_urls: dict[str, str]
 ) -> None:
-    visits = [("8.8.8.8", CHROME), ("8.8.8.8", CHROME), ("8.8.8.8", FIREFOX), ("8.8.4.4", CHROME),
-              ("8.8.8.9", CHROME)]
+    visits = [
+        ("8.8.8.8", CHROME),
+        ("8.8.8.8", CHROME),
+        ("8.8.8.8", FIREFOX),
+        ("8.8.4.4", CHROME),
+        ("8.8.8.9", CHROME),
+    ]
     async with app_client(client_ip=PROXY, shortener=trusting(settings)) as client:
         account = await new_account(client)
         link = await shorten(client, account)
         for ip, user_agent in visits:
-            await follow(client, link["code"], user_agent=user_agent,
-                         **{"X-Forwarded-For": ip})
+            await follow(client, link["code"], user_agent=user_agent, **{"X-Forwarded-For": ip})
 
     same, again, other_agent, other_ip, same_network = [
         payload["visitor_hash"] for payload in await clicks(database_urls)

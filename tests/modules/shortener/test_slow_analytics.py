@@ -90,8 +90,9 @@ async def test_a_slow_analytics_consumer_holds_no_shortener_transaction_open(
         await analytics.execute("LOCK TABLE url_creations, clicks IN EXCLUSIVE MODE")
 
         code = (await shorten(client, ana, "https://example.com/slow-analytics"))["code"]
-        blocked_at = await until(lambda: blocked_by(analytics),
-                                 "the analytics consumer waits on the lock")
+        blocked_at = await until(
+            lambda: blocked_by(analytics), "the analytics consumer waits on the lock"
+        )
         # The shortener goes on producing while analytics is stuck on the link_created:
         # each redirect returns once its click and outbox row are committed.
         for _ in range(CLICKS):
@@ -114,9 +115,7 @@ async def test_a_slow_analytics_consumer_holds_no_shortener_transaction_open(
     processed = await _analytics_rows(
         database_urls, "SELECT event_id FROM processed_events WHERE type LIKE 'shortener.%'"
     )
-    assert sorted(row["event_id"] for row in processed) == sorted(
-        row["event_id"] for row in outbox
-    )
+    assert sorted(row["event_id"] for row in processed) == sorted(row["event_id"] for row in outbox)
     clicks = await _analytics_rows(
         database_urls, "SELECT click_id FROM clicks WHERE code = $1", code
     )

@@ -66,9 +66,7 @@ async def test_a_deleted_account_can_no_longer_log_in(client: httpx.AsyncClient)
 
     assert (await delete_account(client, ana)).status_code == 204
 
-    response = await client.post(
-        "/api/auth/login", json={"email": ana.email, "password": PASSWORD}
-    )
+    response = await client.post("/api/auth/login", json={"email": ana.email, "password": PASSWORD})
     assert_problem(response, 401)
     assert_problem(await delete_account(client, ana), 403)  # already gone
 
@@ -86,7 +84,8 @@ async def test_a_link_made_with_a_deleted_accounts_leftover_token_stops_too(
     await deliver_everything(client)
 
     response = await client.post(
-        "/api/links", json={"url": "https://example.com/after", "code": "after"},
+        "/api/links",
+        json={"url": "https://example.com/after", "code": "after"},
         headers=ana.headers,
     )
     await deliver_everything(client)
