@@ -1,4 +1,4 @@
-"""The `encurta` command: serve, migrate, events, config, openapi, modules."""
+"""The `encurta` command: serve, migrate, events, reconcile, config, openapi, modules."""
 
 from __future__ import annotations
 
@@ -204,6 +204,74 @@ def events(settings: Settings, action: str, parked_id: str | None) -> int:
         return asyncio.run(_parked_events(runtime, parked_id if action == "replay" else None))
 
 
+async def _differences(runtime: Runtime) -> dict[str, dict[str, dict[str, int]]]:
+    """For each tally kept by several modules, the keys whose counts differ, with each
+    module's count (0 where a module has no such key)."""
+    keepers: dict[str, list[str]] = {}
+    for module in runtime.modules:
+        for name in module.tallies:
+            keepers.setdefault(name, []).append(module.name)
+    compared: dict[str, dict[str, dict[str, int]]] = {}
+    for name, modules in keepers.items():
+        if len(modules) < 2:
+            continue
+        counts = {
+            module.name: await module.tallies[name]()
+            for module in runtime.modules
+            if module.name in modules
+        }
+        keys = set().union(*counts.values())
+        compared[name] = {
+            key: {module: tally.get(key, 0) for module, tally in counts.items()}
+            for key in sorted(keys)
+            if len({tally.get(key, 0) for tally in counts.values()}) > 1
+        }
+    return compared
+
+
+async def _reconcile(runtime: Runtime, in_process: bool, wait_seconds: float) -> int:
+    loop = asyncio.get_running_loop()
+    try:
+        if in_process:  # this process delivers what is pending; over Kafka, consumers do
+            for consumer in runtime.consumers:
+                runtime.bus.subscribe(consumer)
+        await runtime.bus.start()
+        pending = sum([await relay.drain() for relay in runtime.relays])
+        deadline = loop.time() + wait_seconds
+        while (differences := await _differences(runtime)) and any(differences.values()):
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.5)
+        if not differences:
+            print(
+                "nothing to compare: no two modules here keep the same tally (run it with "
+                "every module's database configured)",
+                file=sys.stderr,
+            )
+            return 2
+        for name, differing in differences.items():
+            if not differing:
+                print(f"{name}: every key agrees")
+                continue
+            print(f"{name}: {len(differing)} differ")
+            for key, counts in differing.items():
+                print(f"  {key}  " + "  ".join(f"{m}={n}" for m, n in counts.items()))
+        if pending:
+            print(f"({pending} pending events were delivered first)")
+        return 1 if any(differences.values()) else 0
+    finally:
+        await runtime.bus.stop()
+        for module in runtime.modules:
+            await module.engine.dispose()
+
+
+def reconcile(settings: Settings, wait_seconds: float) -> int:
+    with databases(settings, settings.modules, take_orphans=False) as urls:
+        runtime = build_runtime(settings, urls)
+        in_process = settings.bus.transport == "inprocess"
+        return asyncio.run(_reconcile(runtime, in_process, wait_seconds))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="encurta",
@@ -245,6 +313,22 @@ def _parser() -> argparse.ArgumentParser:
     events_cmd.add_argument("action", choices=["parked", "replay"])
     events_cmd.add_argument("id", nargs="?", help="for replay: a parked event ID, or `all`")
 
+    reconcile_cmd = commands.add_parser(
+        "reconcile",
+        help="check that modules agree on what they both count",
+        description="Compare what two modules count each by their own means (every link's "
+        "click_count in the shortener, its total in analytics). Pending events are "
+        "delivered first; a difference is waited out for up to --wait seconds (events on "
+        "their way), then each differing link is named and the exit status is 1.",
+    )
+    reconcile_cmd.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long differences may take to settle (default 30)",
+    )
+
     commands.add_parser(
         "config",
         help="print the effective settings, secrets masked",
@@ -285,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             migrate(settings, args.modules)
         elif args.command == "events":
             return events(settings, args.action, args.id)
+        elif args.command == "reconcile":
+            return reconcile(settings, args.wait)
         elif args.command == "config":
             print_config(settings)
         elif args.command == "openapi":

@@ -10,7 +10,7 @@ everything else (settings sections, the composition root, the CLI) derives from 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from app.contracts.base import IntegrationEvent
 from app.kernel.settings import DatabaseSettings, TokenSettings
@@ -28,6 +29,10 @@ E = TypeVar("E", bound=IntegrationEvent)
 S = TypeVar("S", bound=DatabaseSettings)
 
 Hook = Callable[[], Awaitable[None]]
+# A count per key that another module keeps too, by its own means: `encurta reconcile`
+# compares the modules' tallies of one name (clicks per link: the shortener's click_count,
+# analytics' total), which must agree once the events between them are delivered.
+Tally = Callable[[], Awaitable[Mapping[str, int]]]
 
 
 class ModuleConfigurationError(RuntimeError):
@@ -84,6 +89,10 @@ class Module:
     publishes: Sequence[type[IntegrationEvent]] = ()
     # Keys this module signs access tokens with: every module in the process trusts them.
     public_keys: Sequence[Ed25519PublicKey] = ()
+    # Answers `GET`/`HEAD` of one-segment paths ahead of the router (app.kernel.front): the
+    # redirect. At most one module in a process has one.
+    front: ASGIApp | None = None
+    tallies: Mapping[str, Tally] = field(default_factory=dict)
     subscriptions: list[Subscription[Any]] = field(default_factory=list, init=False)
     broadcasts: list[Broadcast[Any]] = field(default_factory=list, init=False)
 

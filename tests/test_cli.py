@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 pytestmark = pytest.mark.integration
 
 ENCURTA = Path(sys.executable).parent / "encurta"
-SUBCOMMANDS = ["serve", "migrate", "config", "openapi", "modules"]
+SUBCOMMANDS = ["serve", "migrate", "events", "reconcile", "config", "openapi", "modules"]
 AUTH_PATHS = {
     "/api/auth/register",
     "/api/auth/login",
@@ -153,6 +153,8 @@ def test_top_level_help_lists_every_command(runs: dict[str, Run]) -> None:
         ("config", ["effective setting", "masked"]),
         ("openapi", ["OpenAPI 3.1"]),
         ("modules", ["routes, tables"]),
+        ("events", ["parked", "replay"]),
+        ("reconcile", ["click_count", "--wait", "exit status is 1"]),
     ],
 )
 def test_each_command_help_describes_it(

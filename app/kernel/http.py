@@ -147,11 +147,20 @@ def json_response(model: BaseModel, status_code: int = 200) -> JSONResponse:
 def client_ip(request: Request, trusted_proxies: Sequence[IPNetwork] = ()) -> str | None:
     """The socket peer, or, when the peer is a trusted proxy, the last address in
     X-Forwarded-For that is not itself a trusted proxy (the right-most untrusted hop)."""
-    peer = _plain(request.client.host) if request.client else None
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)
+
+
+def client_address(
+    peer_host: str | None, forwarded_for: Sequence[str], trusted_proxies: Sequence[IPNetwork]
+) -> str | None:
+    """`client_ip` from the socket peer's address and the X-Forwarded-For lines, for code
+    that reads the ASGI scope itself (the redirect)."""
+    peer = _plain(peer_host) if peer_host else None
     if peer is None or not trusted_proxies or not _trusted(peer, tuple(trusted_proxies)):
         return peer
     # Every X-Forwarded-For line: a proxy may add its own line rather than append.
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+    forwarded = ",".join(forwarded_for)
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
         address = _plain(hop)
         if address is None:

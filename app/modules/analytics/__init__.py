@@ -29,11 +29,13 @@ NAME = "analytics"
 
 
 def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module:
+    stats = StatsService(context.engine, settings)
     module = Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(StatsService(context.engine, settings), context.verifier),
+        routes=build_routes(stats, context.verifier),
+        tallies={"clicks per link": stats.click_totals},
     )
     module.subscribe(LinkCreated, on_link_created)
     module.subscribe(LinkClicked, on_link_clicked)

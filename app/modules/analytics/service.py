@@ -41,6 +41,14 @@ class InvalidRange(Exception):
 
 
 _OWNER = text("SELECT owner_id FROM url_creations WHERE code = :code AND deleted_at IS NULL")
+_TOTALS = text(
+    """
+    SELECT c.code, coalesce(sum(s.total), 0) AS total
+    FROM url_creations c LEFT JOIN url_stats s ON s.code = c.code
+    WHERE c.deleted_at IS NULL
+    GROUP BY c.code
+    """
+)
 _SERIES = text(
     """
     SELECT date_trunc(:unit, hour AT TIME ZONE 'UTC') AS bucket,
@@ -86,6 +94,12 @@ class _Range:
 class StatsService:
     engine: AsyncEngine
     settings: AnalyticsSettings
+
+    async def click_totals(self) -> dict[str, int]:
+        """Every live link's total of clicks: analytics' side of `encurta reconcile`."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(_TOTALS)
+            return {row.code: row.total for row in rows}
 
     async def link_stats(self, owner_id: UUID, code: str, query: StatsQuery) -> LinkStats:
         """Raises LinkNotFound unless `owner_id` owns the live link `code`, and

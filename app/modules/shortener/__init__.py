@@ -12,6 +12,7 @@ from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
+from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.routes import build_routes
 from app.modules.shortener.service import Links
 from app.modules.shortener.settings import ShortenerSettings
@@ -33,11 +34,14 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     keys = VisitorKeys(lambda: load_visitor_secret(settings, context.data_dir))
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
     batcher = ClickBatcher(context.engine, settings)
+    redirector = Redirector(links, edge, batcher, settings.redirect_status)
     module = Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(links, edge, batcher, context.verifier, settings),
+        routes=build_routes(links, redirector, context.verifier, settings),
+        front=redirector,
+        tallies={"clicks per link": links.click_counts},
         on_startup=[keys.start, batcher.start],
         on_shutdown=[batcher.stop, keys.stop],
         publishes=[LinkCreated, LinkDeleted, LinkClicked],

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID
 
 
@@ -22,6 +22,22 @@ class CachedLink:
     target_url: str
     expires_at: datetime | None
     deleted: bool
+    # The redirect's headers, encoded once per cached link rather than once per redirect.
+    redirect_headers: tuple[tuple[bytes, bytes], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        headers = (
+            (b"location", self.target_url.encode("latin-1")),
+            (b"cache-control", b"no-store"),
+            (b"content-length", b"0"),
+        )
+        object.__setattr__(self, "redirect_headers", headers)
+
+    def is_gone(self, now: datetime | None = None) -> bool:
+        """Deleted, or past its expiry."""
+        if self.deleted:
+            return True
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
 
 MISSING = object()  # "not cached", as opposed to a cached None ("no such code")

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from geoip2fast import GeoIP2Fast
-from starlette.requests import Request
+from starlette.types import Scope
 
 from app.contracts.shortener import LinkClicked
-from app.kernel.http import client_ip
+from app.kernel.http import client_address
 from app.modules.shortener.bots import bot_patterns
 from app.modules.shortener.settings import IPNetwork
 from app.modules.shortener.visitors import VisitorKeys, visitor_hash
@@ -106,12 +106,24 @@ class Edge:
         self._trusted = trusted_proxies
         bot_patterns()  # compiled now, not on the first redirect
 
-    async def click(self, request: Request, code: str) -> LinkClicked:
+    def click(self, scope: Scope, code: str) -> LinkClicked:
+        """The click of a redirect, from its ASGI scope (no Request object is made)."""
+        agent: bytes | None = None
+        referrer: bytes | None = None
+        forwarded: list[str] = []
+        for name, value in scope["headers"]:  # the first of a repeated header counts
+            if name == b"user-agent":
+                agent = value if agent is None else agent
+            elif name == b"referer":
+                referrer = value if referrer is None else referrer
+            elif name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+        user_agent = (agent or b"").decode("latin-1")[:_MAX_HEADER]
+        referer = (referrer or b"").decode("latin-1")[:_MAX_HEADER]
+        client = scope.get("client")
+        ip = client_address(client[0] if client else None, forwarded, self._trusted)
         now = datetime.now(UTC)
         key = self._keys.for_day(now.date())
-        ip = client_ip(request, self._trusted)
-        user_agent = request.headers.get("user-agent", "")[:_MAX_HEADER]
-        referer = request.headers.get("referer", "")[:_MAX_HEADER] or None
         country, city = self._geo.locate(ip)
         reason = bot_reason(user_agent)
         # model_construct: every field is built right here; validation would only cost time
@@ -126,7 +138,7 @@ class Edge:
             country=country,
             city=city,
             user_agent=user_agent or None,
-            referer=referer,
+            referer=referer or None,
             visitor_hash=visitor_hash(key, ip, user_agent),
             is_bot=reason is not None,
             bot_reason=reason,

@@ -11,11 +11,11 @@ from starlette.routing import BaseRoute
 
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
-from app.kernel.problems import Problem, invalid_fields, problem_response
+from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import Principal, TokenVerifier, unauthorized
-from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
-from app.modules.shortener.edge import Edge
+from app.modules.shortener.redirect import Redirector
+from app.modules.shortener.redirect import not_found as _not_found
 from app.modules.shortener.schemas import CreateLink, LinkOut, LinkPage, PageQuery
 from app.modules.shortener.service import (
     CodeTaken,
@@ -23,7 +23,6 @@ from app.modules.shortener.service import (
     LinkNotFound,
     Links,
     OwnerDeleted,
-    is_gone,
 )
 from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.targets import UnsafeTarget, check_target
@@ -36,10 +35,6 @@ CODE_PARAMETER = {
 }
 
 
-def _not_found(code: str) -> Problem:
-    return Problem(404, f"There is no link '{code[:64]}'.", slug="link-not-found")
-
-
 def _known_shape(code: str) -> str:
     if not ANY_CODE.fullmatch(code):
         raise _not_found(code)
@@ -48,8 +43,7 @@ def _known_shape(code: str) -> str:
 
 def build_routes(
     links: Links,
-    edge: Edge,
-    batcher: ClickBatcher,
+    redirector: Redirector,
     verifier: TokenVerifier,
     settings: ShortenerSettings,
 ) -> list[BaseRoute]:
@@ -135,23 +129,6 @@ def build_routes(
             raise _not_found(code) from None
         return Response(status_code=204)
 
-    async def redirect(request: Request) -> Response:
-        code: str = request.path_params["code"]
-        # Anything no code can be answers at once: no cache entry, no query.
-        link = await links.resolve(code) if ANY_CODE.fullmatch(code) else None
-        if link is None:
-            return problem_response(_not_found(code))
-        if is_gone(link):
-            return problem_response(
-                Problem(410, f"The link '{code}' has expired or was deleted.", slug="link-gone")
-            )
-        if request.method == "GET":  # a HEAD request fetches no page: it is not a click
-            await batcher.record(await edge.click(request, code))
-        return Response(
-            status_code=settings.redirect_status,
-            headers={"location": link.target_url, "cache-control": "no-store"},
-        )
-
     tag = "links"
     code = {"code": CODE_PARAMETER}
     return [
@@ -203,7 +180,7 @@ def build_routes(
         ),
         ApiRoute(
             "/{code}",
-            redirect,
+            redirector,
             method="GET",
             tag="redirect",
             summary="Follow a short link (the click is counted)",

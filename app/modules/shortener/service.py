@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -167,6 +167,14 @@ class Links:
             )
         self.cache.evict(code)
 
+    async def click_counts(self) -> dict[str, int]:
+        """Every live link's click count: the shortener's side of `encurta reconcile`."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(urls.c.code, urls.c.click_count).where(urls.c.deleted_at.is_(None))
+            )
+            return {row.code: row.click_count for row in rows}
+
     async def resolve(self, code: str) -> CachedLink | None:
         """The hot path: from the cache, or one indexed query on a miss."""
         cached = self.cache.get(code)
@@ -195,9 +203,3 @@ class Links:
             )
         self.cache.put(code, link)
         return link
-
-
-def is_gone(link: CachedLink, now: datetime | None = None) -> bool:
-    if link.deleted:
-        return True
-    return link.expires_at is not None and link.expires_at <= (now or datetime.now(UTC))

@@ -1,0 +1,55 @@
+"""`GET`/`HEAD /{code}`: the redirect, as a plain ASGI app.
+
+What the product exists for, and it needs nothing of the framework: the kernel's front door
+hands it the request before the router, and a cached link is answered with headers encoded
+once per link. The rare answers (404, 410, a code no link can have) go through the same
+problem+json responses as every other route. Starlette's router reaches it too (the route
+documents it in the OpenAPI document), so the answer never depends on who called.
+"""
+
+from __future__ import annotations
+
+from starlette.types import Receive, Scope, Send
+
+from app.kernel.front import route_path
+from app.kernel.problems import Problem, problem_response
+from app.modules.shortener.clicks import ClickBatcher
+from app.modules.shortener.codes import ANY_CODE
+from app.modules.shortener.edge import Edge
+from app.modules.shortener.service import Links
+
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
+
+
+def not_found(code: str) -> Problem:
+    return Problem(404, f"There is no link '{code[:64]}'.", slug="link-not-found")
+
+
+class Redirector:
+    def __init__(self, links: Links, edge: Edge, batcher: ClickBatcher, status: int) -> None:
+        self._links = links
+        self._edge = edge
+        self._batcher = batcher
+        self._status = status
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        code = route_path(scope)[1:]
+        # Anything no code can be is answered at once: no cache entry, no query.
+        link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
+        if link is None:
+            await problem_response(not_found(code))(scope, receive, send)
+            return
+        if link.is_gone():
+            gone = Problem(410, f"The link '{code}' has expired or was deleted.", slug="link-gone")
+            await problem_response(gone)(scope, receive, send)
+            return
+        if scope["method"] == "GET":  # a HEAD request fetches no page: it is not a click
+            await self._batcher.record(self._edge.click(scope, code))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self._status,
+                "headers": link.redirect_headers,
+            }
+        )
+        await send(_EMPTY_BODY)
