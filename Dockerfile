@@ -1,8 +1,8 @@
 # The encurta image: one process serving the enabled modules (ENCURTA_MODULES, default all).
 #
 # It holds no secret. Each module's database comes from ENCURTA_<MODULE>__DATABASE_URL
-# (see docker-compose.yml); without one, `encurta serve` would start the embedded PostgreSQL
-# under ENCURTA_DATA_DIR instead. The auth signing key is generated into ENCURTA_DATA_DIR on
+# (see docker-compose.yml): the image has no embedded PostgreSQL (the `embedded` extra), and
+# a module without a URL stops the start with a message saying so. The auth signing key is generated into ENCURTA_DATA_DIR on
 # first start unless ENCURTA_AUTH__PRIVATE_KEY(_FILE) provides one.
 #
 #   docker build -t encurta .
@@ -24,7 +24,7 @@ WORKDIR /src
 # servers (docker-compose.yml): the `kafka` extra, not the embedded PostgreSQL.
 COPY pyproject.toml uv.lock README.md ./
 RUN pip install uv==0.13.9 \
-    && uv export --frozen --no-hashes --no-emit-project --no-dev --extra kafka \
+    && uv export --locked --no-hashes --no-emit-project --no-dev --extra kafka \
         > /tmp/requirements.txt \
     && /opt/encurta/bin/pip install -r /tmp/requirements.txt
 

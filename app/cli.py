@@ -9,9 +9,7 @@ import json
 import logging
 import signal
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -118,10 +116,9 @@ def print_config(settings: Settings) -> None:
 @contextlib.contextmanager
 def described(settings: Settings) -> Iterator[Runtime]:
     """The modules built only to be described: no database is connected (the engines never
-    are), and keys a module generates at first start go to a folder thrown away after."""
+    are), and no key or secret is loaded or generated."""
     placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in NAMES}
-    with tempfile.TemporaryDirectory(prefix="encurta-describe-") as scratch:
-        yield build_runtime(settings.model_copy(update={"data_dir": Path(scratch)}), placeholders)
+    yield build_runtime(settings, placeholders, describing=True)
 
 
 def print_openapi(settings: Settings) -> None:

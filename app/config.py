@@ -18,6 +18,7 @@ from app.kernel.database import redact
 from app.kernel.server import ServerSettings
 from app.kernel.settings import DatabaseSettings, TokenSettings
 from app.registry import MODULES, NAMES
+from app.wiring import ModuleSpec, S
 
 if TYPE_CHECKING:
     ModuleName = str
@@ -72,13 +73,19 @@ class CoreSettings(BaseSettings):
             ]
         return value
 
-    def section(self, module: str) -> DatabaseSettings:
-        """The module's own settings section (`ENCURTA_<MODULE>__...`)."""
-        section: DatabaseSettings = getattr(self, module)
+    def section(self, spec: ModuleSpec[S]) -> S:
+        """The module's own settings section (`ENCURTA_<MODULE>__...`), of its own model."""
+        section = getattr(self, spec.name)
+        if not isinstance(section, spec.settings):
+            raise TypeError(f"settings.{spec.name} is not a {spec.settings.__name__}")
         return section
 
     def database(self, module: str) -> DatabaseSettings:
-        return self.section(module)
+        """What every section has: where the module's database is."""
+        section = getattr(self, module)
+        if not isinstance(section, DatabaseSettings):
+            raise KeyError(f"no module named {module!r}")
+        return section
 
     def configured_url(self, module: str) -> str | None:
         url = self.database(module).database_url

@@ -33,6 +33,7 @@ from app.kernel.front import FrontDoor
 from app.kernel.health import health_routes
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
+from app.kernel.settings import TokenSettings
 from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
 from app.registry import MODULES, NAMES
 from app.wiring import Module, ModuleConfigurationError, ModuleContext
@@ -90,18 +91,20 @@ class Runtime:
             await module.engine.dispose()
 
 
-def _verifier(settings: Settings) -> TokenVerifier:
-    """Trusts auth's public key from a file or its JWKS when configured; a module in this
-    process that signs tokens adds its own keys once it is built."""
-    tokens = settings.tokens
-    keys = []
-    if tokens.public_key_file is not None:
+def _trust(verifier: TokenVerifier, modules: list[Module], tokens: TokenSettings) -> None:
+    """One source of keys, the first there is: the keys of a module here that signs tokens
+    (auth), else the public key file, else auth's JWKS. Never several: a key file left
+    behind, or another deployment's JWKS, must not make its tokens good here too."""
+    own = [key for module in modules for key in module.public_keys]
+    if own:
+        verifier.trust(own)
+    elif tokens.public_key_file is not None:
         try:
-            keys.append(load_public_key(tokens.public_key_file))
+            verifier.trust([load_public_key(tokens.public_key_file)])
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"ENCURTA_TOKENS__PUBLIC_KEY_FILE: {exc}") from None
-    fetch = jwks_fetcher(tokens.jwks_url) if tokens.jwks_url else None
-    return TokenVerifier(keys, tokens, fetch=fetch)
+    elif tokens.jwks_url:
+        verifier.fetch_from(jwks_fetcher(tokens.jwks_url))
 
 
 def _bus(settings: Settings) -> Bus:
@@ -120,9 +123,15 @@ def _bus(settings: Settings) -> Bus:
     return InProcessBus()
 
 
-def build_runtime(settings: Settings, database_urls: Mapping[str, str]) -> Runtime:
-    """Builds every enabled module, in the registry's order, and the plumbing between them."""
-    verifier = _verifier(settings)
+def build_runtime(
+    settings: Settings, database_urls: Mapping[str, str], *, describing: bool = False
+) -> Runtime:
+    """Builds every enabled module, in the registry's order, and the plumbing between them.
+
+    `describing`: built only to be described (`encurta openapi`, `encurta modules`): no key
+    or secret is loaded or generated, no key source is read, and the bus is in-process.
+    """
+    verifier = TokenVerifier([], settings.tokens)
 
     def context(name: str) -> ModuleContext:
         url = database_urls.get(name) or settings.configured_url(name)
@@ -132,10 +141,11 @@ def build_runtime(settings: Settings, database_urls: Mapping[str, str]) -> Runti
                 "or let `encurta serve` start the embedded PostgreSQL"
             )
         return ModuleContext(
-            engine=create_engine(url, settings.section(name)),
+            engine=create_engine(url, settings.database(name)),
             verifier=verifier,
             tokens=settings.tokens,
             data_dir=settings.data_dir,
+            describing=describing,
         )
 
     specs = [spec for spec in MODULES if spec.name in settings.modules]
@@ -143,17 +153,19 @@ def build_runtime(settings: Settings, database_urls: Mapping[str, str]) -> Runti
     # GIL released), which overlaps with the others' work (GeoIP data...).
     with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="encurta-build") as pool:
         building = [
-            pool.submit(spec.create, settings.section(spec.name), context(spec.name))
-            for spec in specs
+            pool.submit(spec.create, settings.section(spec), context(spec.name)) for spec in specs
         ]
         try:
             modules = [future.result() for future in building]
         except ModuleConfigurationError as exc:
             raise ConfigurationError(str(exc)) from None
-    for module in modules:
-        verifier.trust(module.public_keys)
+    for spec, module in zip(specs, modules, strict=True):
+        if module.name != spec.name:
+            raise TypeError(f"app.modules.{spec.name} built a module named {module.name!r}")
+    if not describing:
+        _trust(verifier, modules, settings.tokens)
 
-    bus = _bus(settings)
+    bus = InProcessBus() if describing else _bus(settings)
     return Runtime(
         modules=modules,
         verifier=verifier,

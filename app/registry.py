@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from app.kernel.settings import DatabaseSettings
 from app.wiring import ModuleSpec
 
 NAMES: tuple[str, ...] = ("auth", "shortener", "analytics")
@@ -20,6 +21,8 @@ def _load(name: str) -> ModuleSpec[Any]:
     spec = getattr(importlib.import_module(f"app.modules.{name}"), "MODULE", None)
     if not isinstance(spec, ModuleSpec) or spec.name != name:
         raise TypeError(f"app.modules.{name} must expose MODULE = ModuleSpec(name={name!r}, ...)")
+    if not issubclass(spec.settings, DatabaseSettings):
+        raise TypeError(f"app.modules.{name}'s settings must extend DatabaseSettings")
     return spec
 
 

@@ -3,7 +3,7 @@
 This layer sits above `app.bus` and `app.contracts` and below the modules, so a module's
 face is checked by mypy: `Module.subscribe` pairs an event contract with a handler of
 exactly that contract (a handler of another event is a type error), and `publishes` names
-contracts, which the relay enforces (an outbox row of an undeclared type is refused).
+contracts, which the relay enforces (it claims only the declared types).
 Each module package exposes one `ModuleSpec` as `MODULE`; `app/registry.py` lists them, and
 everything else (settings sections, the composition root, the CLI) derives from that list.
 """
@@ -66,6 +66,9 @@ class ModuleContext:
     verifier: TokenVerifier  # checks access tokens; routes use this one, not app state
     tokens: TokenSettings  # issuer and audience of access tokens
     data_dir: Path  # keys and secrets generated at first start
+    # Built only to be described (`encurta openapi`, `encurta modules`): load and generate
+    # no key or secret, for none will be used.
+    describing: bool = False
 
 
 Handler = Callable[[AsyncConnection, Sequence[E]], Awaitable[None]]

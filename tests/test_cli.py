@@ -86,6 +86,14 @@ def runs(
     )
     add("openapi", ["openapi"])
     add("openapi without auth", ["openapi"], ENCURTA_MODULES="shortener,analytics")
+    # Describing uses none of these: a key file not mounted where the docs are built, a
+    # broker library not installed there.
+    add(
+        "openapi with absent keys",
+        ["openapi"],
+        ENCURTA_AUTH__PRIVATE_KEY_FILE="/nonexistent/auth.pem",
+        ENCURTA_TOKENS__PUBLIC_KEY_FILE="/nonexistent/public.pem",
+    )
     add(
         "migrate",
         ["migrate", "auth", "shortener", "analytics"],
@@ -226,6 +234,14 @@ def test_openapi_without_the_auth_module_has_no_auth_paths(runs: dict[str, Run])
 def test_openapi_needs_no_database_and_writes_no_key(runs: dict[str, Run]) -> None:
     for name in ["openapi", "openapi without auth"]:
         assert list(runs[name].data_dir.iterdir()) == [], runs[name]
+        assert "signing key" not in runs[name].stderr, runs[name]
+
+
+def test_openapi_reads_no_key_at_all(runs: dict[str, Run]) -> None:
+    run = runs["openapi with absent keys"]
+
+    assert run.returncode == 0, run
+    assert json.loads(run.stdout) == json.loads(runs["openapi"].stdout)
 
 
 def test_migrate_with_configured_urls_succeeds_without_an_embedded_server(

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from app.bus.settings import KafkaSettings
 from app.config import Settings
+from app.kernel.settings import TokenSettings
+from app.kernel.tokens import key_id
 from app.main import ConfigurationError, create_app
+from tests.conftest import AppFactory
+from tests.support.accounts import new_account
 
 
 def split_settings(settings: Settings, tmp_path: Path, modules: list[str]) -> Settings:
@@ -96,3 +103,37 @@ def test_an_unsafe_kafka_setting_refuses_to_start_naming_it(
 
     with pytest.raises(ConfigurationError, match=variable):
         create_app(unsafe, database_urls)
+
+
+async def test_with_auth_here_its_own_key_is_the_only_one_trusted(
+    app_client: AppFactory, tmp_path: Path
+) -> None:
+    """A public key file or a JWKS left in the settings of a process that runs auth must
+    not make another key's tokens good: auth's own key is the one source."""
+    foreign = Ed25519PrivateKey.generate()
+    key_file = tmp_path / "foreign.pem"
+    key_file.write_bytes(
+        foreign.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    now = datetime.now(UTC)
+    token = jwt.encode(
+        {
+            "sub": str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + timedelta(minutes=5),
+            "iss": "encurta",
+            "aud": "encurta",
+            "jti": "x",
+        },
+        foreign,
+        algorithm="EdDSA",
+        headers={"kid": key_id(foreign.public_key())},
+    )
+    tokens = TokenSettings(public_key_file=key_file, jwks_url="http://127.0.0.1:9/jwks.json")
+
+    async with app_client(tokens=tokens) as client:
+        for path in ["/api/links", "/api/auth/me"]:
+            response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401, (path, response.text)
+        ana = await new_account(client)
+        assert (await client.get("/api/links", headers=ana.headers)).status_code == 200

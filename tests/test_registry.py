@@ -53,5 +53,5 @@ def test_settings_have_a_section_per_module_of_its_own_model() -> None:
     settings = Settings()
 
     for spec in MODULES:
-        assert type(settings.section(spec.name)) is spec.settings
+        assert type(settings.section(spec)) is spec.settings
     assert settings.modules == list(NAMES)

@@ -9,9 +9,10 @@ relay renews its lease; a relay that dies mid-publish leaves its rows to be clai
 once the lease has expired, and the consumers' inboxes absorb the duplicates. A relay that
 is stopped gives its lease back at once.
 
-A row whose type the module does not declare in `publishes` is refused, not sent: it keeps
-its place with the error and a lease that never ends, for an operator to see, and no
-consumer hears of an event nobody said would exist.
+A relay claims only the event types its module declares in `publishes`: no consumer hears
+of an event nobody said would exist. A row of another type waits, unsent and unclaimed, for
+a relay that declares it (in a rolling deploy, a newer replica's), and the relay says how
+many such rows there are each time it cleans up.
 
 Claims use `FOR UPDATE SKIP LOCKED` (held only for the claiming statement), so replicas
 share the work without claiming a row twice at once, and unsent rows are found by
@@ -25,10 +26,9 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import asyncpg
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.envelope import Envelope
@@ -49,6 +49,7 @@ _CLAIM = text(
     WHERE id IN (
         SELECT id FROM outbox
         WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+          AND (CAST(:declared AS text[]) IS NULL OR type = ANY(CAST(:declared AS text[])))
         ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
     )
     RETURNING id, event_id, type, key, payload, occurred_at
@@ -68,9 +69,9 @@ _MARK_FAILED = text(
     "claimed_until = NULL "
     "WHERE id = ANY(CAST(:ids AS bigint[])) AND claimed_by = :relay"
 )
-_REFUSE = text(
-    "UPDATE outbox SET last_error = :error, claimed_by = NULL, claimed_until = 'infinity' "
-    "WHERE id = ANY(CAST(:ids AS bigint[]))"
+_UNDECLARED = text(
+    "SELECT type, count(*) AS n FROM outbox "
+    "WHERE sent_at IS NULL AND NOT (type = ANY(CAST(:declared AS text[]))) GROUP BY type"
 )
 _RELEASE = text(
     "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL "
@@ -104,7 +105,7 @@ class OutboxRelay:
         """`publishes`: the only event types this module may send (None: any, for tests of
         the plumbing alone)."""
         self.module = module
-        self._declared = None if publishes is None else {event.type for event in publishes}
+        self._declared = None if publishes is None else sorted({e.type for e in publishes})
         self.id = uuid.uuid4()  # the name of this relay's leases
         self._lease = lease_seconds
         self._engine = engine
@@ -142,12 +143,14 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             claimed = await conn.execute(
                 _CLAIM,
-                {"relay": self.id, "lease": self._lease, "limit": self._settings.relay_batch_size},
+                {
+                    "relay": self.id,
+                    "lease": self._lease,
+                    "limit": self._settings.relay_batch_size,
+                    "declared": self._declared,
+                },
             )
             rows = sorted(claimed.all(), key=lambda row: row.id)
-        if not rows:
-            return 0
-        rows = await self._refuse_undeclared(rows)
         if not rows:
             return 0
         # No transaction of the producer's database is open from here to the mark.
@@ -173,23 +176,6 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             await conn.execute(_MARK_SENT, {"ids": ids})
         return len(rows)
-
-    async def _refuse_undeclared(self, rows: list[Row[Any]]) -> list[Row[Any]]:
-        declared = self._declared
-        if declared is None:
-            return rows
-        refused = [row for row in rows if row.type not in declared]
-        if not refused:
-            return rows
-        types = sorted({row.type for row in refused})
-        error = (
-            f"refused: {', '.join(types)} not in the {self.module} module's publishes; "
-            "declare it there to have it sent"
-        )
-        log.error("relay %s: %d outbox rows %s", self.module, len(refused), error)
-        async with self._engine.begin() as conn:
-            await conn.execute(_REFUSE, {"ids": [row.id for row in refused], "error": error})
-        return [row for row in rows if row.type in declared]
 
     async def _publish(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
         """Publish, renewing the lease on `ids` for as long as the transport takes."""
@@ -220,6 +206,17 @@ class OutboxRelay:
     async def clean(self) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(_CLEAN, {"retention": self._settings.outbox_retention_seconds})
+            if self._declared is None:
+                return
+            waiting = (await conn.execute(_UNDECLARED, {"declared": self._declared})).all()
+        for row in waiting:
+            log.warning(
+                "relay %s: %d outbox rows of type %s wait for a relay that publishes it "
+                "(not in this module's publishes)",
+                self.module,
+                row.n,
+                row.type,
+            )
 
     async def _run(self) -> None:
         failures = 0

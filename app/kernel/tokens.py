@@ -122,6 +122,10 @@ class TokenVerifier:
         self._fetched_at = -float("inf")
         self._lock = asyncio.Lock()
 
+    def fetch_from(self, fetch: KeyFetcher) -> None:
+        """Take keys from `fetch` (auth's JWKS), at start and when a token names a new one."""
+        self._fetch = fetch
+
     def trust(self, keys: Iterable[Ed25519PublicKey]) -> None:
         """Accept tokens signed by these keys too (a token-signing module in this process)."""
         self._trusted.update((key_id(key), key) for key in keys)

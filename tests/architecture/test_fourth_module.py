@@ -5,8 +5,6 @@ the embedded server like the others), its own Alembic history, a route that chec
 tokens with the verifier it was built with, and an inbox subscription to the shortener's
 `link_created`. The only change to existing code is the registry's line of names. Then the
 import contracts hold on the copy, `encurta modules` shows the new module's canvas, and
-
-pytestmark = pytest.mark.integration
 `encurta serve` runs all four: a link created in the shortener reaches `notes` through the
 bus and its own inbox. The real tree is never touched.
 """
@@ -28,6 +26,8 @@ import pytest
 from tests.architecture.test_boundaries import ROOT, contracts, lint_imports
 from tests.conftest import traversable_tmp
 from tests.test_serve import PASSWORD, free_port
+
+pytestmark = pytest.mark.integration
 
 NOTES_FACE = '''\
 """A throwaway fourth module: the links it has heard of, through its own inbox."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from app.contracts.auth import UserDeleted
 from app.kernel.tokens import public_jwk
 from app.modules.auth.keys import load_signing_key
@@ -30,7 +32,11 @@ NAME = "auth"
 
 
 def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
-    signing_key = load_signing_key(settings, context.data_dir)
+    signing_key = (
+        Ed25519PrivateKey.generate()
+        if context.describing
+        else load_signing_key(settings, context.data_dir)
+    )
     passwords = Passwords(settings.argon2)
     service = AuthService(
         engine=context.engine,
