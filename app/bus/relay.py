@@ -52,7 +52,7 @@ _CLAIM = text(
           AND (CAST(:declared AS text[]) IS NULL OR type = ANY(CAST(:declared AS text[])))
         ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, event_id, type, key, payload, occurred_at
+    RETURNING id, event_id, type, key, payload::text AS payload, occurred_at
     """
 )
 _RENEW = text(
