@@ -74,6 +74,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from app.kernel import collector
     from app.kernel.server import uvicorn_options
 
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; with the default
@@ -83,6 +84,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         if settings.migrate_on_start:
             migrate_all(settings.modules, urls)
         app = create_app(settings, urls)
+        collector.settle()
         uvicorn.run(
             app,
             host=host,
