@@ -203,14 +203,14 @@ def events(settings: Settings, action: str, parked_id: str | None) -> int:
         return asyncio.run(_parked_events(runtime, parked_id if action == "replay" else None))
 
 
-async def _differences(runtime: Runtime) -> dict[str, dict[str, dict[str, int]]]:
-    """For each tally kept by several modules, the keys whose counts differ, with each
-    module's count (0 where a module has no such key)."""
+async def _differences(runtime: Runtime) -> dict[str, tuple[int, dict[str, dict[str, int]]]]:
+    """For each tally kept by several modules: how many keys were compared, and those whose
+    counts differ, with each module's count (0 where a module has no such key)."""
     keepers: dict[str, list[str]] = {}
     for module in runtime.modules:
         for name in module.tallies:
             keepers.setdefault(name, []).append(module.name)
-    compared: dict[str, dict[str, dict[str, int]]] = {}
+    compared: dict[str, tuple[int, dict[str, dict[str, int]]]] = {}
     for name, modules in keepers.items():
         if len(modules) < 2:
             continue
@@ -220,11 +220,14 @@ async def _differences(runtime: Runtime) -> dict[str, dict[str, dict[str, int]]]
             if module.name in modules
         }
         keys = set().union(*counts.values())
-        compared[name] = {
-            key: {module: tally.get(key, 0) for module, tally in counts.items()}
-            for key in sorted(keys)
-            if len({tally.get(key, 0) for tally in counts.values()}) > 1
-        }
+        compared[name] = (
+            len(keys),
+            {
+                key: {module: tally.get(key, 0) for module, tally in counts.items()}
+                for key in sorted(keys)
+                if len({tally.get(key, 0) for tally in counts.values()}) > 1
+            },
+        )
     return compared
 
 
@@ -237,7 +240,9 @@ async def _reconcile(runtime: Runtime, in_process: bool, wait_seconds: float) ->
         await runtime.bus.start()
         pending = sum([await relay.drain() for relay in runtime.relays])
         deadline = loop.time() + wait_seconds
-        while (differences := await _differences(runtime)) and any(differences.values()):
+        while (differences := await _differences(runtime)) and any(
+            differing for _, differing in differences.values()
+        ):
             if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.5)
@@ -248,16 +253,16 @@ async def _reconcile(runtime: Runtime, in_process: bool, wait_seconds: float) ->
                 file=sys.stderr,
             )
             return 2
-        for name, differing in differences.items():
+        for name, (compared, differing) in differences.items():
             if not differing:
-                print(f"{name}: every key agrees")
+                print(f"{name}: all {compared} agree")
                 continue
-            print(f"{name}: {len(differing)} differ")
+            print(f"{name}: {len(differing)} of {compared} differ")
             for key, counts in differing.items():
                 print(f"  {key}  " + "  ".join(f"{m}={n}" for m, n in counts.items()))
         if pending:
             print(f"({pending} pending events were delivered first)")
-        return 1 if any(differences.values()) else 0
+        return 1 if any(differing for _, differing in differences.values()) else 0
     finally:
         await runtime.bus.stop()
         for module in runtime.modules:

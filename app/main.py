@@ -131,6 +131,9 @@ def build_runtime(
     `describing`: built only to be described (`encurta openapi`, `encurta modules`): no key
     or secret is loaded or generated, no key source is read, and the bus is in-process.
     """
+    # First: a transport that cannot be had refuses the start before any key is made.
+    # First: a transport that cannot be had refuses the start before any key is made.
+    bus = InProcessBus() if describing else _bus(settings)
     verifier = TokenVerifier([], settings.tokens)
 
     def context(name: str) -> ModuleContext:
@@ -165,7 +168,6 @@ def build_runtime(
     if not describing:
         _trust(verifier, modules, settings.tokens)
 
-    bus = InProcessBus() if describing else _bus(settings)
     return Runtime(
         modules=modules,
         verifier=verifier,

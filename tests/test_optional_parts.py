@@ -103,14 +103,24 @@ def test_without_the_embedded_extra_a_module_without_a_url_names_the_fix(
 
 
 def test_without_the_kafka_extra_the_kafka_transport_names_the_fix(
-    lean_python: Path, tmp_path: Path
+    lean_python: Path, database_urls: dict[str, str], tmp_path: Path
 ) -> None:
-    result = run(lean_python, tmp_path / "data", "openapi", ENCURTA_BUS__TRANSPORT="kafka")
+    urls = {f"ENCURTA_{name.upper()}__DATABASE_URL": url for name, url in database_urls.items()}
+    result = run(
+        lean_python,
+        tmp_path / "data",
+        "serve",
+        "--port",
+        str(free_port()),
+        ENCURTA_BUS__TRANSPORT="kafka",
+        **urls,
+    )
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "ENCURTA_BUS__TRANSPORT=kafka needs aiokafka" in result.stderr
     assert "install encurta[kafka]" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "keys").exists()  # refused before any key was made
 
 
 def test_with_configured_databases_and_the_inprocess_bus_it_serves_without_either(

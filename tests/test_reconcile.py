@@ -49,7 +49,7 @@ async def test_counts_that_agree_and_counts_that_do_not(
     # Stopped with every click committed; the command delivers what is still pending.
     status, output = await reconcile(database_urls, tmp_path)
     assert status == 0, output
-    assert "clicks per link: every key agrees" in output
+    assert "clicks per link: all 2 agree" in output
 
     shortener = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
     try:
@@ -61,6 +61,6 @@ async def test_counts_that_agree_and_counts_that_do_not(
 
     status, output = await reconcile(database_urls, tmp_path, "--wait", "0")
     assert status == 1, output
-    assert "clicks per link: 1 differ" in output
+    assert "clicks per link: 1 of 2 differ" in output
     assert f"{untouched}  shortener=2  analytics=0" in output
     assert counted not in output

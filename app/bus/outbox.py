@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -81,17 +82,37 @@ INSERT_ROWS = """
 NOTIFY = f"pg_notify('{NOTIFY_CHANNEL}', '')"
 
 
+class OutboxRow(NamedTuple):
+    """An event as the outbox stores it. A writer on the hot path (the click batcher) makes
+    it straight from what it captured; anything else makes it from a contract with `of`."""
+
+    event_id: UUID
+    type: str
+    key: str
+    payload: str  # the contract's fields as JSON
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, event: IntegrationEvent) -> OutboxRow:
+        return cls(
+            event.event_id,
+            event.type,
+            event.partition_key,
+            event.model_dump_json(),
+            event.occurred_at,
+        )
+
+
 def row_parameters(
-    events: Sequence[IntegrationEvent],
+    rows: Sequence[OutboxRow],
 ) -> tuple[list[UUID], list[str], list[str], list[str], list[datetime]]:
-    """The outbox columns of `events`, as the arrays `INSERT_ROWS` takes."""
+    """The outbox columns of `rows`, as the arrays `INSERT_ROWS` takes."""
     return (
-        [event.event_id for event in events],
-        [event.type for event in events],
-        [event.partition_key for event in events],
-        # pydantic's serializer, in Rust: the click batcher's largest cost per click.
-        [event.model_dump_json() for event in events],
-        [event.occurred_at for event in events],
+        [row.event_id for row in rows],
+        [row.type for row in rows],
+        [row.key for row in rows],
+        [row.payload for row in rows],
+        [row.occurred_at for row in rows],
     )
 
 
@@ -105,7 +126,7 @@ async def write_outbox(conn: AsyncConnection, events: Sequence[IntegrationEvent]
     """
     if not events:
         return []
-    event_ids, types, keys, payloads, occurred = row_parameters(events)
+    event_ids, types, keys, payloads, occurred = row_parameters([OutboxRow.of(e) for e in events])
     inserted = await conn.execute(
         _INSERT,
         {

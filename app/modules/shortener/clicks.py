@@ -17,9 +17,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bus.outbox import INSERT_ROWS, NOTIFY, row_parameters
+from app.bus.outbox import INSERT_ROWS, NOTIFY, OutboxRow, row_parameters
 from app.bus.retry import backoff
-from app.contracts.shortener import LinkClicked
 from app.modules.shortener.settings import ShortenerSettings
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class _Pending:
     __slots__ = ("click", "committed", "since")
 
     def __init__(
-        self, click: LinkClicked, committed: asyncio.Future[None] | None, since: float
+        self, click: OutboxRow, committed: asyncio.Future[None] | None, since: float
     ) -> None:
         self.click = click
         self.committed = committed
@@ -88,7 +87,7 @@ class ClickBatcher:
             log.error("click batcher: %d clicks not written at exit", len(self._pending))
         self._task = None
 
-    async def record(self, click: LinkClicked) -> None:
+    async def record(self, click: OutboxRow) -> None:
         """Queue a click; with wait_for_commit, return once its group committed."""
         loop = asyncio.get_running_loop()
         if len(self._pending) >= self._limit:
@@ -158,7 +157,7 @@ class ClickBatcher:
         if entry.committed is not None and not entry.committed.done():
             entry.committed.set_result(None)
 
-    async def _write(self, clicks: Sequence[LinkClicked]) -> None:
+    async def _write(self, clicks: Sequence[OutboxRow]) -> None:
         # On the driver's connection: SQLAlchemy's transaction and statement machinery cost
         # more than the statement itself at group sizes of a few dozen clicks.
         async with self._engine.connect() as conn:

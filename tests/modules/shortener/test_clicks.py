@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bus.outbox import OutboxRow
 from app.contracts.shortener import LinkClicked
 from app.kernel.database import create_engine
 from app.modules.shortener import ShortenerSettings
@@ -45,7 +46,11 @@ async def engine(database_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def click(code: str) -> LinkClicked:
+def click(code: str) -> OutboxRow:
+    return OutboxRow.of(event(code))
+
+
+def event(code: str) -> LinkClicked:
     return LinkClicked(
         code=code,
         click_id=uuid.uuid4(),
@@ -119,7 +124,7 @@ class CommitThenConnectionLost(ClickBatcher):
         super().__init__(*args, **kwargs)
         self.writes: list[list[uuid.UUID]] = []
 
-    async def _write(self, clicks: Sequence[LinkClicked]) -> None:
+    async def _write(self, clicks: Sequence[OutboxRow]) -> None:
         self.writes.append([c.event_id for c in clicks])
         await super()._write(clicks)
         if len(self.writes) == 1:
