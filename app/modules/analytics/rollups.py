@@ -8,9 +8,11 @@ many clicks of the batch fall into it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
+from functools import cache
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -54,16 +56,24 @@ class Click:
     def stored(self, column: str) -> Any:
         """The value of a `clicks` column: what analytics derived (a field of this class),
         else the event's field of that name, as received."""
-        if column in _DERIVED:
-            return getattr(self, column)
-        return getattr(self.event, column)
+        return reader(column)(self)
 
     def dimensions(self) -> dict[str, str]:
         """The value of each stats dimension: its clicks column, as a rollup key."""
-        return {d.name: clip(self.stored(d.column)) for d in DIMENSIONS}
+        return {name: clip(read(self)) for name, read in _DIMENSION_READERS}
 
 
 _DERIVED = frozenset(field.name for field in fields(Click)) - {"event"}
+
+
+@cache
+def reader(column: str) -> Callable[[Click], Any]:
+    """Reads `column` of a click: made once per column, then one C call per click (the
+    consumer reads fifteen columns of every click it stores)."""
+    return attrgetter(column if column in _DERIVED else f"event.{column}")
+
+
+_DIMENSION_READERS = [(d.name, reader(d.column)) for d in DIMENSIONS]
 
 
 def enrich(event: LinkClicked) -> Click:

@@ -27,6 +27,7 @@ from app.modules.analytics.rollups import (
     distinct_clicks,
     enrich,
     hourly_increments,
+    reader,
 )
 
 _UPSERT_CREATIONS = text(
@@ -225,7 +226,7 @@ async def _forget_data(conn: AsyncConnection, codes: list[str]) -> None:
 
 
 def _click_columns(clicks: Sequence[Click]) -> dict[str, list[Any]]:
-    return {name: [click.stored(name) for click in clicks] for name in _CLICK_COLUMNS}
+    return {name: list(map(reader(name), clicks)) for name in _CLICK_COLUMNS}
 
 
 async def _insert_visitors(conn: AsyncConnection, clicks: Sequence[Click]) -> set[VisitorKey]:
