@@ -1,0 +1,145 @@
+"""Where a redirect's CPU goes: µs per redirect, per stage, from a py-spy profile.
+
+    .venv/bin/python bench/profile_redirect.py [--mode durable|fast] [--seconds 8]
+
+encurta runs as in bench/redirect.py's default configuration (one process with all modules,
+pinned to core 0, the embedded PostgreSQL with fsync on; `fast` answers before the commit),
+wrk loads `GET /{code}` from core 1, and py-spy samples the process at 200 Hz meanwhile.
+Each sample is put in the first stage (below) that one of its frames belongs to, so a
+stage holds what it calls; µs per redirect = samples x 5 ms / redirects served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.kernel import migrations  # noqa: E402
+from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
+from bench.redirect import BIN, CODE, NAMES, free_port, seed, wrk  # noqa: E402
+
+RATE_HZ = 200
+# The first stage (in this order) that a frame of a sample belongs to takes the sample.
+STAGES = [
+    ("analytics consumer", ["modules/analytics/", "bus/inbox.py"]),
+    ("relay (claim, publish, mark)", ["bus/relay.py", "bus/inprocess.py"]),
+    ("click batcher, outbox write", ["shortener/clicks.py", "bus/outbox.py"]),
+    ("click capture (edge)", ["shortener/edge.py", "shortener/visitors.py"]),
+    (
+        "redirect (front door, cache)",
+        ["shortener/redirect.py", "kernel/front.py", "shortener/routes.py", "shortener/service.py"],
+    ),
+    ("starlette", ["starlette/"]),
+    ("uvicorn, HTTP", ["uvicorn/", "kernel/http_protocol.py"]),
+]
+
+
+def stage_of(stack: str) -> str:
+    for name, parts in STAGES:
+        if any(part in stack for part in parts):
+            return name
+    return "other (event loop, driver)"
+
+
+def profile(mode: str, seconds: int) -> tuple[float, collections.Counter[str]]:
+    root = Path(tempfile.mkdtemp(prefix="encurta-profile-"))
+    root.chmod(0o755)
+    database = EmbeddedPostgres(root / "postgres", durable=True)
+    database.start()
+    try:
+        urls = asyncio.run(database.provision(list(NAMES)))
+        for module, url in urls.items():
+            migrations.upgrade(module, url)
+        asyncio.run(seed(urls["shortener"]))
+        env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
+        env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
+        if mode == "fast":
+            env["ENCURTA_SHORTENER__WAIT_FOR_COMMIT"] = "false"
+        port = free_port()
+        server = subprocess.Popen(
+            ["taskset", "-c", "0", str(BIN / "encurta"), "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}/{CODE}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(url, timeout=1).status_code == 302:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            wrk(url, 2, 64)  # warm-up
+            raw = root / "profile.txt"
+            spy = subprocess.Popen(
+                [
+                    str(BIN / "py-spy"),
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-d",
+                    str(seconds),
+                    "-r",
+                    str(RATE_HZ),
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(raw),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            figures = wrk(url, seconds, 64)
+            spy.wait()
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+        samples: collections.Counter[str] = collections.Counter()
+        for line in raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if stack:
+                samples[stage_of(stack)] += int(count)
+        return figures.requests_per_second, samples
+    finally:
+        database.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["durable", "fast"], default="durable")
+    parser.add_argument("--seconds", type=int, default=8)
+    args = parser.parse_args()
+    if not (BIN / "py-spy").exists() or not shutil.which("wrk"):
+        raise SystemExit("needs py-spy (make installs it) and wrk (apt-get install wrk)")
+    rate, samples = profile(args.mode, args.seconds)
+    redirects = rate * args.seconds
+    print(f"{args.mode}: {rate:,.0f} redirects/s; µs of CPU per redirect, by stage")
+    total = 0.0
+    for name in [*(name for name, _ in STAGES), "other (event loop, driver)"]:
+        cost = samples[name] * (1e6 / RATE_HZ) / redirects
+        total += cost
+        print(f"  {name:<32} {cost:6.1f}")
+    print(f"  {'total':<32} {total:6.1f}")
+
+
+if __name__ == "__main__":
+    main()
