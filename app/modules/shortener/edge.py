@@ -123,8 +123,10 @@ class Edge:
                 referrer = value if referrer is None else referrer
             elif name == b"x-forwarded-for":
                 forwarded.append(value.decode("latin-1"))
-        user_agent = (agent or b"").decode("latin-1")[:_MAX_HEADER]
-        referer = (referrer or b"").decode("latin-1")[:_MAX_HEADER]
+        # NUL cannot be stored in jsonb, and one would fail its whole group's write again
+        # and again. uvicorn's parser refuses it; another server might not.
+        user_agent = (agent or b"").replace(b"\x00", b"").decode("latin-1")[:_MAX_HEADER]
+        referer = (referrer or b"").replace(b"\x00", b"").decode("latin-1")[:_MAX_HEADER]
         client = scope.get("client")
         ip = client_address(client[0] if client else None, forwarded, self._trusted)
         now = datetime.now(UTC)

@@ -67,3 +67,12 @@ async def test_the_first_of_a_repeated_header_counts(edge: Edge) -> None:
     row = edge.click(scope((b"user-agent", CHROME.encode()), (b"user-agent", b"curl/8")), "c")
 
     assert LinkClicked.model_validate_json(row.payload).user_agent == CHROME
+
+
+async def test_a_nul_byte_never_reaches_the_stored_json(edge: Edge) -> None:
+    """jsonb refuses \\u0000: one in a payload would fail its whole group's write for good."""
+    row = edge.click(scope((b"user-agent", b"a\x00b"), (b"referer", b"https://x/\x00")), "c")
+
+    assert "\\u0000" not in row.payload
+    event = LinkClicked.model_validate_json(row.payload)
+    assert (event.user_agent, event.referer) == ("ab", "https://x/")
