@@ -21,8 +21,12 @@ pytestmark = pytest.mark.integration
 ENCURTA = Path(sys.executable).parent / "encurta"
 
 
-async def reconcile(database_urls: dict[str, str], data_dir: Path, *args: str) -> tuple[int, str]:
+async def reconcile(
+    database_urls: dict[str, str], data_dir: Path, *args: str, env_modules: str = ""
+) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENCURTA_")}
+    if env_modules:
+        env["ENCURTA_MODULES"] = env_modules
     env |= {f"ENCURTA_{name.upper()}__DATABASE_URL": url for name, url in database_urls.items()}
     env["ENCURTA_DATA_DIR"] = str(data_dir)
     result = await asyncio.to_thread(
@@ -64,3 +68,30 @@ async def test_counts_that_agree_and_counts_that_do_not(
     assert "clicks per link: 1 of 2 differ" in output
     assert f"{untouched}  shortener=2  analytics=0" in output
     assert counted not in output
+
+
+async def test_without_every_module_on_the_inprocess_bus_it_refuses_and_delivers_nothing(
+    app_client: AppFactory, database_urls: dict[str, str], tmp_path: Path
+) -> None:
+    """Draining here would mark events sent that no module here consumes (a user's
+    deletion the shortener never hears of): refused, as serve refuses."""
+    async with app_client() as client:
+        ana = await new_account(client)
+        code = (await shorten(client, ana, "https://example.com/pending"))["code"]
+        await follow(client, code)
+
+    shortener = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    try:
+        # As if the app had stopped before its relay sent them (the inbox would absorb a
+        # second delivery anyway).
+        await shortener.execute("UPDATE outbox SET sent_at = NULL")
+        pending = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+        before = await shortener.fetchval(pending)
+        status, output = await reconcile(database_urls, tmp_path, env_modules="shortener,analytics")
+        after = await shortener.fetchval(pending)
+    finally:
+        await shortener.close()
+
+    assert status == 1, output
+    assert "ENCURTA_MODULES leaves out auth" in output
+    assert before == after >= 1

@@ -21,7 +21,10 @@ def route_path(scope: Scope) -> str:
     """The path the app routes on: without the `root_path` it is mounted under."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+    # Only a whole leading segment is the root: "/s" is not the root of "/sabc".
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 class FrontDoor:

@@ -63,3 +63,8 @@ async def test_websockets_and_lifespan_go_to_the_router() -> None:
     await door({"type": "websocket", "path": "/abc"}, _receive, _send)
     await door({"type": "lifespan"}, _receive, _send)
     assert front.paths == []
+
+
+def test_a_root_path_is_a_whole_leading_segment_only() -> None:
+    assert route_path({"path": "/sabc", "root_path": "/s"}) == "/sabc"
+    assert route_path({"path": "/s", "root_path": "/s"}) == "/"

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.outbox import INSERT_ROWS, NOTIFY, OutboxRow, row_parameters
@@ -22,6 +23,8 @@ from app.bus.retry import backoff
 from app.modules.shortener.settings import ShortenerSettings
 
 log = logging.getLogger(__name__)
+
+_CONNECTION_LOST = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)
 
 # One statement, so one round trip and one implicit transaction per group: the outbox rows,
 # and the click_count of each link counted from the rows the outbox actually took (a group
@@ -163,4 +166,11 @@ class ClickBatcher:
         async with self._engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
-            await driver.fetchrow(_WRITE, *row_parameters(clicks))
+            try:
+                await driver.fetchrow(_WRITE, *row_parameters(clicks))
+            except _CONNECTION_LOST:
+                # SQLAlchemy never saw this error, so it would hand out this connection, and
+                # its pooled siblings likely as dead (a restart, a failover), again: drop them.
+                await conn.invalidate()
+                await self._engine.dispose()
+                raise

@@ -309,3 +309,26 @@ async def test_stop_returns_at_once_when_nothing_is_pending(engine: AsyncEngine)
     await batcher.record(click("alpha"))
 
     assert await stops_on_its_own(batcher)
+
+
+async def test_after_the_database_dropped_its_connections_the_next_group_gets_a_live_one(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    """The group's statement runs on the driver's connection, out of SQLAlchemy's sight: a
+    lost connection must not be handed out again (nor its pooled siblings)."""
+    batcher = ClickBatcher(engine, batcher_settings())
+    await batcher._write([click("alpha")])  # a pooled connection, alive
+    killer = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    try:
+        await killer.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await killer.close()
+
+    with pytest.raises((asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)):
+        await batcher._write([click("alpha")])
+    await batcher._write([click("alpha")])  # at once: no dead connection is reused
+
+    assert (await counts(database_urls))["click_count"]["alpha"] == 2
