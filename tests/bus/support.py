@@ -4,8 +4,7 @@ that record what they applied, subscriber wrappers that count or crash, and poll
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -167,26 +166,6 @@ class Transport:
 
 
 T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T] | T],
-    done: Callable[[T], bool],
-    what: str,
-    timeout: float = 20.0,
-) -> T:
-    """Poll `probe` until `done` says yes; fail with the last value after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = probe()
-        if inspect.isawaitable(value):
-            value = await value
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s; last: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)

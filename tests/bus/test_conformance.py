@@ -33,7 +33,6 @@ from tests.bus.support import (
     Transport,
     envelopes,
     events,
-    eventually,
     ids,
     processed_ids,
     received_rows,
@@ -42,6 +41,7 @@ from tests.bus.support import (
     unsent,
     write,
 )
+from tests.support.waiting import eventually
 
 
 def exactly_once(rows: Sequence[Received], batch: Sequence[ThingHappened]) -> None:

@@ -25,7 +25,6 @@ from tests.bus.support import (
     Transport,
     envelopes,
     events,
-    eventually,
     ids,
     processed_ids,
     received_rows,
@@ -35,6 +34,7 @@ from tests.bus.support import (
 )
 from tests.bus.test_conformance import all_received, exactly_once
 from tests.kafka import Tansu
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -29,6 +28,7 @@ from tests.modules.analytics.helpers import (
 )
 from tests.support.accounts import Account, new_account
 from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 
 NOTHING = {"clicks": 0, "visitors": 0, "url_stats": 0, "url_dimension_stats": 0}
 WEEK = {"from_": MONDAY, "to": MONDAY + timedelta(days=7)}
@@ -111,17 +111,19 @@ async def waits_for_the_open_transaction(database_url: str, task: asyncio.Task[N
     """True once `task`'s session waits for a lock (the open transaction's), however long a
     busy machine takes to get it there; False if the task ended without waiting."""
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        deadline = time.monotonic() + 30  # a guard against a hang, not a measure of speed
-        while not await conn.fetchval(
+
+    async def lock_waiters() -> int:
+        waiting: int = await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ):
-            if task.done():
-                return False
-            assert time.monotonic() < deadline, "neither waiting nor done after 30 s"
-            await asyncio.sleep(0.02)
-        return True
+        )
+        return waiting
+
+    try:
+        waiting = await eventually(
+            lock_waiters, lambda n: n > 0 or task.done(), "the deletion waiting, or done"
+        )
+        return waiting > 0
     finally:
         await conn.close()
 

@@ -23,6 +23,7 @@ from app.modules.shortener import ShortenerSettings
 from app.modules.shortener.clicks import ClickBatcher
 from tests.conftest import asyncpg_dsn, truncate_all
 from tests.modules.shortener.helpers import CHROME, ShortenerDb
+from tests.support.waiting import eventually
 
 CODES = ("alpha", "bravo", "charlie")
 # How long a test waits for what it expects before it fails: a guard against a hang, never a
@@ -194,10 +195,7 @@ async def lock_waiters(database_urls: dict[str, str]) -> int:
 async def wait_until_blocked(database_urls: dict[str, str]) -> None:
     """Until the batcher's write waits for the held row lock (it is inside its transaction,
     uncommitted), however long the busy machine takes to get it there."""
-    deadline = time.monotonic() + GUARD
-    while not await lock_waiters(database_urls):
-        assert time.monotonic() < deadline, f"no write waited for the row lock in {GUARD:.0f} s"
-        await asyncio.sleep(0.02)
+    await eventually(lambda: lock_waiters(database_urls), bool, "a write waiting for the row lock")
 
 
 async def finishes_within(awaitable: Awaitable[Any], seconds: float) -> bool:
@@ -209,12 +207,9 @@ async def finishes_within(awaitable: Awaitable[Any], seconds: float) -> bool:
 
 
 async def wait_until_counted(database_urls: dict[str, str], code: str, n: int) -> dict[str, Any]:
-    deadline = time.monotonic() + GUARD
-    while True:
-        state = await counts(database_urls)
-        if state["click_count"][code] >= n or time.monotonic() > deadline:
-            return state
-        await asyncio.sleep(0.02)
+    return await eventually(
+        lambda: counts(database_urls), lambda state: state["click_count"][code] >= n, "counted"
+    )
 
 
 async def test_without_wait_for_commit_a_click_returns_before_its_commit_and_lands_after(

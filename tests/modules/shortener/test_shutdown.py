@@ -12,13 +12,13 @@ the moment `stop()` is called, which makes the race deterministic.
 from __future__ import annotations
 
 import asyncio
-import time
 from types import CoroutineType
 from typing import Any
 
 import httpx
 
 from tests.conftest import relay_of
+from tests.support.waiting import eventually
 
 # A guard against a hang, never a measure of speed: the machine may be busy.
 GUARD = 30.0
@@ -37,14 +37,14 @@ def awaited_chain(task: asyncio.Task[Any]) -> list[str]:
 async def until_idle(task: asyncio.Task[Any]) -> None:
     """Until the relay waits for a wake-up (it has drained the empty outbox): its loop awaits
     the wake event, directly or through `wait_for` (the form this test guards against)."""
-    deadline = time.monotonic() + GUARD
-    while awaited_chain(task)[:2] not in (
-        ["OutboxRelay._run", "Event.wait"],
-        ["OutboxRelay._run", "wait_for"],
-    ):
-        assert not task.done(), "the relay's task ended"
-        assert time.monotonic() < deadline, f"the relay was not idle after {GUARD:.0f} s"
-        await asyncio.sleep(0.01)
+    idle = (["OutboxRelay._run", "Event.wait"], ["OutboxRelay._run", "wait_for"])
+    await eventually(
+        lambda: awaited_chain(task)[:2],
+        lambda chain: chain in idle or task.done(),
+        "the relay idle",
+        timeout=GUARD,
+    )
+    assert not task.done(), "the relay's task ended"
 
 
 async def test_the_relay_stops_even_when_a_notify_arrives_as_it_is_stopped(

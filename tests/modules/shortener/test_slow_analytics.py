@@ -10,8 +10,6 @@ holds a lock on the tables its link_created and link_clicked handlers write.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,21 +26,11 @@ from tests.modules.shortener.helpers import (
     follow,
 )
 from tests.support.accounts import new_account, shorten
+from tests.support.waiting import eventually
 
 # A guard against a hang, never a measure of speed: the machine may be busy.
 GUARD = 60.0
 CLICKS = 5
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll `check` until it returns something truthy; returns that."""
-    try:
-        async with asyncio.timeout(GUARD):
-            while not (found := await check()):
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not so after {GUARD:.0f} s") from None
-    return found
 
 
 async def blocked_by(conn: asyncpg.Connection) -> datetime | None:
@@ -90,8 +78,8 @@ async def test_a_slow_analytics_consumer_holds_no_shortener_transaction_open(
         await analytics.execute("LOCK TABLE url_creations, clicks IN EXCLUSIVE MODE")
 
         code = (await shorten(client, ana, "https://example.com/slow-analytics"))["code"]
-        blocked_at = await until(
-            lambda: blocked_by(analytics), "the analytics consumer waits on the lock"
+        blocked_at = await eventually(
+            lambda: blocked_by(analytics), what="the analytics consumer waits on the lock"
         )
         # The shortener goes on producing while analytics is stuck on the link_created:
         # each redirect returns once its click and outbox row are committed.
@@ -108,7 +96,7 @@ async def test_a_slow_analytics_consumer_holds_no_shortener_transaction_open(
         await shortener.close()
 
     db = ShortenerDb(database_urls)
-    await until(lambda: _all_sent(db), "every outbox row sent")
+    await eventually(lambda: _all_sent(db), what="every outbox row sent")
     outbox = await db.outbox()
     assert sorted(row["type"] for row in outbox) == sorted([CREATED] + [CLICKED] * CLICKS)
     # Exactly once in effect: analytics recorded each event once, and each click once.

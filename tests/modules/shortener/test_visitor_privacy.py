@@ -32,10 +32,10 @@ from app.modules.shortener.visitors import (
     secret_file,
     visitor_hash,
 )
-from tests.bus.support import eventually
 from tests.conftest import AppFactory, asyncpg_dsn
 from tests.modules.shortener.helpers import CHROME
 from tests.support.accounts import new_account, shorten
+from tests.support.waiting import eventually
 
 VISITOR = "198.51.100.77"
 
