@@ -14,23 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
-from bench.redirect import BIN, CODE, NAMES, free_port, seed, wrk  # noqa: E402
+from bench.redirect import BIN, CODE, NAMES, free_port, seed, server, wrk  # noqa: E402
 
 RATE_HZ = 200
 # The first stage (in this order) that a frame of a sample belongs to takes the sample.
@@ -70,48 +65,22 @@ def profile(mode: str, seconds: int) -> tuple[float, collections.Counter[str]]:
         if mode == "fast":
             env["ENCURTA_SHORTENER__WAIT_FOR_COMMIT"] = "false"
         port = free_port()
-        server = subprocess.Popen(
-            ["taskset", "-c", "0", str(BIN / "encurta"), "serve", "--port", str(port)],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}/{CODE}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(url, timeout=1).status_code == 302:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        argv = [str(BIN / "encurta"), "serve", "--port", str(port)]
+        pids: list[int] = []
+        with server(argv, port, env, pids) as base:
+            url = f"{base}/{CODE}"
             wrk(url, 2, 64)  # warm-up
             raw = root / "profile.txt"
             spy = subprocess.Popen(
                 [
-                    str(BIN / "py-spy"),
-                    "record",
-                    "-p",
-                    str(server.pid),
-                    "-d",
-                    str(seconds),
-                    "-r",
-                    str(RATE_HZ),
-                    "-f",
-                    "raw",
-                    "-o",
-                    str(raw),
-                    "--nonblocking",
+                    *(str(BIN / "py-spy"), "record", "-p", str(pids[0]), "-d", str(seconds)),
+                    *("-r", str(RATE_HZ), "-f", "raw", "-o", str(raw), "--nonblocking"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             figures = wrk(url, seconds, 64)
             spy.wait()
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
         samples: collections.Counter[str] = collections.Counter()
         for line in raw.read_text().splitlines():
             stack, _, count = line.rpartition(" ")

@@ -95,7 +95,10 @@ def wrk(url: str, seconds: int, connections: int) -> Figures:
 
 
 @contextmanager
-def server(argv: list[str], port: int, env: Mapping[str, str]) -> Iterator[str]:
+def server(
+    argv: list[str], port: int, env: Mapping[str, str], pids: list[int] | None = None
+) -> Iterator[str]:
+    """The server pinned to core 0, once it redirects; its pid is appended to `pids`."""
     process = subprocess.Popen(
         ["taskset", "-c", "0", *argv],
         env={**os.environ, **env},
@@ -104,6 +107,8 @@ def server(argv: list[str], port: int, env: Mapping[str, str]) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
