@@ -29,6 +29,7 @@ from app.main import (
     openapi,
 )
 from app.registry import NAMES
+from app.wiring import Module
 
 log = logging.getLogger("encurta")
 
@@ -124,22 +125,19 @@ def print_config(settings: Settings) -> None:
         print(f"{key}={value}" if value is not None else f"# {key}= (unset)")
 
 
-@contextlib.contextmanager
-def described(settings: Settings) -> Iterator[Runtime]:
+def described(settings: Settings) -> Runtime:
     """The modules built only to be described: no database is connected (the engines never
     are), and no key or secret is loaded or generated."""
     placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in NAMES}
-    yield build_runtime(settings, placeholders, describing=True)
+    return build_runtime(settings, placeholders, describing=True)
 
 
 def print_openapi(settings: Settings) -> None:
-    with described(settings) as runtime:
-        print(json.dumps(openapi(runtime.modules), indent=2))
+    print(json.dumps(openapi(described(settings).modules), indent=2))
 
 
 def print_modules(settings: Settings) -> None:
-    with described(settings) as runtime:
-        _print_canvas(runtime)
+    _print_canvas(described(settings))
 
 
 def _print_canvas(runtime: Runtime) -> None:
@@ -212,22 +210,21 @@ def events(settings: Settings, action: str, parked_id: str | None) -> int:
         return asyncio.run(_parked_events(runtime, parked_id if action == "replay" else None))
 
 
-async def _differences(runtime: Runtime) -> dict[str, tuple[int, dict[str, dict[str, int]]]]:
-    """For each tally kept by several modules: how many keys were compared, and those whose
-    counts differ, with each module's count (0 where a module has no such key)."""
-    keepers: dict[str, list[str]] = {}
+def _shared_tallies(runtime: Runtime) -> dict[str, list[Module]]:
+    """Each tally that two modules or more keep here, with its keepers."""
+    keepers: dict[str, list[Module]] = {}
     for module in runtime.modules:
         for name in module.tallies:
-            keepers.setdefault(name, []).append(module.name)
+            keepers.setdefault(name, []).append(module)
+    return {name: modules for name, modules in keepers.items() if len(modules) > 1}
+
+
+async def _differences(runtime: Runtime) -> dict[str, tuple[int, dict[str, dict[str, int]]]]:
+    """For each shared tally: how many keys were compared, and those whose counts differ,
+    with each module's count (0 where a module has no such key)."""
     compared: dict[str, tuple[int, dict[str, dict[str, int]]]] = {}
-    for name, modules in keepers.items():
-        if len(modules) < 2:
-            continue
-        counts = {
-            module.name: await module.tallies[name]()
-            for module in runtime.modules
-            if module.name in modules
-        }
+    for name, modules in _shared_tallies(runtime).items():
+        counts = {module.name: await module.tallies[name]() for module in modules}
         keys = set().union(*counts.values())
         compared[name] = (
             len(keys),
@@ -246,10 +243,7 @@ DIFFER, NOTHING_TO_COMPARE, UNREADABLE = 1, 3, 4
 
 async def _reconcile(runtime: Runtime, in_process: bool, wait_seconds: float) -> int:
     loop = asyncio.get_running_loop()
-    if not any(
-        len([m for m in runtime.modules if name in m.tallies]) > 1
-        for name in {name for module in runtime.modules for name in module.tallies}
-    ):
+    if not _shared_tallies(runtime):
         print(
             "nothing to compare: no two modules here keep the same tally (run it with "
             "every module's database configured)",

@@ -132,7 +132,6 @@ def build_runtime(
     or secret is loaded or generated, no key source is read, and the bus is in-process.
     """
     # First: a transport that cannot be had refuses the start before any key is made.
-    # First: a transport that cannot be had refuses the start before any key is made.
     bus = InProcessBus() if describing else _bus(settings)
     verifier = TokenVerifier([], settings.tokens)
 

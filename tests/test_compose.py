@@ -524,8 +524,7 @@ def effective_headers(location: list[Directive]) -> dict[str, str]:
 
 def module_paths(module: str) -> list[str]:
     """Concrete request paths for every route of a module, from the app itself."""
-    with described(Settings()) as runtime:
-        (found,) = [m for m in runtime.modules if m.name == module]
+    (found,) = [m for m in described(Settings()).modules if m.name == module]
     paths = [re.sub(r"\{[^}]+\}", "abc123", getattr(r, "path", "")) for r in found.routes]
     assert paths, module
     return paths
