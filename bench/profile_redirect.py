@@ -50,7 +50,9 @@ def stage_of(stack: str) -> str:
     return "other (event loop, driver)"
 
 
-def profile(mode: str, seconds: int) -> tuple[float, collections.Counter[str]]:
+def profile(
+    mode: str, seconds: int, keep: Path | None = None
+) -> tuple[float, collections.Counter[str]]:
     root = Path(tempfile.mkdtemp(prefix="encurta-profile-"))
     root.chmod(0o755)
     database = EmbeddedPostgres(root / "postgres", durable=True)
@@ -81,6 +83,8 @@ def profile(mode: str, seconds: int) -> tuple[float, collections.Counter[str]]:
             )
             figures = wrk(url, seconds, 64)
             spy.wait()
+        if keep is not None:
+            shutil.copy(raw, keep)
         samples: collections.Counter[str] = collections.Counter()
         for line in raw.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
@@ -96,10 +100,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=["durable", "fast"], default="durable")
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--keep", type=Path, help="also save py-spy's raw profile here")
     args = parser.parse_args()
     if not (BIN / "py-spy").exists() or not shutil.which("wrk"):
         raise SystemExit("needs py-spy (make installs it) and wrk (apt-get install wrk)")
-    rate, samples = profile(args.mode, args.seconds)
+    rate, samples = profile(args.mode, args.seconds, args.keep)
     redirects = rate * args.seconds
     print(f"{args.mode}: {rate:,.0f} redirects/s; µs of CPU per redirect, by stage")
     total = 0.0

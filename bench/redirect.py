@@ -172,6 +172,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="run only the configurations whose name holds TEXT (and the bare app)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
@@ -225,6 +232,11 @@ def main() -> None:
                 [str(BIN / "encurta"), "serve"],
                 encurta_env | split_env,
             ),
+        }
+        configs = {
+            name: config
+            for name, config in configs.items()
+            if name.startswith("bare") or not args.only or any(t in name for t in args.only)
         }
         results: dict[str, list[Figures]] = {name: [] for name in configs}
         counted = served = 0
