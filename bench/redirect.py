@@ -162,7 +162,13 @@ async def seed(url: str) -> None:
 async def click_count(url: str) -> int:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        return int(await conn.fetchval("SELECT click_count FROM urls WHERE code = $1", CODE))
+        # What was folded into the link, and its tallies not folded yet.
+        count = await conn.fetchval(
+            "SELECT click_count + coalesce((SELECT sum(clicks) FROM click_tallies "
+            "WHERE code = $1), 0) FROM urls WHERE code = $1",
+            CODE,
+        )
+        return int(count)
     finally:
         await conn.close()
 

@@ -1,8 +1,11 @@
 """The click batcher: group commit for the redirect path.
 
 Redirects hand their clicks here. One writer commits them in groups, in one transaction
-per group holding the outbox rows and the `click_count` increments, so the cost of a
-commit is shared by every click that arrived while the previous one was in flight. By
+per group holding the outbox rows and the links' click tallies, so the cost of a commit is
+shared by every click that arrived while the previous one was in flight. A group appends a
+tally row per link rather than updating the link, so groups in flight never queue on a
+popular link's row lock; the batcher folds the tallies into `urls.click_count` about once
+a second. By
 default a redirect waits for its group (a 302 that reached the client was counted); with
 `wait_for_commit=False` it answers at once and a crash may lose the clicks not yet written.
 While the database is away, clicks wait in a bounded buffer and redirects keep answering
@@ -12,6 +15,7 @@ after `click_commit_timeout_seconds`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -27,19 +31,27 @@ log = logging.getLogger(__name__)
 _CONNECTION_LOST = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)
 
 # One statement, so one round trip and one implicit transaction per group: the outbox rows,
-# and the click_count of each link counted from the rows the outbox actually took (a group
-# written again after an uncertain commit is neither stored nor counted twice). Links are
-# updated in code order, so concurrent writers (replicas) lock them in the same order.
+# and a tally per link counted from the rows the outbox actually took (a group written again
+# after an uncertain commit is neither stored nor counted twice).
 _WRITE = f"""
     WITH inserted AS ({INSERT_ROWS}),
     counted AS (
-        UPDATE urls SET click_count = urls.click_count + batch.n
-        FROM (SELECT key, count(*) AS n FROM inserted GROUP BY key ORDER BY key) AS batch
-        WHERE urls.code = batch.key
+        INSERT INTO click_tallies (code, clicks)
+        SELECT key, count(*) FROM inserted GROUP BY key
         RETURNING 1
     )
     SELECT {NOTIFY}, (SELECT count(*) FROM counted)
 """  # noqa: S608 - made of constants, no input
+
+# Tallies are taken (deleted) and added to their links in one transaction, so each counts
+# once even when replicas fold at the same time; links are locked in code order.
+FOLD = """
+    WITH taken AS (DELETE FROM click_tallies RETURNING code, clicks),
+    sums AS (SELECT code, sum(clicks) AS n FROM taken GROUP BY code ORDER BY code)
+    UPDATE urls SET click_count = urls.click_count + sums.n
+    FROM sums WHERE urls.code = sums.code
+"""
+_FOLD_EVERY_SECONDS = 1.0
 
 
 # A failed write is tried again within 0.1 s of a blip, and at most 5 s apart while the
@@ -71,12 +83,14 @@ class ClickBatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._folding: asyncio.Task[None] | None = None
         self._closing = False
         self._failures = 0
         self.dropped = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="click-batcher")
+        self._folding = asyncio.create_task(self._fold_forever(), name="click-tally-fold")
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Write what is pending (for at most `grace_seconds`), then stop."""
@@ -89,6 +103,31 @@ class ClickBatcher:
         except TimeoutError:
             log.error("click batcher: %d clicks not written at exit", len(self._pending))
         self._task = None
+        if self._folding is not None:
+            self._folding.cancel()
+            await asyncio.wait([self._folding])
+            self._folding = None
+        with contextlib.suppress(Exception):  # what is left is folded at the next start
+            await self.fold()
+
+    async def fold(self) -> None:
+        """Add the pending tallies to their links' click_count."""
+        async with self._engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            try:
+                await driver.execute(FOLD)
+            except _CONNECTION_LOST:
+                await conn.invalidate()
+                raise
+
+    async def _fold_forever(self) -> None:
+        while True:
+            try:
+                await self.fold()
+            except Exception as exc:  # noqa: BLE001 - the tallies wait for the next fold
+                log.warning("click batcher: tallies not folded (%s)", exc)
+            await asyncio.sleep(_FOLD_EVERY_SECONDS)
 
     async def record(self, click: OutboxRow) -> None:
         """Queue a click; with wait_for_commit, return once its group committed."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +16,7 @@ from app.contracts.shortener import LinkCreated, LinkDeleted
 from app.modules.shortener import codes
 from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
 from app.modules.shortener.owners import is_deleted, lock_owner
-from app.modules.shortener.tables import urls
+from app.modules.shortener.tables import click_tallies, urls
 
 _GENERATION_ATTEMPTS = 8
 
@@ -50,7 +50,18 @@ class Page:
     total: int
 
 
-_LINK_COLUMNS = [
+# Folded clicks plus the tallies not folded yet (clicks.py): exact at any moment.
+_CLICK_COUNT = (
+    urls.c.click_count
+    + func.coalesce(
+        select(func.sum(click_tallies.c.clicks))
+        .where(click_tallies.c.code == urls.c.code)
+        .scalar_subquery(),
+        0,
+    ).cast(BigInteger)
+).label("click_count")
+
+_STORED_COLUMNS = [
     urls.c.id,
     urls.c.code,
     urls.c.target_url,
@@ -59,6 +70,7 @@ _LINK_COLUMNS = [
     urls.c.expires_at,
     urls.c.click_count,
 ]
+_LINK_COLUMNS = [*_STORED_COLUMNS[:-1], _CLICK_COUNT]
 
 
 def _alive(owner_id: UUID) -> list[ColumnElement[bool]]:
@@ -99,7 +111,7 @@ class Links:
                             expires_at=expires_at,
                         )
                         .on_conflict_do_nothing(index_elements=["code"])
-                        .returning(*_LINK_COLUMNS)
+                        .returning(*_STORED_COLUMNS)
                     )
                 ).one_or_none()
                 if row is None:
@@ -171,7 +183,7 @@ class Links:
         """Every live link's click count: the shortener's side of `encurta reconcile`."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(urls.c.code, urls.c.click_count).where(urls.c.deleted_at.is_(None))
+                select(urls.c.code, _CLICK_COUNT).where(urls.c.deleted_at.is_(None))
             )
             return {row.code: row.click_count for row in rows}
 

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Identity,
     Index,
     MetaData,
     Table,
@@ -31,8 +32,21 @@ urls = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True)),
     Column("deleted_at", DateTime(timezone=True)),
+    # Clicks folded in from click_tallies; a link's count is this plus its pending tallies.
     Column("click_count", BigInteger, nullable=False, server_default=text("0")),
     Index("urls_owner_created", "owner_id", "created_at"),
+)
+
+# Clicks counted but not yet added to urls.click_count: each click group appends one row
+# per link instead of updating the link's row, so concurrent groups (of one viral link)
+# never wait on its row lock; the click batcher folds them into urls about once a second.
+click_tallies = Table(
+    "click_tallies",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("code", Text, nullable=False),
+    Column("clicks", BigInteger, nullable=False),
+    Index("click_tallies_code", "code"),
 )
 
 # No key material of visitor hashes is stored here (or in any database): see visitors.py.

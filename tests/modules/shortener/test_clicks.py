@@ -72,7 +72,11 @@ def batcher_settings(**changes: Any) -> ShortenerSettings:
 
 async def counts(database_urls: dict[str, str]) -> dict[str, Any]:
     db = ShortenerDb(database_urls)
-    rows = await db.fetch("SELECT code, click_count FROM urls ORDER BY code")
+    # A link's count: what was folded into it, and its tallies not folded yet.
+    rows = await db.fetch(
+        "SELECT code, click_count + coalesce((SELECT sum(clicks) FROM click_tallies t "
+        "WHERE t.code = urls.code), 0)::bigint AS click_count FROM urls ORDER BY code"
+    )
     return {
         "click_count": {row["code"]: row["click_count"] for row in rows},
         "outbox": await db.value("SELECT count(*) FROM outbox"),
@@ -175,27 +179,29 @@ async def test_the_same_group_written_twice_directly_changes_nothing_the_second_
     assert second["outbox"] == 3
 
 
-async def hold_row_lock(database_urls: dict[str, str], code: str) -> asyncpg.Connection:
-    """Another session locks the link's row: the batcher's UPDATE waits, uncommitted."""
+async def hold_tally_lock(database_urls: dict[str, str]) -> asyncpg.Connection:
+    """Another session locks the click tallies against writes: the batcher's write waits,
+    uncommitted."""
     conn = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
     await conn.execute("BEGIN")
-    await conn.execute("SELECT 1 FROM urls WHERE code = $1 FOR UPDATE", code)
+    await conn.execute("LOCK TABLE click_tallies IN SHARE MODE")
     return conn
 
 
 async def lock_waiters(database_urls: dict[str, str]) -> int:
-    """Sessions waiting for a lock: the batcher's UPDATE stuck behind `hold_row_lock`."""
+    """Sessions waiting for a lock: the batcher's write stuck behind `hold_tally_lock`."""
     waiting: int = await ShortenerDb(database_urls).value(
         "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+        "AND query LIKE '%INSERT INTO outbox%'"  # not the batcher's fold, waiting as well
     )
     return waiting
 
 
 async def wait_until_blocked(database_urls: dict[str, str]) -> None:
-    """Until the batcher's write waits for the held row lock (it is inside its transaction,
+    """Until the batcher's write waits for the held lock (it is inside its transaction,
     uncommitted), however long the busy machine takes to get it there."""
-    await eventually(lambda: lock_waiters(database_urls), bool, "a write waiting for the row lock")
+    await eventually(lambda: lock_waiters(database_urls), bool, "a write waiting for the lock")
 
 
 async def finishes_within(awaitable: Awaitable[Any], seconds: float) -> bool:
@@ -217,9 +223,9 @@ async def test_without_wait_for_commit_a_click_returns_before_its_commit_and_lan
 ) -> None:
     batcher = ClickBatcher(engine, batcher_settings(wait_for_commit=False))
     await batcher.start()
-    lock = await hold_row_lock(database_urls, "alpha")
+    lock = await hold_tally_lock(database_urls)
     try:
-        # The row stays locked until the ROLLBACK below: a record() that waited for its
+        # The tallies stay locked until the ROLLBACK below: a record() that waited for its
         # commit would never return, and the guard would end it.
         returned = await finishes_within(batcher.record(click("alpha")), GUARD)
         await wait_until_blocked(database_urls)  # the batcher is inside its transaction
@@ -244,14 +250,14 @@ async def test_with_wait_for_commit_a_stuck_commit_holds_the_click_only_until_th
     after click_commit_timeout_seconds" (clicks.py). The click stays queued and lands later."""
     batcher = ClickBatcher(engine, batcher_settings(click_commit_timeout_seconds=0.3))
     await batcher.start()
-    lock = await hold_row_lock(database_urls, "alpha")
+    lock = await hold_tally_lock(database_urls)
     try:
         started = time.monotonic()
         recorded = asyncio.ensure_future(batcher.record(click("alpha")))
         released_at: list[float] = []
         recorded.add_done_callback(lambda _: released_at.append(time.monotonic()))
         await wait_until_blocked(database_urls)
-        # The row stays locked until the ROLLBACK below: only the timeout can release it.
+        # The tallies stay locked until the ROLLBACK below: only the timeout can release it.
         answered = await finishes_within(recorded, GUARD)
         still_stuck = await lock_waiters(database_urls)
         before = await counts(database_urls)
@@ -327,3 +333,44 @@ async def test_after_the_database_dropped_its_connections_the_next_group_gets_a_
     await batcher._write([click("alpha")])  # at once: no dead connection is reused
 
     assert (await counts(database_urls))["click_count"]["alpha"] == 2
+
+
+async def test_a_locked_link_row_does_not_hold_its_clicks(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    """Groups in flight never queue on a popular link's row: a write appends a tally and
+    leaves the link's row alone (another session holding it, as a concurrent group's UPDATE
+    once did, changes nothing)."""
+    batcher = ClickBatcher(engine, batcher_settings())
+    await batcher.start()
+    holder = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT 1 FROM urls WHERE code = 'alpha' FOR UPDATE")
+        committed = await finishes_within(batcher.record(click("alpha")), GUARD)
+        state = await counts(database_urls)
+    finally:
+        await holder.close()
+        await batcher.stop()
+
+    assert committed, "the click waited for the link's row"
+    assert (state["outbox"], state["click_count"]["alpha"]) == (1, 1)
+
+
+async def test_tallies_fold_into_the_links_once_even_when_folders_race(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    writer = ClickBatcher(engine, batcher_settings())
+    await writer.start()
+    await asyncio.gather(*(writer.record(click(CODES[i % 2])) for i in range(40)))
+    others = [ClickBatcher(engine, batcher_settings()) for _ in range(3)]
+    await asyncio.gather(*(other.fold() for other in others), writer.stop())
+    db = ShortenerDb(database_urls)
+
+    folded = await db.fetch("SELECT code, click_count FROM urls ORDER BY code")
+    assert {row["code"]: row["click_count"] for row in folded} == {
+        "alpha": 20,
+        "bravo": 20,
+        "charlie": 0,
+    }
+    assert await db.value("SELECT count(*) FROM click_tallies") == 0
