@@ -177,7 +177,13 @@ def build_runtime(
             if m.publishes
         ],
         consumers=[
-            Consumer(m.name, m.engine, {s.event: s.handle for s in m.subscriptions}, settings.bus)
+            Consumer(
+                m.name,
+                m.engine,
+                {s.event: s.handle for s in m.subscriptions},
+                settings.bus,
+                deduplicating=[s.event for s in m.subscriptions if s.deduplicates],
+            )
             for m in modules
             if m.subscriptions
         ],

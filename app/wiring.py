@@ -47,6 +47,9 @@ class Subscription(Generic[E]):
 
     event: type[E]
     handle: Callable[[AsyncConnection, Sequence[E]], Awaitable[None]]
+    # The handler itself applies a redelivered event at most once (its table is keyed by
+    # the event's own id), so the inbox need not record the id: a row and index entry less.
+    deduplicates: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,14 @@ class Module:
     subscriptions: list[Subscription[Any]] = field(default_factory=list, init=False)
     broadcasts: list[Broadcast[Any]] = field(default_factory=list, init=False)
 
-    def subscribe(self, event: type[E], handle: Handler[E]) -> None:
-        """Consume `event` through this module's inbox: once in effect, in one replica."""
-        self.subscriptions.append(Subscription(event, handle))
+    def subscribe(self, event: type[E], handle: Handler[E], *, deduplicates: bool = False) -> None:
+        """Consume `event` through this module's inbox: once in effect, in one replica.
+
+        `deduplicates`: `handle` applies a redelivered event at most once by itself (a
+        click's id is the primary key of the table it lands in, and every effect of the
+        handler follows from the rows it inserted), so the inbox does not record these
+        events' ids. Only for such handlers, whose rows outlive any redelivery."""
+        self.subscriptions.append(Subscription(event, handle, deduplicates))
 
     def subscribe_every_process(self, event: type[E], handle: BroadcastHandler[E]) -> None:
         """Hear `event` in every process of this module, with no inbox (cache eviction)."""

@@ -70,7 +70,11 @@ async def counts(urls: dict[str, str]) -> tuple[int, int]:
     short = await asyncpg.connect(dsn(urls["shortener"]))
     stats = await asyncpg.connect(dsn(urls["analytics"]))
     try:
-        served = await short.fetchval("SELECT click_count FROM urls WHERE code = $1", CODE)
+        served = await short.fetchval(
+            "SELECT click_count + coalesce((SELECT sum(clicks) FROM click_tallies "
+            "WHERE code = $1), 0) FROM urls WHERE code = $1",
+            CODE,
+        )
         counted = await stats.fetchval("SELECT count(*) FROM clicks WHERE code = $1", CODE)
         return int(served), int(counted)
     finally:
@@ -82,8 +86,7 @@ async def lags(urls: dict[str, str]) -> list[float]:
     conn = await asyncpg.connect(dsn(urls["analytics"]))
     try:
         rows = await conn.fetch(
-            "SELECT extract(epoch FROM p.processed_at - c.occurred_at) AS lag "
-            "FROM clicks c JOIN processed_events p ON p.event_id = c.click_id"
+            "SELECT extract(epoch FROM stored_at - occurred_at) AS lag FROM clicks"
         )
         return [float(row["lag"]) for row in rows]
     finally:

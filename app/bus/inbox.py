@@ -3,7 +3,9 @@
 A consuming module declares handlers, `async def handle(conn, events)`, one per event type;
 this file does the rest. A batch of events is applied in one transaction of the module's
 own database, together with the insert of their ids into `processed_events`: an id that is
-already there is skipped, so a redelivered event changes nothing.
+already there is skipped, so a redelivered event changes nothing. A handler that skips an
+applied id by itself (its table is keyed by the event id: analytics' clicks) is declared
+`deduplicating`, and its events' ids are not recorded at all.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,12 +130,16 @@ class Consumer:
         engine: AsyncEngine,
         handlers: Mapping[type[IntegrationEvent], Handler],
         settings: DeliverySettings,
+        deduplicating: Iterable[type[IntegrationEvent]] = (),
     ) -> None:
+        """`deduplicating`: event types whose handler skips, by itself, an event id it has
+        applied; their ids are not recorded in `processed_events`."""
         self.name = name
         self._engine = engine
         self._settings = settings
         self._contracts = {contract.type: contract for contract in handlers}
         self._handlers = {contract.type: handler for contract, handler in handlers.items()}
+        self._deduplicating = frozenset(contract.type for contract in deduplicating)
         self._purge_task: asyncio.Task[None] | None = None
 
     @property
@@ -249,18 +255,22 @@ class Consumer:
 
     async def _apply_in(self, conn: AsyncConnection, items: Sequence[_Item]) -> None:
         unique = list({item.envelope.event_id: item for item in items}.values())
-        claimed = await conn.execute(
-            _CLAIM_IDS,
-            {
-                "ids": [item.envelope.event_id for item in unique],
-                "types": [item.envelope.type for item in unique],
-                "ttl": self._settings.inbox_ttl_seconds,
-            },
-        )
-        fresh = {row.event_id for row in claimed}
+        recorded = [item for item in unique if item.envelope.type not in self._deduplicating]
+        fresh: set[UUID] = set()
+        if recorded:
+            claimed = await conn.execute(
+                _CLAIM_IDS,
+                {
+                    "ids": [item.envelope.event_id for item in recorded],
+                    "types": [item.envelope.type for item in recorded],
+                    "ttl": self._settings.inbox_ttl_seconds,
+                },
+            )
+            fresh = {row.event_id for row in claimed}
         run: list[_Item] = []
         for item in unique:
-            if item.envelope.event_id not in fresh:
+            checked_by_handler = item.envelope.type in self._deduplicating
+            if not checked_by_handler and item.envelope.event_id not in fresh:
                 continue  # already processed: a redelivery
             if run and run[-1].envelope.type != item.envelope.type:
                 await self._handle(conn, run)

@@ -38,7 +38,7 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
         tallies={"clicks per link": stats.click_totals},
     )
     module.subscribe(LinkCreated, on_link_created)
-    module.subscribe(LinkClicked, on_link_clicked)
+    module.subscribe(LinkClicked, on_link_clicked, deduplicates=True)
     module.subscribe(LinkDeleted, on_link_deleted)
     module.subscribe(UserDeleted, on_user_deleted)
     return module

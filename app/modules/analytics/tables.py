@@ -74,6 +74,8 @@ clicks = Table(
     Column("is_bot", Boolean, nullable=False),
     Column("bot_reason", Text),
     Column("visitor_hash", Text, nullable=False),
+    # When analytics stored it: its lag behind occurred_at is the pipeline's.
+    Column("stored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("clicks_code_occurred_at", "code", "occurred_at"),
 )
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import httpx
 
 from app.bus.envelope import Envelope
 from app.contracts.shortener import LinkClicked
-from tests.conftest import consumer_of
+from tests.conftest import asyncpg_dsn, consumer_of
 from tests.modules.analytics.helpers import GOOGLEBOT, MONDAY, click, created, feed, stats
 from tests.support.accounts import Account
 
@@ -120,3 +121,25 @@ async def test_clicks_that_arrive_before_their_link_created_still_count(
 
     assert body["totals"]["all"] == 3
     assert body["unique_clicks"] == 2
+
+
+async def test_clicks_are_their_own_inbox(
+    client: httpx.AsyncClient, owner: Account, database_urls: dict[str, str]
+) -> None:
+    """A click's id keys the clicks table, which refuses it twice: the inbox records the
+    link's creation, and no click (one row and index entry less per click)."""
+    consumer = consumer_of(client, "analytics")
+    link = created("abc", owner)
+    clicks = [click("abc", MONDAY + timedelta(minutes=i)) for i in range(3)]
+    await consumer.deliver([Envelope.wrap(event) for event in [link, *clicks]])
+    await consumer.deliver([Envelope.wrap(clicks[0])])
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_urls["analytics"]))
+    try:
+        recorded = await conn.fetch("SELECT event_id FROM processed_events")
+        stored = await conn.fetchval("SELECT count(*) FROM clicks")
+    finally:
+        await conn.close()
+    assert [row["event_id"] for row in recorded] == [link.event_id]
+    assert stored == 3
+    assert (await stats(client, owner, "abc", **WEEK))["totals"]["all"] == 3
