@@ -3,6 +3,8 @@
 Our own writes evict their entries at once; entries also expire after a short TTL, which
 bounds how long a change made by another replica goes unseen. Unknown codes are cached
 too (briefly), so a scanner probing random codes does not hit the database each time.
+What fills the cache on a miss (lookup.py) hears of every eviction, so that an answer it
+read before one of our writes is not cached after it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class LinkCache:
         self._ttl = ttl_seconds
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, CachedLink | None]] = OrderedDict()
+        self._evict_listeners: list[Callable[[str], None]] = []
 
     def get(self, code: str) -> CachedLink | object | None:
         """The cached link, None for a cached "no such code", or `MISSING`."""
@@ -78,6 +81,12 @@ class LinkCache:
 
     def evict(self, code: str) -> None:
         self._entries.pop(code, None)
+        for listener in self._evict_listeners:
+            listener(code)
+
+    def on_evict(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(code)` on every eviction, after the entry is gone."""
+        self._evict_listeners.append(listener)
 
     def __len__(self) -> int:
         return len(self._entries)

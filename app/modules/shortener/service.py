@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from app.bus.outbox import write_outbox
 from app.contracts.shortener import LinkCreated, LinkDeleted
 from app.modules.shortener import codes
 from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
+from app.modules.shortener.lookup import Lookups
 from app.modules.shortener.owners import is_deleted, lock_owner
 from app.modules.shortener.tables import click_tallies, urls
 
@@ -82,6 +83,10 @@ class Links:
     engine: AsyncEngine
     cache: LinkCache
     code_length: int
+    _lookups: Lookups = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lookups = Lookups(self.engine, self.cache)
 
     async def create(
         self,
@@ -188,30 +193,9 @@ class Links:
             return {row.code: row.click_count for row in rows}
 
     async def resolve(self, code: str) -> CachedLink | None:
-        """The hot path: from the cache, or one indexed query on a miss."""
+        """The hot path: from the cache; a miss joins the misses being looked up together
+        (lookup.py), one indexed query for many codes."""
         cached = self.cache.get(code)
         if cached is not MISSING:
             return cached  # type: ignore[return-value]
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        urls.c.id,
-                        urls.c.code,
-                        urls.c.target_url,
-                        urls.c.expires_at,
-                        urls.c.deleted_at,
-                    ).where(urls.c.code == code)
-                )
-            ).one_or_none()
-        link = None
-        if row is not None:
-            link = CachedLink(
-                id=row.id,
-                code=row.code,
-                target_url=row.target_url,
-                expires_at=row.expires_at,
-                deleted=row.deleted_at is not None,
-            )
-        self.cache.put(code, link)
-        return link
+        return await self._lookups.get(code)
