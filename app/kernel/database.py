@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -38,3 +41,26 @@ async def asyncpg_connect(engine: AsyncEngine) -> asyncpg.Connection:
         port=url.port,
         database=url.database,
     )
+
+
+_CONNECTION_LOST = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)
+
+
+@contextlib.asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as the driver's own, outside any transaction, for the hot paths
+    (click groups, link lookups) where SQLAlchemy's statement machinery and its BEGIN and
+    ROLLBACK cost more than the one statement. Each statement commits by itself.
+
+    SQLAlchemy never sees the driver's errors, so it would hand a dead connection out again:
+    on a lost connection this one is invalidated and its pooled siblings (likely as dead,
+    after a restart or a failover) disposed of."""
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        try:
+            yield driver
+        except _CONNECTION_LOST:
+            await conn.invalidate()
+            await engine.dispose()
+            raise

@@ -19,16 +19,14 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.outbox import INSERT_ROWS, NOTIFY, OutboxRow, row_parameters
 from app.bus.retry import backoff
+from app.kernel.database import driver_connection
 from app.modules.shortener.settings import ShortenerSettings
 
 log = logging.getLogger(__name__)
-
-_CONNECTION_LOST = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)
 
 # One statement, so one round trip and one implicit transaction per group: the outbox rows,
 # and a tally per link counted from the rows the outbox actually took (a group written again
@@ -112,14 +110,8 @@ class ClickBatcher:
 
     async def fold(self) -> None:
         """Add the pending tallies to their links' click_count."""
-        async with self._engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            try:
-                await driver.execute(FOLD)
-            except _CONNECTION_LOST:
-                await conn.invalidate()
-                raise
+        async with driver_connection(self._engine) as driver:
+            await driver.execute(FOLD)
 
     async def _fold_forever(self) -> None:
         while True:
@@ -202,14 +194,5 @@ class ClickBatcher:
     async def _write(self, clicks: Sequence[OutboxRow]) -> None:
         # On the driver's connection: SQLAlchemy's transaction and statement machinery cost
         # more than the statement itself at group sizes of a few dozen clicks.
-        async with self._engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            try:
-                await driver.fetchrow(_WRITE, *row_parameters(clicks))
-            except _CONNECTION_LOST:
-                # SQLAlchemy never saw this error, so it would hand out this connection, and
-                # its pooled siblings likely as dead (a restart, a failover), again: drop them.
-                await conn.invalidate()
-                await self._engine.dispose()
-                raise
+        async with driver_connection(self._engine) as driver:
+            await driver.fetchrow(_WRITE, *row_parameters(clicks))

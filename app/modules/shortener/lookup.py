@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.kernel.database import driver_connection
 from app.modules.shortener.cache import CachedLink, LinkCache
 
 _SELECT = """
@@ -37,8 +38,6 @@ _QUERIES_AT_ONCE = 4  # each holds a pooled connection while it is out
 # Past this a lookup fails (and its connection is dropped) rather than hold its redirects:
 # an indexed lookup of a few hundred codes takes milliseconds.
 _TIMEOUT_SECONDS = 10.0
-
-_CONNECTION_LOST = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)
 
 
 class LookupFailed(Exception):
@@ -137,19 +136,10 @@ class Lookups:
                 waiter.set_exception(error)
 
     async def _fetch(self, codes: Sequence[str]) -> list[asyncpg.Record]:
-        async with self._engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            try:
-                rows: list[asyncpg.Record] = await driver.fetch(
-                    _SELECT, codes, timeout=_TIMEOUT_SECONDS
-                )
-            except _CONNECTION_LOST:
-                # SQLAlchemy never saw this error, so it would hand out this connection, and
-                # its pooled siblings likely as dead (a restart, a failover), again: drop them.
-                await conn.invalidate()
-                await self._engine.dispose()
-                raise
+        async with driver_connection(self._engine) as driver:
+            rows: list[asyncpg.Record] = await driver.fetch(
+                _SELECT, codes, timeout=_TIMEOUT_SECONDS
+            )
             return rows
 
 
