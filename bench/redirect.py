@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.bus.outbox import OutboxRow  # noqa: E402
+from app.bus.outbox import INSERT_ROWS, row_of, rows_document  # noqa: E402
 from app.contracts.shortener import LinkCreated  # noqa: E402
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
@@ -149,12 +149,7 @@ async def seed(url: str) -> None:
                 CODE,
                 LINKS[CODE],
             )
-            row = OutboxRow.of(created)
-            await conn.execute(
-                "INSERT INTO outbox (event_id, type, key, payload, occurred_at) "
-                "VALUES ($1, $2, $3, $4::jsonb, $5)",
-                *row,
-            )
+            await conn.execute(INSERT_ROWS, rows_document([row_of(created)]))
     finally:
         await conn.close()
 

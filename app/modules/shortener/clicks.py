@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bus.outbox import INSERT_ROWS, NOTIFY, OutboxRow, row_parameters
+from app.bus.outbox import INSERT_ROWS, NOTIFY, OutboxRow, rows_document
 from app.bus.retry import backoff
 from app.kernel.database import driver_connection
 from app.modules.shortener.settings import ShortenerSettings
@@ -195,4 +195,4 @@ class ClickBatcher:
         # On the driver's connection: SQLAlchemy's transaction and statement machinery cost
         # more than the statement itself at group sizes of a few dozen clicks.
         async with driver_connection(self._engine) as driver:
-            await driver.fetchrow(_WRITE, *row_parameters(clicks))
+            await driver.fetchrow(_WRITE, rows_document(clicks))

@@ -8,6 +8,7 @@ of IP and user agent under the day's key, which no database holds (visitors.py).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import logging
 import uuid
@@ -104,6 +105,7 @@ def bot_reason(user_agent: str) -> str | None:
 
 class Edge:
     def __init__(self, geo: Geo, keys: VisitorKeys, trusted_proxies: Sequence[IPNetwork]) -> None:
+        self._ids = ClickIds()
         self._geo = geo
         self._keys = keys
         self._trusted = trusted_proxies
@@ -133,21 +135,42 @@ class Edge:
         key = self._keys.for_day(now.date())
         country, city = self._geo.locate(ip)
         reason = bot_reason(user_agent)
-        click_id = uuid.uuid4()  # the click's id is its event's id: one event per click
+        click_id = self._ids.next()  # the click's id is its event's id: one event per click
         occurred_at = now.isoformat()
-        payload: dict[str, object] = {
-            "event_id": str(click_id),
+        row = {
+            "event_id": click_id,
+            "type": LinkClicked.type,
+            "key": code,
             "occurred_at": occurred_at,
-            "code": code,
-            "click_id": str(click_id),
-            "ip_anonymized": anonymize(ip),
-            "country": country,
-            "city": city,
-            "user_agent": user_agent or None,
-            "referer": referer or None,
-            "visitor_hash": visitor_hash(key, ip, user_agent),
-            "is_bot": reason is not None,
-            "bot_reason": reason,
-            "metadata": {},
+            "payload": {
+                "event_id": click_id,
+                "occurred_at": occurred_at,
+                "code": code,
+                "click_id": click_id,
+                "ip_anonymized": anonymize(ip),
+                "country": country,
+                "city": city,
+                "user_agent": user_agent or None,
+                "referer": referer or None,
+                "visitor_hash": visitor_hash(key, ip, user_agent),
+                "is_bot": reason is not None,
+                "bot_reason": reason,
+                "metadata": {},
+            },
         }
-        return OutboxRow(click_id, LinkClicked.type, code, _encode(payload), now)
+        return OutboxRow(_encode(row))
+
+
+class ClickIds:
+    """Unique ids for clicks, made without a system call: a random prefix drawn once per
+    process (74 random bits, as a version 4 UUID has 122), then a counter in the last 48
+    bits. Ids of one process are sequential, which nothing relies on or exposes as a
+    secret; uuid4() per click cost more than the rest of the id's making."""
+
+    def __init__(self) -> None:
+        prefix = uuid.uuid4().hex[:20]
+        self._prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):012x}"

@@ -7,6 +7,7 @@ them): no relay runs here, so no later UPDATE rewrites it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -16,7 +17,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bus.outbox import OutboxRow
+from app.bus.outbox import OutboxRow, row_of
 from app.contracts.shortener import LinkClicked
 from app.kernel.database import create_engine
 from app.modules.shortener import ShortenerSettings
@@ -48,7 +49,7 @@ async def engine(database_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
 
 
 def click(code: str) -> OutboxRow:
-    return OutboxRow.of(event(code))
+    return row_of(event(code))
 
 
 def event(code: str) -> LinkClicked:
@@ -127,10 +128,10 @@ class CommitThenConnectionLost(ClickBatcher):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.writes: list[list[uuid.UUID]] = []
+        self.writes: list[list[str]] = []
 
     async def _write(self, clicks: Sequence[OutboxRow]) -> None:
-        self.writes.append([c.event_id for c in clicks])
+        self.writes.append([json.loads(c)["event_id"] for c in clicks])
         await super()._write(clicks)
         if len(self.writes) == 1:
             raise ConnectionResetError("connection lost after COMMIT")

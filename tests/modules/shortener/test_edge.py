@@ -3,8 +3,10 @@ exactly as the contract reads it, with privacy decided here (no raw IP in it).""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 
@@ -16,6 +18,11 @@ CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0 Safari/537.36"
 )
+
+
+def payload_of(row: str) -> LinkClicked:
+    event: LinkClicked = LinkClicked.model_validate(json.loads(row)["payload"])
+    return event
 
 
 @pytest.fixture
@@ -37,13 +44,15 @@ async def test_the_row_is_a_link_clicked_event_the_contract_accepts(edge: Edge) 
         "abc123",
     )
 
-    event = LinkClicked.model_validate_json(row.payload)
-    assert (row.type, row.key, row.event_id) == (LinkClicked.type, "abc123", event.event_id)
-    assert event.click_id == event.event_id
-    assert before <= event.occurred_at == row.occurred_at <= datetime.now(UTC)
+    stored = json.loads(row)
+    event = LinkClicked.model_validate(stored["payload"])
+    assert (stored["type"], stored["key"]) == (LinkClicked.type, "abc123")
+    assert UUID(stored["event_id"]) == event.event_id == event.click_id
+    occurred_at = datetime.fromisoformat(stored["occurred_at"])
+    assert before <= event.occurred_at == occurred_at <= datetime.now(UTC)
     assert event.code == "abc123"
     assert event.ip_anonymized == "81.2.69.0"
-    assert "81.2.69.142" not in row.payload
+    assert "81.2.69.142" not in row
     assert event.user_agent == CHROME
     assert event.referer == "https://news.example/a"
     assert (event.is_bot, event.bot_reason) == (False, None)
@@ -52,12 +61,10 @@ async def test_the_row_is_a_link_clicked_event_the_contract_accepts(edge: Edge) 
 
 
 async def test_a_crawler_and_a_missing_header_are_said_as_the_contract_says(edge: Edge) -> None:
-    crawler = LinkClicked.model_validate_json(
-        edge.click(
-            scope((b"user-agent", b"Googlebot/2.1 (+http://www.google.com/bot.html)")), "c"
-        ).payload
+    crawler = payload_of(
+        edge.click(scope((b"user-agent", b"Googlebot/2.1 (+http://www.google.com/bot.html)")), "c")
     )
-    bare = LinkClicked.model_validate_json(edge.click(scope(), "c").payload)
+    bare = payload_of(edge.click(scope(), "c"))
 
     assert crawler.is_bot and crawler.bot_reason
     assert (bare.user_agent, bare.referer, bare.is_bot) == (None, None, True)
@@ -66,13 +73,28 @@ async def test_a_crawler_and_a_missing_header_are_said_as_the_contract_says(edge
 async def test_the_first_of_a_repeated_header_counts(edge: Edge) -> None:
     row = edge.click(scope((b"user-agent", CHROME.encode()), (b"user-agent", b"curl/8")), "c")
 
-    assert LinkClicked.model_validate_json(row.payload).user_agent == CHROME
+    assert payload_of(row).user_agent == CHROME
 
 
 async def test_a_nul_byte_never_reaches_the_stored_json(edge: Edge) -> None:
     """jsonb refuses \\u0000: one in a payload would fail its whole group's write for good."""
     row = edge.click(scope((b"user-agent", b"a\x00b"), (b"referer", b"https://x/\x00")), "c")
 
-    assert "\\u0000" not in row.payload
-    event = LinkClicked.model_validate_json(row.payload)
+    assert "\\u0000" not in row
+    event = payload_of(row)
     assert (event.user_agent, event.referer) == ("ab", "https://x/")
+
+
+async def test_click_ids_are_unique_and_read_as_uuids(edge: Edge) -> None:
+    """Made from a per-process prefix and a counter: unique within a process and across
+    processes (another Edge stands for another process)."""
+    keys = VisitorKeys(lambda: b"s" * 32)
+    await keys.start()
+    other = Edge(Geo(None), keys, trusted_proxies=[])
+    ids = [UUID(json.loads(edge.click(scope(), "c"))["event_id"]) for _ in range(1000)]
+    elsewhere = UUID(json.loads(other.click(scope(), "c"))["event_id"])
+    await keys.stop()
+
+    assert len(set(ids)) == 1000
+    assert {i.version for i in ids} == {4}
+    assert elsewhere not in ids
