@@ -8,8 +8,9 @@ process with all three modules, the embedded PostgreSQL with fsync on, click cap
 and the relay and analytics consumer in the same process; and, for comparison, as the
 shortener alone in its process, its events going to Kafka (a Tansu broker), on a database
 of its own. Printed: medians over the runs, each configuration's ratio to the bare app
-measured in the same run, and at the end what `encurta reconcile` says of the one-process
-configurations: every click they counted in `click_count` is in analytics' total.
+measured in the same run, the server's RSS before and after each measurement, and at the
+end what `encurta reconcile` says of the one-process configurations: every click they
+counted in `click_count` is in analytics' total.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -27,8 +27,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,19 +46,21 @@ from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
 from bench.bare_app import LINKS  # noqa: E402
+from bench.support.wrk import Figures, rss_mib, wrk  # noqa: E402
 from tests.kafka import Tansu  # noqa: E402
+
+__all__ = ["BIN", "CODE", "NAMES", "free_port", "seed", "server", "wrk"]  # profile_redirect's
 
 CODE = next(iter(LINKS))
 BIN = Path(sys.executable).parent
+BARE = "bare Starlette 302"
+DEFAULT = "encurta, 302 after commit (default)"
 
 
 @dataclass
-class Figures:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
+class Config:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -67,31 +69,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def wrk(url: str, seconds: int, connections: int) -> Figures:
-    out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    failed = int(errors.group(1)) if errors else 0
-    if socket_errors:
-        failed += sum(int(n) for n in socket_errors.groups())
-    return Figures(rate, _ms(*p50.groups()), _ms(*p99.groups()), total, failed)  # type: ignore[union-attr]
 
 
 @contextmanager
@@ -108,7 +85,7 @@ def server(
     )
     url = f"http://127.0.0.1:{port}"
     if pids is not None:
-        pids.append(process.pid)
+        pids.append(process.pid)  # taskset execs the server: one process, one pid
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -128,6 +105,11 @@ def server(
             process.kill()
 
 
+def _serve(config: Config, pids: list[int] | None = None) -> AbstractContextManager[str]:
+    port = free_port()
+    return server([*config.argv, "--port", str(port)], port, config.env, pids)
+
+
 async def seed(url: str) -> None:
     """The link, and its `link_created` event in the outbox, as the API would make them:
     analytics counts the clicks of links it has heard of."""
@@ -140,7 +122,7 @@ async def seed(url: str) -> None:
         created_at=datetime.now(UTC),
         expires_at=None,
     )
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(_dsn(url))
     try:
         async with conn.transaction():
             await conn.execute(
@@ -159,8 +141,8 @@ async def seed(url: str) -> None:
         await conn.close()
 
 
-async def click_count(url: str) -> int:
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+async def click_count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
     try:
         # What was folded into the link, and its tallies not folded yet.
         count = await conn.fetchval(
@@ -171,6 +153,48 @@ async def click_count(url: str) -> int:
         return int(count)
     finally:
         await conn.close()
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def measure(
+    config: Config, seconds: int, connections: int, dsn: str
+) -> tuple[Figures, int, float, float]:
+    """One measurement after a 2 s warm-up: wrk's figures, clicks of the link committed
+    meanwhile, and the server's RSS before and after, in MiB."""
+    pids: list[int] = []
+    with _serve(config, pids) as url:
+        wrk(f"{url}/{CODE}", 2, connections)  # warm-up
+        before = asyncio.run(click_count(dsn))
+        rss_before = rss_mib(pids[0])
+        result = wrk(f"{url}/{CODE}", seconds, connections)
+        rss_after = rss_mib(pids[0])
+        counted = asyncio.run(click_count(dsn)) - before
+    return result, counted, rss_before, rss_after
+
+
+def _configs(
+    args: argparse.Namespace, encurta_env: dict[str, str], split_env: dict[str, str]
+) -> dict[str, Config]:
+    encurta = [str(BIN / "encurta"), "serve"]
+    bare = [str(BIN / "uvicorn"), "bench.bare_app:app", "--no-access-log", "--log-level", "warning"]
+    configs = {
+        BARE: Config(bare),
+        DEFAULT: Config(encurta, encurta_env),
+        "encurta, 302 before commit": Config(
+            encurta, encurta_env | {"ENCURTA_SHORTENER__WAIT_FOR_COMMIT": "false"}
+        ),
+        # Split over Kafka: this process runs the shortener alone, analytics elsewhere.
+        "shortener alone (Kafka), after commit": Config(encurta, encurta_env | split_env),
+    }
+    kept = {
+        name
+        for name in configs
+        if name == BARE or not args.only or any(t in name for t in args.only)
+    }
+    return {name: config for name, config in configs.items() if name in kept}
 
 
 def main() -> None:
@@ -194,6 +218,7 @@ def main() -> None:
     database = EmbeddedPostgres(root / "postgres", durable=True)
     database.start()
     broker = Tansu().start()
+    counted = served = 0
     try:
         urls = asyncio.run(database.provision(list(NAMES)))
         for module, url in urls.items():
@@ -217,50 +242,23 @@ def main() -> None:
             "ENCURTA_SHORTENER__DATABASE_URL": split_url,
             "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
         }
-        configs = {
-            "bare Starlette 302": (
-                [
-                    str(BIN / "uvicorn"),
-                    "bench.bare_app:app",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                {},
-            ),
-            "encurta, 302 after commit (default)": ([str(BIN / "encurta"), "serve"], encurta_env),
-            "encurta, 302 before commit": (
-                [str(BIN / "encurta"), "serve"],
-                encurta_env | {"ENCURTA_SHORTENER__WAIT_FOR_COMMIT": "false"},
-            ),
-            # Split over Kafka: this process runs the shortener alone, analytics elsewhere.
-            "shortener alone (Kafka), after commit": (
-                [str(BIN / "encurta"), "serve"],
-                encurta_env | split_env,
-            ),
-        }
-        configs = {
-            name: config
-            for name, config in configs.items()
-            if name.startswith("bare") or not args.only or any(t in name for t in args.only)
-        }
-        results: dict[str, list[Figures]] = {name: [] for name in configs}
-        counted = served = 0
+        configs = _configs(args, encurta_env, split_env)
+        results: dict[str, list[Figures]] = {}
+        dsn = _dsn(urls["shortener"])
+        results = {name: [] for name in configs}
         for run in range(args.runs):
-            for name, (argv, env) in configs.items():
-                port = free_port()
-                with server([*argv, "--port", str(port)], port, env) as url:
-                    wrk(f"{url}/{CODE}", 2, args.connections)  # warm-up
-                    before = asyncio.run(click_count(urls["shortener"]))
-                    figures = wrk(f"{url}/{CODE}", args.duration, args.connections)
-                    if "default" in name:
-                        counted += asyncio.run(click_count(urls["shortener"])) - before
-                        served += figures.requests
+            for name, config in configs.items():
+                figures, clicks, rss_before, rss_after = measure(
+                    config, args.duration, args.connections, dsn
+                )
+                if name == DEFAULT:
+                    counted += clicks
+                    served += figures.requests
                 results[name].append(figures)
                 print(
                     f"run {run + 1}: {name}: {figures.requests_per_second:,.0f} req/s, "
                     f"p50 {figures.p50_ms:.2f} ms, p99 {figures.p99_ms:.2f} ms, "
-                    f"errors {figures.errors}",
+                    f"errors {figures.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB",
                     flush=True,
                 )
         reconciled = subprocess.run(
@@ -275,7 +273,17 @@ def main() -> None:
         database.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    bare = results["bare Starlette 302"]
+    _summary(args, results, served, counted)
+    print(
+        f"encurta reconcile (exit {reconciled.returncode}): "
+        f"{(reconciled.stdout + reconciled.stderr).strip()}"
+    )
+
+
+def _summary(
+    args: argparse.Namespace, results: dict[str, list[Figures]], served: int, counted: int
+) -> None:
+    bare = results[BARE]
     base_rate = statistics.median(f.requests_per_second for f in bare)
     base_p99 = statistics.median(f.p99_ms for f in bare)
     print(
@@ -294,14 +302,11 @@ def main() -> None:
             f"{name:<38} {rate:>9,.0f} {rate / base_rate:>6.2f} {p50:>7.2f} {p99:>7.2f} "
             f"{p99 / base_p99:>9.2f}"
         )
-    print(
-        f"\ndefault configuration: {served:,} redirects received by wrk, {counted:,} clicks "
-        "committed (the difference: requests in flight when wrk stopped)"
-    )
-    print(
-        f"encurta reconcile (exit {reconciled.returncode}): "
-        f"{(reconciled.stdout + reconciled.stderr).strip()}"
-    )
+    if DEFAULT in results:
+        print(
+            f"\ndefault configuration: {served:,} redirects received by wrk, {counted:,} "
+            "clicks committed (the difference: requests in flight when wrk stopped)"
+        )
 
 
 if __name__ == "__main__":
