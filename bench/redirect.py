@@ -1,6 +1,7 @@
 """Redirects per second and latency of `GET /{code}`, against a bare Starlette 302.
 
     .venv/bin/python bench/redirect.py [--duration 8] [--runs 3] [--connections 64]
+    .venv/bin/python bench/redirect.py --links 1000000      # and random codes over 1M links
 
 Each server runs under uvicorn with one worker pinned to core 0 (`taskset -c 0`); wrk
 (`apt-get install wrk`) runs pinned to core 1. encurta runs as deployed by default: one
@@ -11,6 +12,12 @@ of its own. Printed: medians over the runs, each configuration's ratio to the ba
 measured in the same run, the server's RSS before and after each measurement, and at the
 end what `encurta reconcile` says of the one-process configurations: every click they
 counted in `click_count` is in analytics' total.
+
+`--links N` seeds N more links in SQL (codes r0000000 ...), each with its link_created
+event, waits until analytics has them all, and adds a configuration: the default one with
+each request for one of the N codes at random (a wrk Lua script), so most redirects miss
+the bounded cache and cost an indexed query, and clicks spread over N links. Its ratio to
+the single-link default configuration of the same run is printed too.
 """
 
 from __future__ import annotations
@@ -46,7 +53,13 @@ from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
 from bench.bare_app import LINKS  # noqa: E402
-from bench.support.wrk import Figures, rss_mib, wrk  # noqa: E402
+from bench.support.links import clicks_counted, code_pattern, seed_links, unsent  # noqa: E402
+from bench.support.wrk import (  # noqa: E402
+    Figures,
+    random_codes_script,
+    rss_mib,
+    wrk,
+)
 from tests.kafka import Tansu  # noqa: E402
 
 __all__ = ["BIN", "CODE", "NAMES", "free_port", "seed", "server", "wrk"]  # profile_redirect's
@@ -61,6 +74,7 @@ DEFAULT = "encurta, 302 after commit (default)"
 class Config:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    script: Path | None = None  # a wrk script choosing each request's path
 
 
 def free_port() -> int:
@@ -141,42 +155,45 @@ async def seed(url: str) -> None:
         await conn.close()
 
 
-async def click_count(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        # What was folded into the link, and its tallies not folded yet.
-        count = await conn.fetchval(
-            "SELECT click_count + coalesce((SELECT sum(clicks) FROM click_tallies "
-            "WHERE code = $1), 0) FROM urls WHERE code = $1",
-            CODE,
-        )
-        return int(count)
-    finally:
-        await conn.close()
-
-
 def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
+def seed_and_deliver(config: Config, dsn: str, count: int) -> None:
+    """`count` links made in SQL, then served by `config` until analytics has every
+    link_created (no unsent outbox row left): their clicks count from the first one."""
+    began = time.monotonic()
+    asyncio.run(seed_links(dsn, count))
+    print(f"seeded {count:,} links with their events in {time.monotonic() - began:.1f} s")
+    began = time.monotonic()
+    with _serve(config):
+        deadline = began + max(300.0, count / 500)
+        while left := asyncio.run(unsent(dsn)):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"analytics still lacks {left:,} events; giving up")
+            time.sleep(1)
+    print(f"analytics had them all {time.monotonic() - began:.1f} s later", flush=True)
+
+
 def measure(
-    config: Config, seconds: int, connections: int, dsn: str
+    config: Config, seconds: int, connections: int, dsn: str, code: str | None
 ) -> tuple[Figures, int, float, float]:
-    """One measurement after a 2 s warm-up: wrk's figures, clicks of the link committed
-    meanwhile, and the server's RSS before and after, in MiB."""
+    """One measurement after a 2 s warm-up: wrk's figures, clicks committed meanwhile (of
+    `code`, or of every link), and the server's RSS before and after, in MiB."""
     pids: list[int] = []
     with _serve(config, pids) as url:
-        wrk(f"{url}/{CODE}", 2, connections)  # warm-up
-        before = asyncio.run(click_count(dsn))
+        target = f"{url}/" if config.script else f"{url}/{CODE}"
+        wrk(target, 2, connections, config.script)  # warm-up
+        before = asyncio.run(clicks_counted(dsn, code))
         rss_before = rss_mib(pids[0])
-        result = wrk(f"{url}/{CODE}", seconds, connections)
+        result = wrk(target, seconds, connections, config.script)
         rss_after = rss_mib(pids[0])
-        counted = asyncio.run(click_count(dsn)) - before
+        counted = asyncio.run(clicks_counted(dsn, code)) - before
     return result, counted, rss_before, rss_after
 
 
 def _configs(
-    args: argparse.Namespace, encurta_env: dict[str, str], split_env: dict[str, str]
+    args: argparse.Namespace, encurta_env: dict[str, str], split_env: dict[str, str], root: Path
 ) -> dict[str, Config]:
     encurta = [str(BIN / "encurta"), "serve"]
     bare = [str(BIN / "uvicorn"), "bench.bare_app:app", "--no-access-log", "--log-level", "warning"]
@@ -189,12 +206,23 @@ def _configs(
         # Split over Kafka: this process runs the shortener alone, analytics elsewhere.
         "shortener alone (Kafka), after commit": Config(encurta, encurta_env | split_env),
     }
+    if args.links:
+        script = random_codes_script(
+            root / "random-codes.lua", args.links, code_pattern(args.links)
+        )
+        configs[random_name(args.links)] = Config(encurta, encurta_env, script)
     kept = {
         name
         for name in configs
         if name == BARE or not args.only or any(t in name for t in args.only)
     }
+    if args.links and random_name(args.links) in kept:
+        kept.add(DEFAULT)  # the random codes' figure is a ratio to it
     return {name: config for name, config in configs.items() if name in kept}
+
+
+def random_name(links: int) -> str:
+    return f"encurta, random codes over {links:,} links"
 
 
 def main() -> None:
@@ -208,6 +236,13 @@ def main() -> None:
         default=[],
         metavar="TEXT",
         help="run only the configurations whose name holds TEXT (and the bare app)",
+    )
+    parser.add_argument(
+        "--links",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed N more links and add a run over random codes among them (default: none)",
     )
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
@@ -242,14 +277,17 @@ def main() -> None:
             "ENCURTA_SHORTENER__DATABASE_URL": split_url,
             "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
         }
-        configs = _configs(args, encurta_env, split_env)
+        configs = _configs(args, encurta_env, split_env, root)
         results: dict[str, list[Figures]] = {}
         dsn = _dsn(urls["shortener"])
+        if args.links:
+            seed_and_deliver(configs[DEFAULT], dsn, args.links)
         results = {name: [] for name in configs}
         for run in range(args.runs):
             for name, config in configs.items():
+                scope = None if config.script else CODE
                 figures, clicks, rss_before, rss_after = measure(
-                    config, args.duration, args.connections, dsn
+                    config, args.duration, args.connections, dsn, scope
                 )
                 if name == DEFAULT:
                     counted += clicks
@@ -258,7 +296,8 @@ def main() -> None:
                 print(
                     f"run {run + 1}: {name}: {figures.requests_per_second:,.0f} req/s, "
                     f"p50 {figures.p50_ms:.2f} ms, p99 {figures.p99_ms:.2f} ms, "
-                    f"errors {figures.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB",
+                    f"errors {figures.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB"
+                    + _of_single_link(name, results, args.links),
                     flush=True,
                 )
         reconciled = subprocess.run(
@@ -280,6 +319,14 @@ def main() -> None:
     )
 
 
+def _of_single_link(name: str, results: dict[str, list[Figures]], links: int) -> str:
+    """For the random codes' run: its ratio to the default configuration's in this run."""
+    if not links or name != random_name(links):
+        return ""
+    ratio = results[name][-1].requests_per_second / results[DEFAULT][-1].requests_per_second
+    return f", {ratio:.2f} of the single link's rate"
+
+
 def _summary(
     args: argparse.Namespace, results: dict[str, list[Figures]], served: int, counted: int
 ) -> None:
@@ -291,7 +338,7 @@ def _summary(
         "connections, server on core 0, wrk on core 1"
     )
     print(
-        f"{'configuration':<38} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'configuration':<44} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'p99 ratio':>9}"
     )
     for name, runs in results.items():
@@ -299,8 +346,15 @@ def _summary(
         p50 = statistics.median(f.p50_ms for f in runs)
         p99 = statistics.median(f.p99_ms for f in runs)
         print(
-            f"{name:<38} {rate:>9,.0f} {rate / base_rate:>6.2f} {p50:>7.2f} {p99:>7.2f} "
+            f"{name:<44} {rate:>9,.0f} {rate / base_rate:>6.2f} {p50:>7.2f} {p99:>7.2f} "
             f"{p99 / base_p99:>9.2f}"
+        )
+    if args.links and random_name(args.links) in results:
+        single = statistics.median(f.requests_per_second for f in results[DEFAULT])
+        spread = statistics.median(f.requests_per_second for f in results[random_name(args.links)])
+        print(
+            f"\nrandom codes over {args.links:,} links / one link (default configuration): "
+            f"{spread / single:.2f} (the issue asks for 0.6 or more)"
         )
     if DEFAULT in results:
         print(

@@ -1,7 +1,8 @@
-"""wrk, pinned to core 1, and what it says; a process's RSS."""
+"""wrk, pinned to core 1, and what it says; a Lua script for random codes; a process's RSS."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from dataclasses import dataclass
@@ -44,26 +45,45 @@ def figures(out: str) -> Figures:
     return Figures(rate, _ms(*p50.groups()), _ms(*p99.groups()), total, failed)
 
 
-def command(url: str, seconds: int, connections: int) -> list[str]:
-    """wrk on core 1, one thread."""
-    return [
-        "taskset",
-        "-c",
-        "1",
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        url,
-    ]
+def command(url: str, seconds: int, connections: int, script: Path | None = None) -> list[str]:
+    """wrk on core 1, one thread; with `script`, its request() chooses each path."""
+    argv = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if script is not None:  # another sequence of codes each time: the warm-up's are cached
+        argv += ["--", str(next(_SEEDS))]
+    return argv
 
 
-def wrk(url: str, seconds: int, connections: int) -> Figures:
+_SEEDS = itertools.count(20261125)
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> Figures:
     out = subprocess.run(
-        command(url, seconds, connections), capture_output=True, text=True, check=True
+        command(url, seconds, connections, script), capture_output=True, text=True, check=True
     ).stdout
     return figures(out)
+
+
+# wrk calls request() for each request when a script defines it (LuaJIT: about a µs, on
+# wrk's own core). `init` takes the seed after `--` on wrk's command line.
+_RANDOM_CODES = """\
+local count = {count}
+init = function(args)
+    math.randomseed(tonumber(args[1]) or 1)
+end
+request = function()
+    return wrk.format("GET", "/" .. string.format("{pattern}", math.random(0, count - 1)))
+end
+"""
+
+
+def random_codes_script(path: Path, count: int, pattern: str) -> Path:
+    """A wrk script whose every request asks for one of `count` codes at random, code
+    number n being `pattern % n` (a C format, as Lua's string.format reads it)."""
+    path.write_text(_RANDOM_CODES.format(count=count, pattern=pattern))
+    return path
 
 
 def rss_mib(pid: int) -> float:
