@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/redirect.py [--duration 8] [--runs 3] [--connections 64]
     .venv/bin/python bench/redirect.py --links 1000000      # and random codes over 1M links
+    .venv/bin/python bench/redirect.py --soak 600 [--links 1000000]   # RSS over 10 minutes
 
 Each server runs under uvicorn with one worker pinned to core 0 (`taskset -c 0`); wrk
 (`apt-get install wrk`) runs pinned to core 1. encurta runs as deployed by default: one
@@ -18,6 +19,10 @@ event, waits until analytics has them all, and adds a configuration: the default
 each request for one of the N codes at random (a wrk Lua script), so most redirects miss
 the bounded cache and cost an indexed query, and clicks spread over N links. Its ratio to
 the single-link default configuration of the same run is printed too.
+
+`--soak SECONDS` runs the default configuration once, for that long, instead of the runs
+(over random codes with `--links`), printing the server's RSS before the load, every 30 s
+and at the end.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ from bench.bare_app import LINKS  # noqa: E402
 from bench.support.links import clicks_counted, code_pattern, seed_links, unsent  # noqa: E402
 from bench.support.wrk import (  # noqa: E402
     Figures,
+    command,
+    figures,
     random_codes_script,
     rss_mib,
     wrk,
@@ -68,6 +75,7 @@ CODE = next(iter(LINKS))
 BIN = Path(sys.executable).parent
 BARE = "bare Starlette 302"
 DEFAULT = "encurta, 302 after commit (default)"
+RSS_EVERY = 30  # seconds, in a soak
 
 
 @dataclass
@@ -192,6 +200,45 @@ def measure(
     return result, counted, rss_before, rss_after
 
 
+def soak(config: Config, seconds: int, connections: int, dsn: str) -> None:
+    """The load for `seconds` at once, the server's RSS every RSS_EVERY seconds. The first
+    mark is the baseline: before it, the pools, caches and allocator fill up."""
+    pids: list[int] = []
+    with _serve(config, pids) as url:
+        target = f"{url}/" if config.script else f"{url}/{CODE}"
+        before = asyncio.run(clicks_counted(dsn))
+        print(f"soak: RSS before the load {rss_mib(pids[0]):.1f} MiB", flush=True)
+        load = subprocess.Popen(
+            command(target, seconds, connections, config.script),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        began = time.monotonic()
+        marks: list[float] = []
+        while True:
+            try:
+                load.wait(timeout=max(0.0, began + RSS_EVERY * (len(marks) + 1) - time.monotonic()))
+                break
+            except subprocess.TimeoutExpired:
+                marks.append(rss_mib(pids[0]))
+                print(f"soak: {RSS_EVERY * len(marks):>4} s  RSS {marks[-1]:.1f} MiB", flush=True)
+        out = load.communicate()[0]
+        last = rss_mib(pids[0])
+        counted = asyncio.run(clicks_counted(dsn)) - before
+    growth = ""
+    if marks:
+        growth = f" ({last - marks[0]:+.1f} MiB since {RSS_EVERY} s, peak {max(*marks, last):.1f})"
+    print(f"soak: at the end  RSS {last:.1f} MiB{growth}")
+    if load.returncode:
+        raise SystemExit(f"wrk failed (exit {load.returncode})")
+    result = figures(out)
+    print(
+        f"soak: {seconds} s, {result.requests_per_second:,.0f} req/s, p50 {result.p50_ms:.2f} ms,"
+        f" p99 {result.p99_ms:.2f} ms, errors {result.errors}; {result.requests:,} redirects "
+        f"received by wrk, {counted:,} clicks committed"
+    )
+
+
 def _configs(
     args: argparse.Namespace, encurta_env: dict[str, str], split_env: dict[str, str], root: Path
 ) -> dict[str, Config]:
@@ -244,6 +291,14 @@ def main() -> None:
         metavar="N",
         help="seed N more links and add a run over random codes among them (default: none)",
     )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="instead of the runs, load the default configuration for SECONDS (over random "
+        "codes with --links), printing its RSS every 30 s",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
@@ -253,6 +308,7 @@ def main() -> None:
     database = EmbeddedPostgres(root / "postgres", durable=True)
     database.start()
     broker = Tansu().start()
+    results: dict[str, list[Figures]] = {}
     counted = served = 0
     try:
         urls = asyncio.run(database.provision(list(NAMES)))
@@ -278,28 +334,32 @@ def main() -> None:
             "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
         }
         configs = _configs(args, encurta_env, split_env, root)
-        results: dict[str, list[Figures]] = {}
         dsn = _dsn(urls["shortener"])
         if args.links:
             seed_and_deliver(configs[DEFAULT], dsn, args.links)
-        results = {name: [] for name in configs}
-        for run in range(args.runs):
-            for name, config in configs.items():
-                scope = None if config.script else CODE
-                figures, clicks, rss_before, rss_after = measure(
-                    config, args.duration, args.connections, dsn, scope
-                )
-                if name == DEFAULT:
-                    counted += clicks
-                    served += figures.requests
-                results[name].append(figures)
-                print(
-                    f"run {run + 1}: {name}: {figures.requests_per_second:,.0f} req/s, "
-                    f"p50 {figures.p50_ms:.2f} ms, p99 {figures.p99_ms:.2f} ms, "
-                    f"errors {figures.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB"
-                    + _of_single_link(name, results, args.links),
-                    flush=True,
-                )
+        if args.soak:
+            name = random_name(args.links) if args.links else DEFAULT
+            print(f"soak: {name}, {args.connections} connections", flush=True)
+            soak(configs[name], args.soak, args.connections, dsn)
+        else:
+            results = {name: [] for name in configs}
+            for run in range(args.runs):
+                for name, config in configs.items():
+                    scope = None if config.script else CODE
+                    figures_, clicks, rss_before, rss_after = measure(
+                        config, args.duration, args.connections, dsn, scope
+                    )
+                    if name == DEFAULT:
+                        counted += clicks
+                        served += figures_.requests
+                    results[name].append(figures_)
+                    print(
+                        f"run {run + 1}: {name}: {figures_.requests_per_second:,.0f} req/s, "
+                        f"p50 {figures_.p50_ms:.2f} ms, p99 {figures_.p99_ms:.2f} ms, "
+                        f"errors {figures_.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB"
+                        + _of_single_link(name, results, args.links),
+                        flush=True,
+                    )
         reconciled = subprocess.run(
             [str(BIN / "encurta"), "reconcile", "--wait", "120"],
             env={**os.environ, **encurta_env},
@@ -312,7 +372,8 @@ def main() -> None:
         database.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    _summary(args, results, served, counted)
+    if results:
+        _summary(args, results, served, counted)
     print(
         f"encurta reconcile (exit {reconciled.returncode}): "
         f"{(reconciled.stdout + reconciled.stderr).strip()}"
