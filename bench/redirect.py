@@ -31,34 +31,32 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.bus.outbox import OutboxRow  # noqa: E402
-from app.contracts.shortener import LinkCreated  # noqa: E402
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
-from bench.bare_app import LINKS  # noqa: E402
-from bench.support.links import clicks_counted, code_pattern, seed_links, unsent  # noqa: E402
+from bench.support.links import (  # noqa: E402
+    clicks_counted,
+    code_pattern,
+    seed,
+    seed_links,
+    unsent,
+)
+from bench.support.serving import BIN, CODE, asyncpg_dsn, free_port, server  # noqa: E402
 from bench.support.wrk import (  # noqa: E402
     Figures,
     command,
@@ -69,10 +67,6 @@ from bench.support.wrk import (  # noqa: E402
 )
 from tests.kafka import Tansu  # noqa: E402
 
-__all__ = ["BIN", "CODE", "NAMES", "free_port", "seed", "server", "wrk"]  # profile_redirect's
-
-CODE = next(iter(LINKS))
-BIN = Path(sys.executable).parent
 BARE = "bare Starlette 302"
 DEFAULT = "encurta, 302 after commit (default)"
 RSS_EVERY = 30  # seconds, in a soak
@@ -85,86 +79,9 @@ class Config:
     script: Path | None = None  # a wrk script choosing each request's path
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def server(
-    argv: list[str], port: int, env: Mapping[str, str], pids: list[int] | None = None
-) -> Iterator[str]:
-    """The server pinned to core 0, once it redirects; its pid is appended to `pids`."""
-    process = subprocess.Popen(
-        ["taskset", "-c", "0", *argv],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    if pids is not None:
-        pids.append(process.pid)  # taskset execs the server: one process, one pid
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/{CODE}", timeout=1).status_code == 302:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"{argv} did not answer")
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def _serve(config: Config, pids: list[int] | None = None) -> AbstractContextManager[str]:
     port = free_port()
     return server([*config.argv, "--port", str(port)], port, config.env, pids)
-
-
-async def seed(url: str) -> None:
-    """The link, and its `link_created` event in the outbox, as the API would make them:
-    analytics counts the clicks of links it has heard of."""
-    link_id = uuid.uuid4()
-    created = LinkCreated(
-        code=CODE,
-        link_id=link_id,
-        target_url=LINKS[CODE],
-        owner_id=None,
-        created_at=datetime.now(UTC),
-        expires_at=None,
-    )
-    conn = await asyncpg.connect(_dsn(url))
-    try:
-        async with conn.transaction():
-            await conn.execute(
-                "INSERT INTO urls (id, code, target_url) VALUES ($1, $2, $3)",
-                link_id,
-                CODE,
-                LINKS[CODE],
-            )
-            row = OutboxRow.of(created)
-            await conn.execute(
-                "INSERT INTO outbox (event_id, type, key, payload, occurred_at) "
-                "VALUES ($1, $2, $3, $4::jsonb, $5)",
-                *row,
-            )
-    finally:
-        await conn.close()
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 def seed_and_deliver(config: Config, dsn: str, count: int) -> None:
@@ -334,7 +251,7 @@ def main() -> None:
             "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
         }
         configs = _configs(args, encurta_env, split_env, root)
-        dsn = _dsn(urls["shortener"])
+        dsn = asyncpg_dsn(urls["shortener"])
         if args.links:
             seed_and_deliver(configs[DEFAULT], dsn, args.links)
         if args.soak:

@@ -1,6 +1,8 @@
-"""Many links at once, each with its link_created event in the outbox, made in SQL.
+"""Links with their link_created events in the outbox, as the API would make them:
+analytics counts the clicks of links it has heard of.
 
-One statement makes N rows of `urls` and N outbox rows, each payload the JSON that
+`seed` makes the one link every server under test answers. `seed_links` makes many: one
+statement makes N rows of `urls` and N outbox rows, each payload the JSON that
 `OutboxRow.of(LinkCreated(...))` would hold (checked on one row after the insert), so the
 relay and analytics learn of them as of links made through the API.
 """
@@ -8,14 +10,48 @@ relay and analytics learn of them as of links made through the API.
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 
 from app.bus.outbox import OutboxRow
 from app.contracts.shortener import LinkCreated
+from bench.bare_app import LINKS
+from bench.support.serving import CODE, asyncpg_dsn
 
 PREFIX = "r"  # codes are r0000000, r0000001 ...: valid for ANY_CODE, none reserved
 TARGET = "https://example.com/landing/"
+
+
+async def seed(url: str) -> None:
+    """The bench link (`url`: the shortener's database), with its link_created event."""
+    link_id = uuid.uuid4()
+    created = LinkCreated(
+        code=CODE,
+        link_id=link_id,
+        target_url=LINKS[CODE],
+        owner_id=None,
+        created_at=datetime.now(UTC),
+        expires_at=None,
+    )
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO urls (id, code, target_url) VALUES ($1, $2, $3)",
+                link_id,
+                CODE,
+                LINKS[CODE],
+            )
+            row = OutboxRow.of(created)
+            await conn.execute(
+                "INSERT INTO outbox (event_id, type, key, payload, occurred_at) "
+                "VALUES ($1, $2, $3, $4::jsonb, $5)",
+                *row,
+            )
+    finally:
+        await conn.close()
 
 
 def code_width(count: int) -> int:
