@@ -217,6 +217,8 @@ def main() -> None:
         "codes with --links), printing its RSS every 30 s",
     )
     args = parser.parse_args()
+    if args.soak and args.only:
+        parser.error("--soak runs the default configuration alone: leave --only out")
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
 
