@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
-from bench.redirect import free_port, server, wrk  # noqa: E402
+from bench.support.serving import free_port, server  # noqa: E402
+from bench.support.wrk import wrk  # noqa: E402
 from tests.kafka import Tansu  # noqa: E402
 
 CODE = "bench123"

@@ -25,7 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
-from bench.redirect import BIN, CODE, NAMES, free_port, seed, server, wrk  # noqa: E402
+from app.registry import NAMES  # noqa: E402
+from bench.support.links import seed  # noqa: E402
+from bench.support.serving import BIN, CODE, free_port, server  # noqa: E402
+from bench.support.wrk import wrk  # noqa: E402
 
 RATE_HZ = 200
 # The first stage (in this order) that a frame of a sample belongs to takes the sample.
