@@ -195,6 +195,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for every encurta configuration (an experiment: say so with the figures)",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         default=[],
@@ -241,6 +248,7 @@ def main() -> None:
         asyncio.run(seed(split_url))
         encurta_env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
         encurta_env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
+        encurta_env |= dict(setting.split("=", 1) for setting in args.env)
         public_key = root / "auth-public.pem"
         public_key.write_bytes(
             Ed25519PrivateKey.generate()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from geoip2fast import GeoIP2Fast
 from starlette.types import Scope
 
@@ -31,7 +31,6 @@ from app.modules.shortener.visitors import VisitorKeys, visitor_hash
 log = logging.getLogger(__name__)
 
 _MAX_HEADER = 512  # user agents and referers beyond this are truncated
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @lru_cache(maxsize=65_536)
@@ -162,7 +161,7 @@ class Edge:
                 "metadata": {},
             },
         }
-        return OutboxRow(_encode(row))
+        return OutboxRow(orjson.dumps(row))  # a tenth of the json module's time
 
 
 class ClickIds:
