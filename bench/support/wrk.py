@@ -92,3 +92,27 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise SystemExit(f"no VmRSS for process {pid}")
+
+
+# wrk waits delay() ms after each answer before a connection's next request: with c
+# connections, about c * 1000 / delay requests a second (a little less: each answer's
+# latency adds to the wait).
+_PACED = """\
+delay = function()
+    return {delay_ms}
+end
+"""
+
+PACED_CONNECTIONS = 32
+
+
+def pace_ms(rate: int, latency_ms: float = 0.0) -> int:
+    """The pause after each answer that makes about `rate` requests a second."""
+    return max(1, round(PACED_CONNECTIONS * 1000 / rate - latency_ms))
+
+
+def paced_script(path: Path, rate: int, latency_ms: float = 0.0) -> Path:
+    """A wrk script that holds the load to about `rate` requests a second over
+    PACED_CONNECTIONS connections, answers taking `latency_ms`."""
+    path.write_text(_PACED.format(delay_ms=pace_ms(rate, latency_ms)))
+    return path
