@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from pydantic import ValidationError
 
 from app.contracts.base import IntegrationEvent
@@ -35,24 +35,24 @@ class Envelope:
         )
 
     def to_bytes(self) -> bytes:
-        head = {
-            "event_id": str(self.event_id),
-            "type": self.type,
-            "occurred_at": self.occurred_at.isoformat(),
-            "key": self.key,
-        }
-        if isinstance(self.payload, dict):
-            return json.dumps({**head, "payload": self.payload}, separators=(",", ":")).encode()
-        # The stored JSON text goes in as it is: it is a JSON object already.
-        return (
-            json.dumps(head, separators=(",", ":"))[:-1] + f',"payload":{self.payload}}}'
-        ).encode()
+        # orjson: the envelope is encoded per event on Kafka's path, at a tenth of the json
+        # module's time. The stored JSON text goes in as it is: a JSON object already.
+        payload = orjson.Fragment(self.payload) if isinstance(self.payload, str) else self.payload
+        return orjson.dumps(
+            {
+                "event_id": str(self.event_id),  # the driver's UUID type is not uuid.UUID
+                "type": self.type,
+                "occurred_at": self.occurred_at,
+                "key": self.key,
+                "payload": payload,
+            }
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope:
         """Decode, or raise ValueError: an undecodable event is parked, never retried."""
         try:
-            raw = json.loads(data)
+            raw = orjson.loads(data)
             return cls(
                 event_id=UUID(raw["event_id"]),
                 type=str(raw["type"]),
