@@ -192,3 +192,17 @@ async def test_a_time_without_an_offset_is_taken_as_utc(engine: AsyncEngine) -> 
 
     assert await hours(engine) == {MONDAY + timedelta(hours=23): (1, 1, 0, 1, 0)}
     assert {day for day, _, _ in await dimensions(engine)} == {DAY}
+
+
+async def test_user_agents_and_referers_beyond_ascii_find_what_they_say(
+    engine: AsyncEngine,
+) -> None:
+    """They cross twice (in the batch, and once each with what they say) and must meet."""
+    await handle(
+        engine,
+        click("abc", NINE, "a", user_agent="Navegador/1.0 (ção; 😀)", referer="https://é.pt/😀"),
+    )
+
+    values = {(dimension, value) for _, dimension, value in await dimensions(engine)}
+
+    assert {("referer", "é.pt"), ("browser", "unknown"), ("device", "other")} <= values
