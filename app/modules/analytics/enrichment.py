@@ -14,6 +14,11 @@ from ua_parser import parse
 UNKNOWN = "unknown"
 DIRECT = "direct"  # no referer: typed, bookmarked, or sent from an app that hides it
 MAX_VALUE_LENGTH = 200  # a rollup key; longer values are cut, raw clicks keep them whole
+# What str.strip() strips (str.isspace), spelled out for the rollups' SQL to strip the same.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 _DESKTOP_OS = frozenset(
     {
@@ -62,9 +67,9 @@ class Agent:
 
 def clip(value: str | None) -> str:
     """A dimension value: `unknown` when absent, never longer than a rollup key may be."""
-    if value is None or not value.strip():
+    if value is None or not value.strip(WHITESPACE):
         return UNKNOWN
-    return value.strip()[:MAX_VALUE_LENGTH]
+    return value.strip(WHITESPACE)[:MAX_VALUE_LENGTH]
 
 
 @lru_cache(maxsize=8192)

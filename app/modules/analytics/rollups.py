@@ -1,147 +1,194 @@
-"""From a batch of new clicks to the increments of the rollups, in plain Python.
+"""A batch of click events, stored and added to the rollups by PostgreSQL in one statement.
 
-The consumer inserts the raw clicks and learns which visitors are new; this file turns
-that into one increment per rollup row, so each row is upserted once per batch however
-many clicks of the batch fall into it.
+Python does per-batch work only (the consumer shares its process with the redirects, and
+PostgreSQL runs on another core): the events cross as one JSON document made by one Rust
+call, and what analytics derives from a click (browser, OS and device from its user agent,
+the referer's host) is worked out once per distinct user agent and referer of the batch
+(enrichment.py) and joined in by PostgreSQL.
+
+`STORE_CLICKS`, step by step:
+1. the first click per click id wins (a click redelivered under a new event id counts
+   once), and the clicks of tombstoned links are dropped;
+2. `clicks` takes each click id once, and only the clicks it takes go on: the table is the
+   clicks' inbox, so a redelivered batch adds nothing;
+3. `visitors` takes each (link, UTC day, visitor hash) once: the visitors it takes are new;
+4. `url_stats` grows per link and UTC hour: a new visitor is unique in the hour of its
+   earliest click of the batch (the lowest click id of equal times), as human or bot by
+   that click's verdict; `url_dimension_stats` grows per link, UTC day, dimension and
+   value (`enrichment.clip`).
+Rollup rows are upserted in key order, so concurrent batches lock them in one order. Times
+are bucketed in UTC whatever the session's time zone; one without an offset is UTC.
+A value PostgreSQL text cannot hold (NUL) fails the whole statement: nothing half counted.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
-from functools import cache
-from operator import attrgetter
-from typing import Any
+import json
+from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
+from pydantic import TypeAdapter
+from sqlalchemy import text
+
 from app.contracts.shortener import LinkClicked
+from app.modules.analytics import tables
 from app.modules.analytics.dimensions import DIMENSIONS
 from app.modules.analytics.enrichment import (
-    clip,
+    MAX_VALUE_LENGTH,
+    UNKNOWN,
+    WHITESPACE,
     describe_agent,
     device_class,
     referer_host,
 )
 
-VisitorKey = tuple[str, date, str]  # code, UTC day, visitor hash
-HourKey = tuple[str, datetime]  # code, UTC hour
-DimensionKey = tuple[str, date, str, str]  # code, UTC day, dimension, value
+_EVENTS = TypeAdapter(list[LinkClicked])
+_CLICK_COLUMNS = [column.name for column in tables.clicks.c if column.name != "stored_at"]
+# What an event gives `clicks`, as json_to_recordset reads it: times as text, to be read
+# as UTC below. Only these fields cross: not the metadata (it may hold anything), nor the
+# event id.
+_EVENT_COLUMNS = [column for column in tables.clicks.c if column.name in LinkClicked.model_fields]
+_EVENT_FIELDS = {"__all__": {column.name for column in _EVENT_COLUMNS}}
+_JSON_TYPES = {UUID: "uuid", str: "text", bool: "boolean", datetime: "text"}
+_EVENT_RECORD = ", ".join(
+    f"{column.name} {_JSON_TYPES[column.type.python_type]}" for column in _EVENT_COLUMNS
+)
+_SOURCES = {
+    "occurred_at": """CASE WHEN split_part(b.occurred_at, 'T', 2) ~ '[zZ+-]'
+            THEN b.occurred_at::timestamptz
+            ELSE b.occurred_at::timestamp AT TIME ZONE 'UTC' END""",
+    "referer_host": "r.referer_host",
+    "browser": "a.browser",
+    "os": "a.os",
+    "device": "a.device",
+}
+_SELECT_CLICK = ",\n        ".join(
+    f"{_SOURCES.get(name, f'b.{name}')} AS {name}" for name in _CLICK_COLUMNS
+)
+_DIMENSION_COLUMNS = ", ".join(sorted({d.column for d in DIMENSIONS}))
+_DIMENSION_VALUES = ", ".join(f"('{d.name}', c.{d.column})" for d in DIMENSIONS)
 
 
-@dataclass(frozen=True)
-class Click:
-    """A click event with what analytics derives from it."""
-
-    event: LinkClicked
-    occurred_at: datetime  # in UTC
-    referer_host: str
-    browser: str
-    os: str
-    device: str
-
-    @property
-    def click_id(self) -> UUID:
-        return self.event.click_id
-
-    @property
-    def hour(self) -> datetime:
-        return self.occurred_at.replace(minute=0, second=0, microsecond=0)
-
-    @property
-    def visitor(self) -> VisitorKey:
-        return (self.event.code, self.occurred_at.date(), self.event.visitor_hash)
-
-    def stored(self, column: str) -> Any:
-        """The value of a `clicks` column: what analytics derived (a field of this class),
-        else the event's field of that name, as received."""
-        return reader(column)(self)
-
-    def dimensions(self) -> dict[str, str]:
-        """The value of each stats dimension: its clicks column, as a rollup key."""
-        return {name: clip(read(self)) for name, read in _DIMENSION_READERS}
-
-
-_DERIVED = frozenset(field.name for field in fields(Click)) - {"event"}
-
-
-@cache
-def reader(column: str) -> Callable[[Click], Any]:
-    """Reads `column` of a click: made once per column, then one C call per click (the
-    consumer reads fifteen columns of every click it stores)."""
-    return attrgetter(column if column in _DERIVED else f"event.{column}")
-
-
-_DIMENSION_READERS = [(d.name, reader(d.column)) for d in DIMENSIONS]
-
-
-def enrich(event: LinkClicked) -> Click:
-    occurred_at = event.occurred_at
-    if occurred_at.tzinfo is None:  # the contract says UTC; a naive time is taken as such
-        occurred_at = occurred_at.replace(tzinfo=UTC)
-    agent = describe_agent(event.user_agent or "")
-    return Click(
-        event=event,
-        occurred_at=occurred_at.astimezone(UTC),
-        referer_host=referer_host(event.referer),
-        browser=agent.browser,
-        os=agent.os,
-        device=device_class(agent, event.is_bot),
+def _clip(value: str) -> str:
+    """`enrichment.clip` in SQL: the same characters stripped, as many kept."""
+    whitespace = "".join(f"\\u{ord(char):04x}" for char in WHITESPACE)
+    return (
+        f"coalesce(nullif(left(btrim({value}, E'{whitespace}'), {MAX_VALUE_LENGTH}), ''), "
+        f"'{UNKNOWN}')"
     )
 
 
-def distinct_clicks(clicks: Iterable[Click]) -> list[Click]:
-    """One click per click id: the first wins (a click redelivered under a new event id)."""
-    first: dict[UUID, Click] = {}
-    for click in clicks:
-        first.setdefault(click.click_id, click)
-    return list(first.values())
+# PostgreSQL cannot know how many rows a JSON document holds (it guesses 100, then 1 after
+# a filter), and it would join two of these CTEs in a nested loop, quadratic in the batch:
+# rows are matched by grouping instead, and the clicks stored come back with what the
+# rollups read (RETURNING), not by a join to the batch.
+STORE_CLICKS = text(
+    f"""
+WITH agents AS (
+    SELECT * FROM json_to_recordset(CAST(:agents AS json))
+        AS a(user_agent text, is_bot boolean, browser text, os text, device text)
+), referers AS (
+    SELECT * FROM json_to_recordset(CAST(:referers AS json))
+        AS r(referer text, referer_host text)
+), batch AS (
+    SELECT DISTINCT ON (b.click_id)
+        {_SELECT_CLICK}
+    FROM ROWS FROM (json_to_recordset(CAST(:clicks AS json)) AS ({_EVENT_RECORD}))
+        WITH ORDINALITY AS b
+    LEFT JOIN agents AS a ON a.user_agent = coalesce(b.user_agent, '') AND a.is_bot = b.is_bot
+    LEFT JOIN referers AS r ON r.referer = coalesce(b.referer, '')
+    WHERE NOT EXISTS (
+        SELECT FROM url_creations AS u WHERE u.code = b.code AND u.deleted_at IS NOT NULL
+    )
+    ORDER BY b.click_id, b.ordinality
+), stored AS (
+    INSERT INTO clicks ({", ".join(_CLICK_COLUMNS)})
+    SELECT {", ".join(_CLICK_COLUMNS)} FROM batch ORDER BY click_id
+    ON CONFLICT (click_id) DO NOTHING
+    RETURNING click_id, code, occurred_at, visitor_hash, is_bot, {_DIMENSION_COLUMNS},
+        (occurred_at AT TIME ZONE 'UTC')::date AS day,
+        date_trunc('hour', occurred_at, 'UTC') AS hour
+), firsts AS (
+    SELECT DISTINCT ON (code, day, visitor_hash) code, day, visitor_hash, hour, is_bot
+    FROM stored
+    ORDER BY code, day, visitor_hash, occurred_at, click_id
+), new_visitors AS (
+    INSERT INTO visitors (code, day, visitor_hash)
+    SELECT code, day, visitor_hash FROM firsts ORDER BY code, day, visitor_hash
+    ON CONFLICT DO NOTHING
+    RETURNING code, day, visitor_hash
+), uniques AS (
+    SELECT code, max(hour) AS hour, bool_or(is_bot) AS is_bot
+    FROM (
+        SELECT code, day, visitor_hash, hour, is_bot, false AS new FROM firsts
+        UNION ALL
+        SELECT code, day, visitor_hash, NULL, NULL, true FROM new_visitors
+    ) AS seen
+    GROUP BY code, day, visitor_hash
+    HAVING bool_or(new)
+), hours AS (
+    INSERT INTO url_stats AS s (code, hour, total, human, bot, unique_human, unique_bot)
+    SELECT code, hour,
+           count(*) FILTER (WHERE click),
+           count(*) FILTER (WHERE click AND NOT is_bot),
+           count(*) FILTER (WHERE click AND is_bot),
+           count(*) FILTER (WHERE NOT click AND NOT is_bot),
+           count(*) FILTER (WHERE NOT click AND is_bot)
+    FROM (
+        SELECT code, hour, is_bot, true AS click FROM stored
+        UNION ALL
+        SELECT code, hour, is_bot, false FROM uniques
+    ) AS counted
+    GROUP BY code, hour
+    ORDER BY code, hour
+    ON CONFLICT (code, hour) DO UPDATE SET
+        total = s.total + excluded.total,
+        human = s.human + excluded.human,
+        bot = s.bot + excluded.bot,
+        unique_human = s.unique_human + excluded.unique_human,
+        unique_bot = s.unique_bot + excluded.unique_bot
+), dimension_days AS (
+    INSERT INTO url_dimension_stats AS s (code, day, dimension, value, human, bot)
+    SELECT code, day, dimension, {_clip("value")}, sum(human), sum(bot)
+    FROM (  -- clipped once per distinct value
+        SELECT c.code, c.day, d.dimension, d.value,
+               count(*) FILTER (WHERE NOT c.is_bot) AS human,
+               count(*) FILTER (WHERE c.is_bot) AS bot
+        FROM stored AS c CROSS JOIN LATERAL (VALUES {_DIMENSION_VALUES}) AS d(dimension, value)
+        GROUP BY 1, 2, 3, 4
+    ) AS raw
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (code, day, dimension, value) DO UPDATE SET
+        human = s.human + excluded.human,
+        bot = s.bot + excluded.bot
+)
+SELECT count(*) FROM stored
+"""  # noqa: S608 - names and constants of this module, no input
+)
 
 
-@dataclass
-class HourIncrement:
-    total: int = 0
-    human: int = 0
-    bot: int = 0
-    unique_human: int = 0
-    unique_bot: int = 0
+def click_parameters(events: Sequence[LinkClicked]) -> dict[str, str]:
+    """`STORE_CLICKS`'s parameters: the events, and what each distinct user agent (with
+    its bot verdict) and referer of the batch says."""
+    agents = {(event.user_agent or "", event.is_bot) for event in events}
+    referers = {event.referer or "" for event in events}
+    return {
+        "clicks": _EVENTS.dump_json(list(events), include=_EVENT_FIELDS).decode(),
+        "agents": json.dumps([_agent_row(user_agent, is_bot) for user_agent, is_bot in agents]),
+        "referers": json.dumps(
+            [{"referer": referer, "referer_host": referer_host(referer)} for referer in referers]
+        ),
+    }
 
 
-def hourly_increments(
-    clicks: Sequence[Click], new_visitors: set[VisitorKey]
-) -> dict[HourKey, HourIncrement]:
-    """Counts per (code, hour). A new visitor is unique in the hour of its earliest click
-    in this batch, as human or bot by that click's verdict."""
-    increments: dict[HourKey, HourIncrement] = {}
-    first_click: dict[VisitorKey, Click] = {}
-    for click in clicks:
-        row = increments.setdefault((click.event.code, click.hour), HourIncrement())
-        row.total += 1
-        if click.event.is_bot:
-            row.bot += 1
-        else:
-            row.human += 1
-        if click.visitor in new_visitors:
-            seen = first_click.get(click.visitor)
-            if seen is None or click.occurred_at < seen.occurred_at:
-                first_click[click.visitor] = click
-    for click in first_click.values():
-        row = increments[(click.event.code, click.hour)]
-        if click.event.is_bot:
-            row.unique_bot += 1
-        else:
-            row.unique_human += 1
-    return increments
-
-
-def dimension_increments(clicks: Sequence[Click]) -> dict[DimensionKey, tuple[int, int]]:
-    """(human, bot) clicks per (code, day, dimension, value)."""
-    human: Counter[DimensionKey] = Counter()
-    bot: Counter[DimensionKey] = Counter()
-    for click in clicks:
-        day = click.occurred_at.date()
-        counter = bot if click.event.is_bot else human
-        for dimension, value in click.dimensions().items():
-            counter[(click.event.code, day, dimension, value)] += 1
-    return {key: (human[key], bot[key]) for key in human.keys() | bot.keys()}
+def _agent_row(user_agent: str, is_bot: bool) -> dict[str, object]:
+    agent = describe_agent(user_agent)
+    return {
+        "user_agent": user_agent,
+        "is_bot": is_bot,
+        "browser": agent.browser,
+        "os": agent.os,
+        "device": device_class(agent, is_bot),
+    }

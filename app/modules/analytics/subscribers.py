@@ -12,7 +12,6 @@ count, and a link_deleted before its link_created leaves a tombstone the creatio
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from sqlalchemy import ARRAY, Text, any_, bindparam, delete, text
@@ -22,15 +21,7 @@ from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
 from app.modules.analytics import tables
 from app.modules.analytics.locks import lock_codes, lock_owners
-from app.modules.analytics.rollups import (
-    Click,
-    VisitorKey,
-    dimension_increments,
-    distinct_clicks,
-    enrich,
-    hourly_increments,
-    reader,
-)
+from app.modules.analytics.rollups import STORE_CLICKS, click_parameters
 
 _UPSERT_CREATIONS = text(
     """
@@ -91,62 +82,6 @@ _FORGET_DATA = [
     delete(table).where(table.c.code == any_(bindparam("codes", type_=ARRAY(Text))))
     for table in (tables.clicks, tables.visitors, tables.url_stats, tables.url_dimension_stats)
 ]
-_TOMBSTONED = text(
-    """
-    SELECT code FROM url_creations
-    WHERE code = ANY(CAST(:codes AS text[])) AND deleted_at IS NOT NULL
-    """
-)
-# The clicks cross to PostgreSQL as one JSON document (an array of objects keyed by column)
-# rather than as fifteen arrays: asyncpg checks every element of an array parameter against
-# collections.abc in Python, which cost more than the whole insert. `stored_at` is left to
-# its default.
-_CLICK_COLUMNS = [column.name for column in tables.clicks.c if column.name != "stored_at"]
-_INSERT_CLICKS = text(
-    "INSERT INTO clicks ({columns}) SELECT {columns} "  # noqa: S608 - column names, no input
-    "FROM json_populate_recordset(NULL::clicks, CAST(:clicks AS json)) "
-    "ON CONFLICT (click_id) DO NOTHING RETURNING click_id".format(columns=", ".join(_CLICK_COLUMNS))
-)
-_READERS = [(name, reader(name)) for name in _CLICK_COLUMNS]
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
-_INSERT_VISITORS = text(
-    """
-    INSERT INTO visitors (code, day, visitor_hash)
-    SELECT * FROM unnest(
-        CAST(:codes AS text[]), CAST(:days AS date[]), CAST(:hashes AS text[])
-    )
-    ON CONFLICT DO NOTHING
-    RETURNING code, day, visitor_hash
-    """
-)
-_UPSERT_HOURS = text(
-    """
-    INSERT INTO url_stats AS s (code, hour, total, human, bot, unique_human, unique_bot)
-    SELECT * FROM unnest(
-        CAST(:codes AS text[]), CAST(:hours AS timestamptz[]), CAST(:totals AS integer[]),
-        CAST(:humans AS integer[]), CAST(:bots AS integer[]),
-        CAST(:unique_humans AS integer[]), CAST(:unique_bots AS integer[])
-    )
-    ON CONFLICT (code, hour) DO UPDATE SET
-        total = s.total + excluded.total,
-        human = s.human + excluded.human,
-        bot = s.bot + excluded.bot,
-        unique_human = s.unique_human + excluded.unique_human,
-        unique_bot = s.unique_bot + excluded.unique_bot
-    """
-)
-_UPSERT_DIMENSIONS = text(
-    """
-    INSERT INTO url_dimension_stats AS s (code, day, dimension, value, human, bot)
-    SELECT * FROM unnest(
-        CAST(:codes AS text[]), CAST(:days AS date[]), CAST(:dimensions AS text[]),
-        CAST(:values AS text[]), CAST(:humans AS integer[]), CAST(:bots AS integer[])
-    )
-    ON CONFLICT (code, day, dimension, value) DO UPDATE SET
-        human = s.human + excluded.human,
-        bot = s.bot + excluded.bot
-    """
-)
 
 
 async def on_link_created(conn: AsyncConnection, events: Sequence[LinkCreated]) -> None:
@@ -197,20 +132,10 @@ async def on_user_deleted(conn: AsyncConnection, events: Sequence[UserDeleted]) 
 
 
 async def on_link_clicked(conn: AsyncConnection, events: Sequence[LinkClicked]) -> None:
-    """Store the raw clicks and add them to the rollups, one statement per table."""
-    codes = sorted({event.code for event in events})
-    await lock_codes(conn, codes, exclusive=False)
-    tombstoned = set((await conn.execute(_TOMBSTONED, {"codes": codes})).scalars())
-    clicks = distinct_clicks(enrich(e) for e in events if e.code not in tombstoned)
-    if not clicks:
-        return
-    rows = _encode([{name: read(click) for name, read in _READERS} for click in clicks])
-    stored = set((await conn.execute(_INSERT_CLICKS, {"clicks": rows})).scalars())
-    clicks = [click for click in clicks if click.click_id in stored]
-    if not clicks:
-        return
-    new_visitors = await _insert_visitors(conn, clicks)
-    await _add_to_rollups(conn, clicks, new_visitors)
+    """Store the raw clicks and add the ones stored to the rollups: one statement
+    (rollups.py), once the links are locked against their deletion (locks.py)."""
+    await lock_codes(conn, (event.code for event in events), exclusive=False)
+    await conn.execute(STORE_CLICKS, click_parameters(events))
 
 
 # helpers
@@ -220,48 +145,3 @@ async def _forget_data(conn: AsyncConnection, codes: list[str]) -> None:
     if codes:
         for statement in _FORGET_DATA:
             await conn.execute(statement, {"codes": codes})
-
-
-async def _insert_visitors(conn: AsyncConnection, clicks: Sequence[Click]) -> set[VisitorKey]:
-    """Record who was seen; returns the visitors not seen before on their day."""
-    keys = sorted({click.visitor for click in clicks})
-    rows = await conn.execute(
-        _INSERT_VISITORS,
-        {
-            "codes": [code for code, _, _ in keys],
-            "days": [day for _, day, _ in keys],
-            "hashes": [visitor for _, _, visitor in keys],
-        },
-    )
-    return {(row.code, row.day, row.visitor_hash) for row in rows}
-
-
-async def _add_to_rollups(
-    conn: AsyncConnection, clicks: Sequence[Click], new_visitors: set[VisitorKey]
-) -> None:
-    # Sorted keys: concurrent batches lock rollup rows in one order and cannot deadlock.
-    hours = sorted(hourly_increments(clicks, new_visitors).items(), key=lambda item: item[0])
-    await conn.execute(
-        _UPSERT_HOURS,
-        {
-            "codes": [code for (code, _), _ in hours],
-            "hours": [hour for (_, hour), _ in hours],
-            "totals": [row.total for _, row in hours],
-            "humans": [row.human for _, row in hours],
-            "bots": [row.bot for _, row in hours],
-            "unique_humans": [row.unique_human for _, row in hours],
-            "unique_bots": [row.unique_bot for _, row in hours],
-        },
-    )
-    dimensions = sorted(dimension_increments(clicks).items(), key=lambda item: item[0])
-    await conn.execute(
-        _UPSERT_DIMENSIONS,
-        {
-            "codes": [key[0] for key, _ in dimensions],
-            "days": [key[1] for key, _ in dimensions],
-            "dimensions": [key[2] for key, _ in dimensions],
-            "values": [key[3] for key, _ in dimensions],
-            "humans": [human for _, (human, _) in dimensions],
-            "bots": [bot for _, (_, bot) in dimensions],
-        },
-    )

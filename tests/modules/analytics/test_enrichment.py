@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from app.modules.analytics.enrichment import (
     MAX_VALUE_LENGTH,
+    WHITESPACE,
     clip,
     describe_agent,
     device_class,
@@ -95,3 +98,9 @@ def test_dimension_values_are_clipped_and_absent_ones_read_unknown() -> None:
     assert clip(None) == clip("  ") == "unknown"
     assert clip(" Lisbon ") == "Lisbon"
     assert len(clip("x" * 1000)) == MAX_VALUE_LENGTH
+
+
+def test_clip_strips_what_str_strip_strips_and_names_it_for_the_rollups_sql() -> None:
+    spaces = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+    assert set(WHITESPACE) == spaces
+    assert clip("\u3000\x85 Lisbon\xa0\u2028") == "Lisbon"

@@ -107,3 +107,34 @@ async def test_an_undecodable_event_is_parked_at_once_and_blocks_nothing(
     assert [(p.event_id, p.attempts) for p in parked] == [(broken.event_id, 1)]
     assert "payload does not match" in parked[0].error
     assert (await stats(client, owner, "abc", **DAY))["totals"]["all"] == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("user_agent", "\x00"),
+        ("referer", "\x00"),
+        ("city", "\x00"),
+        ("bot_reason", "\x00"),
+        ("user_agent", "\ud800"),
+        ("city", "\ud800"),
+    ],
+)
+async def test_a_click_that_text_cannot_hold_is_parked_and_the_rest_of_its_batch_counts(
+    fast_retries: httpx.AsyncClient, field: str, bad: str
+) -> None:
+    """PostgreSQL text (and so jsonb) cannot hold a NUL, nor UTF-8 a lone surrogate: the
+    batch fails as a whole, and the click that holds one is found and parked, never stored
+    in part."""
+    client = fast_retries
+    owner = await new_account(client, "owner@example.com")
+    consumer = consumer_of(client, "analytics")
+    poisoned = click("abc", MONDAY, "ana").model_copy(update={field: f"Lis{bad}bon"})
+    await feed(client, created("abc", owner))
+
+    await feed(client, click("abc", MONDAY, "v1"), poisoned, click("abc", MONDAY, "v2"))
+
+    parked = await consumer.parked()
+    assert [(p.event_id, p.attempts) for p in parked] == [(poisoned.event_id, 2)]
+    body = await stats(client, owner, "abc", **DAY)
+    assert (body["totals"]["all"], body["unique_clicks"]) == (2, 2)
