@@ -54,8 +54,9 @@ deleted_owners = Table(
 )
 
 # Every click as received, enriched, kept for export and re-processing (a bot rule changed:
-# recompute the rollups from here). Each column is named as the field of the click it
-# stores (rollups.Click, else its event): the consumer's insert is derived from this table.
+# recompute the rollups from here). Each column is named as the event's field it stores, or
+# as the value rollups.py derives from the event: the consumer's insert is derived from
+# this table.
 clicks = Table(
     "clicks",
     metadata,
