@@ -53,6 +53,9 @@ class Envelope:
         """Decode, or raise ValueError: an undecodable event is parked, never retried."""
         try:
             raw = orjson.loads(data)
+            # What cannot be encoded again (orjson reads 1024 levels of nesting and writes
+            # 255) could not be parked either: it is undecodable, parked as the bytes it was.
+            orjson.dumps(raw)
             return cls(
                 event_id=UUID(raw["event_id"]),
                 type=str(raw["type"]),

@@ -103,6 +103,14 @@ _PURGE = text(
 )
 
 
+def _text_of(envelope: Envelope) -> str:
+    """The envelope as parked; parking must not fail on what cannot be encoded again."""
+    try:
+        return envelope.to_bytes().decode()
+    except (TypeError, ValueError) as exc:
+        return f"(not encodable: {exc}) {envelope!r}"
+
+
 @dataclass(frozen=True)
 class _Item:
     envelope: Envelope
@@ -164,7 +172,7 @@ class Consumer:
             try:
                 items.append(self._decode(envelope))
             except Undecodable as exc:
-                await self._park(envelope.to_bytes().decode(), envelope, str(exc), attempts=1)
+                await self._park(_text_of(envelope), envelope, str(exc), attempts=1)
         if not items:
             return
         try:
@@ -181,7 +189,7 @@ class Consumer:
                 )
             except Exception as exc:  # noqa: BLE001 - parked with its error
                 await self._park(
-                    item.envelope.to_bytes().decode(),
+                    _text_of(item.envelope),
                     item.envelope,
                     f"{type(exc).__name__}: {exc}",
                     attempts=self._settings.max_attempts,

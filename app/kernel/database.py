@@ -60,6 +60,11 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
         assert driver is not None
         try:
             yield driver
+        except TimeoutError:
+            # A statement cut short by its own timeout: this connection's state is unsure,
+            # the server and the others are fine (TimeoutError is an OSError: caught first).
+            await conn.invalidate()
+            raise
         except _CONNECTION_LOST:
             await conn.invalidate()
             await engine.dispose()

@@ -42,14 +42,27 @@ _WRITE = f"""
 """  # noqa: S608 - made of constants, no input
 
 # Tallies are taken (deleted) and added to their links in one transaction, so each counts
-# once even when replicas fold at the same time; links are locked in code order.
+# once even when replicas fold at the same time. Links are locked in code order first, so
+# a fold and another writer of several links (a user's deletion) never wait in a cycle.
+# Only tallies of an existing link are taken: none other can be written, and one that was
+# would wait rather than vanish.
 FOLD = """
-    WITH taken AS (DELETE FROM click_tallies RETURNING code, clicks),
-    sums AS (SELECT code, sum(clicks) AS n FROM taken GROUP BY code ORDER BY code)
+    WITH taken AS (
+        DELETE FROM click_tallies t
+        WHERE EXISTS (SELECT 1 FROM urls WHERE urls.code = t.code)
+        RETURNING code, clicks
+    ),
+    sums AS (SELECT code, sum(clicks) AS n FROM taken GROUP BY code),
+    locked AS (
+        SELECT urls.code FROM urls JOIN sums USING (code) ORDER BY urls.code FOR UPDATE OF urls
+    )
     UPDATE urls SET click_count = urls.click_count + sums.n
-    FROM sums WHERE urls.code = sums.code
+    FROM sums JOIN locked USING (code) WHERE urls.code = sums.code
 """
 _FOLD_EVERY_SECONDS = 1.0
+# A fold that waits longer (a lock held elsewhere, a frozen server) gives up; the tallies
+# wait for the next one.
+_FOLD_TIMEOUT_SECONDS = 10.0
 
 
 # A failed write is tried again within 0.1 s of a blip, and at most 5 s apart while the
@@ -105,13 +118,15 @@ class ClickBatcher:
             self._folding.cancel()
             await asyncio.wait([self._folding])
             self._folding = None
-        with contextlib.suppress(Exception):  # what is left is folded at the next start
-            await self.fold()
+        # Within the grace too: what is left is folded at the next start, or by a replica.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(grace_seconds):
+                await self.fold()
 
     async def fold(self) -> None:
         """Add the pending tallies to their links' click_count."""
         async with driver_connection(self._engine) as driver:
-            await driver.execute(FOLD)
+            await driver.execute(FOLD, timeout=_FOLD_TIMEOUT_SECONDS)
 
     async def _fold_forever(self) -> None:
         while True:

@@ -326,6 +326,16 @@ async def test_after_the_database_dropped_its_connections_the_next_group_gets_a_
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+        # pg_terminate_backend only signals: wait until the backends are gone.
+        async def others() -> int:
+            alive: int = await killer.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return alive
+
+        await eventually(others, lambda alive: alive == 0, "the backends terminated")
     finally:
         await killer.close()
 
@@ -375,3 +385,25 @@ async def test_tallies_fold_into_the_links_once_even_when_folders_race(
         "charlie": 0,
     }
     assert await db.value("SELECT count(*) FROM click_tallies") == 0
+
+
+async def test_stop_returns_within_its_grace_while_a_fold_cannot_take_its_link(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    """The last fold at stop waits for a link another session holds: stop() gives up on it
+    within its grace (the tally stays, folded at the next start) instead of hanging the
+    shutdown before the relays' last drain."""
+    batcher = ClickBatcher(engine, batcher_settings())
+    await batcher.start()
+    holder = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT 1 FROM urls WHERE code = 'alpha' FOR UPDATE")
+        await batcher.record(click("alpha"))  # committed; its tally waits to be folded
+        stopped = await finishes_within(batcher.stop(grace_seconds=1.0), GUARD)
+    finally:
+        await holder.close()
+    state = await counts(database_urls)
+
+    assert stopped, f"stop() still waited for the fold after {GUARD:.0f} s"
+    assert state["click_count"]["alpha"] == 1  # the tally, not folded, still counts
