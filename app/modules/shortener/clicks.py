@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # One statement, so one round trip and one implicit transaction per group: the outbox rows,
 # and a tally per link counted from the rows the outbox actually took (a group written again
 # after an uncertain commit is neither stored nor counted twice).
-_WRITE = f"""
+WRITE = f"""
     WITH inserted AS ({INSERT_ROWS}),
     counted AS (
         INSERT INTO click_tallies (code, clicks)
@@ -210,4 +210,4 @@ class ClickBatcher:
         # On the driver's connection: SQLAlchemy's transaction and statement machinery cost
         # more than the statement itself at group sizes of a few dozen clicks.
         async with driver_connection(self._engine) as driver:
-            await driver.fetchrow(_WRITE, rows_document(clicks))
+            await driver.fetchrow(WRITE, rows_document(clicks))
