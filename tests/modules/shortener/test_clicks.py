@@ -149,7 +149,7 @@ async def test_a_group_written_twice_after_an_uncertain_commit_counts_once(
     clicks = [click(CODES[i % 2]) for i in range(30)]
     try:
         recorded = asyncio.gather(*(batcher.record(c) for c in clicks))
-        released = await finishes_within(recorded, GUARD)
+        await happens(recorded, f"record() was still waiting {GUARD:.0f} s after the failed commit")
         state = await counts(database_urls)
         # The failed write's task sleeps its retry delay (at most 0.1 s after one failure)
         # before it ends; let it, so stop() below is not about that (see the stop tests).
@@ -157,7 +157,6 @@ async def test_a_group_written_twice_after_an_uncertain_commit_counts_once(
     finally:
         await batcher.stop()
 
-    assert released, f"record() was still waiting {GUARD:.0f} s after the failed commit"
     assert len(batcher.writes) >= 2
     assert batcher.writes[1][: len(batcher.writes[0])] == batcher.writes[0]  # the same group
     assert state["outbox"] == state["distinct_events"] == 30
@@ -205,12 +204,12 @@ async def wait_until_blocked(database_urls: dict[str, str]) -> None:
     await eventually(lambda: lock_waiters(database_urls), bool, "a write waiting for the lock")
 
 
-async def finishes_within(awaitable: Awaitable[Any], seconds: float) -> bool:
+async def happens(awaitable: Awaitable[Any], failure: str) -> None:
+    """Await the event the test is about; GUARD only ends a hang, failing with `failure`."""
     try:
-        await asyncio.wait_for(awaitable, timeout=seconds)
+        await asyncio.wait_for(awaitable, timeout=GUARD)
     except TimeoutError:
-        return False
-    return True
+        pytest.fail(failure)
 
 
 async def wait_until_counted(database_urls: dict[str, str], code: str, n: int) -> dict[str, Any]:
@@ -228,7 +227,9 @@ async def test_without_wait_for_commit_a_click_returns_before_its_commit_and_lan
     try:
         # The tallies stay locked until the ROLLBACK below: a record() that waited for its
         # commit would never return, and the guard would end it.
-        returned = await finishes_within(batcher.record(click("alpha")), GUARD)
+        await happens(
+            batcher.record(click("alpha")), "record() waited for a commit that could not happen"
+        )
         await wait_until_blocked(database_urls)  # the batcher is inside its transaction
         before = await counts(database_urls)
         await lock.execute("ROLLBACK")
@@ -237,7 +238,6 @@ async def test_without_wait_for_commit_a_click_returns_before_its_commit_and_lan
         await lock.close()
         await batcher.stop()
 
-    assert returned, "record() waited for a commit that could not happen"
     assert (before["outbox"], before["click_count"]["alpha"]) == (0, 0)
     assert (after["outbox"], after["click_count"]["alpha"]) == (1, 1)
 
@@ -259,7 +259,9 @@ async def test_with_wait_for_commit_a_stuck_commit_holds_the_click_only_until_th
         recorded.add_done_callback(lambda _: released_at.append(time.monotonic()))
         await wait_until_blocked(database_urls)
         # The tallies stay locked until the ROLLBACK below: only the timeout can release it.
-        answered = await finishes_within(recorded, GUARD)
+        await happens(
+            recorded, f"record() was still waiting for a stuck commit after {GUARD:.0f} s"
+        )
         still_stuck = await lock_waiters(database_urls)
         before = await counts(database_urls)
         await lock.execute("ROLLBACK")
@@ -268,7 +270,6 @@ async def test_with_wait_for_commit_a_stuck_commit_holds_the_click_only_until_th
         await lock.close()
         await batcher.stop()
 
-    assert answered, f"record() was still waiting for a stuck commit after {GUARD:.0f} s"
     # Released while its write was still stuck: by the timeout, and (a lower bound, which a
     # busy machine can only make longer) not before it.
     assert still_stuck == 1
@@ -278,12 +279,14 @@ async def test_with_wait_for_commit_a_stuck_commit_holds_the_click_only_until_th
 
 
 async def stops_on_its_own(batcher: ClickBatcher) -> bool:
-    """stop(), with a grace period far beyond the guard: True if it returned within the guard
-    because the writer finished, not because the grace period (or the guard) cancelled it."""
+    """stop(), with a grace period far beyond the guard: True if it returned because the
+    writer finished, not because the grace period cancelled it."""
     writer = batcher._task
     assert writer is not None
-    stopped = await finishes_within(batcher.stop(grace_seconds=10 * GUARD), GUARD)
-    return stopped and writer.done() and not writer.cancelled()
+    await happens(
+        batcher.stop(grace_seconds=10 * GUARD), "stop() did not return once its writes were done"
+    )
+    return writer.done() and not writer.cancelled()
 
 
 async def test_stop_writes_the_clicks_still_pending_and_returns_once_they_are_written(
@@ -358,13 +361,12 @@ async def test_a_locked_link_row_does_not_hold_its_clicks(
     try:
         await holder.execute("BEGIN")
         await holder.execute("SELECT 1 FROM urls WHERE code = 'alpha' FOR UPDATE")
-        committed = await finishes_within(batcher.record(click("alpha")), GUARD)
+        await happens(batcher.record(click("alpha")), "the click waited for the link's row")
         state = await counts(database_urls)
     finally:
         await holder.close()
         await batcher.stop()
 
-    assert committed, "the click waited for the link's row"
     assert (state["outbox"], state["click_count"]["alpha"]) == (1, 1)
 
 
@@ -400,10 +402,11 @@ async def test_stop_returns_within_its_grace_while_a_fold_cannot_take_its_link(
         await holder.execute("BEGIN")
         await holder.execute("SELECT 1 FROM urls WHERE code = 'alpha' FOR UPDATE")
         await batcher.record(click("alpha"))  # committed; its tally waits to be folded
-        stopped = await finishes_within(batcher.stop(grace_seconds=1.0), GUARD)
+        await happens(
+            batcher.stop(grace_seconds=1.0), f"stop() still waited for the fold after {GUARD:.0f} s"
+        )
     finally:
         await holder.close()
     state = await counts(database_urls)
 
-    assert stopped, f"stop() still waited for the fold after {GUARD:.0f} s"
     assert state["click_count"]["alpha"] == 1  # the tally, not folded, still counts
