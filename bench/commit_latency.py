@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,9 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.bus.outbox import row_of, rows_document  # noqa: E402
-from app.kernel import migrations  # noqa: E402
-from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.modules.shortener.clicks import WRITE  # noqa: E402
+from bench.support.database import databases  # noqa: E402
 from bench.support.links import seed  # noqa: E402
 from bench.support.serving import CODE, asyncpg_dsn  # noqa: E402
 from tests.modules.shortener.test_clicks import event  # noqa: E402
@@ -59,17 +56,8 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=300)
     parser.add_argument("--size", type=int, default=24, help="clicks per group")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="encurta-bench-"))
-    root.chmod(0o755)
-    database = EmbeddedPostgres(root / "postgres", durable=True)
-    database.start()
-    try:
-        urls = asyncio.run(database.provision(["shortener"]))
-        migrations.upgrade("shortener", urls["shortener"])
-        asyncio.run(measure(urls["shortener"], args.groups, args.size))
-    finally:
-        database.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with databases(["shortener"]) as made:
+        asyncio.run(measure(made.urls["shortener"], args.groups, args.size))
 
 
 if __name__ == "__main__":

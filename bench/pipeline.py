@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,10 +30,9 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.kernel import migrations  # noqa: E402
-from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
-from bench.support.links import seed  # noqa: E402
+from bench.support.database import databases, reconcile  # noqa: E402
+from bench.support.links import clicks_counted, seed  # noqa: E402
 from bench.support.serving import free_port, server  # noqa: E402
 from bench.support.wrk import PACED_CONNECTIONS, pace_ms, paced_script, wrk  # noqa: E402
 from tests.kafka import Tansu  # noqa: E402
@@ -67,18 +63,13 @@ async def reset(urls: dict[str, str]) -> None:
 
 
 async def counts(urls: dict[str, str]) -> tuple[int, int]:
-    short = await asyncpg.connect(dsn(urls["shortener"]))
+    """Clicks the shortener counted, and clicks analytics stored."""
+    served = await clicks_counted(dsn(urls["shortener"]), CODE)
     stats = await asyncpg.connect(dsn(urls["analytics"]))
     try:
-        served = await short.fetchval(
-            "SELECT click_count + coalesce((SELECT sum(clicks) FROM click_tallies "
-            "WHERE code = $1), 0) FROM urls WHERE code = $1",
-            CODE,
-        )
         counted = await stats.fetchval("SELECT count(*) FROM clicks WHERE code = $1", CODE)
-        return int(served), int(counted)
+        return served, int(counted)
     finally:
-        await short.close()
         await stats.close()
 
 
@@ -144,13 +135,7 @@ def run(
             sent, achieved = paced.requests, paced.requests_per_second
             asyncio.run(wait_counted(urls))
             measured = sorted(asyncio.run(lags(urls)))
-        reconciled = subprocess.run(
-            [str(BIN / "encurta"), "reconcile", "--wait", "120"],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        reconciled = reconcile(env)
     finally:
         if broker is not None:
             broker.stop()
@@ -162,11 +147,7 @@ def run(
         f"({sent} clicks): lag p50 {p50:,.0f} ms, p99 {p99:,.0f} ms",
         flush=True,
     )
-    print(
-        f"{'':<10} encurta reconcile (exit {reconciled.returncode}): "
-        f"{(reconciled.stdout + reconciled.stderr).strip()}",
-        flush=True,
-    )
+    print(f"{'':<10} {reconciled}", flush=True)
 
 
 def main() -> None:
@@ -179,22 +160,12 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk: apt-get install wrk")
-    root = Path(tempfile.mkdtemp(prefix="encurta-bench-"))
-    root.chmod(0o755)
-    database = EmbeddedPostgres(root / "postgres", durable=True)
-    database.start()
-    try:
-        urls = asyncio.run(database.provision(list(NAMES)))
-        for module, url in urls.items():
-            migrations.upgrade(module, url)
+    with databases(NAMES) as made:
         bare = bare_rate(args.seconds)
         print(f"bare Starlette 302: {bare:,.0f} req/s", flush=True)
         transports = ["inprocess", "kafka"] if args.transport == "both" else [args.transport]
         for transport in transports:
-            run(transport, urls, root / "data", args, bare)
-    finally:
-        database.stop()
-        shutil.rmtree(root, ignore_errors=True)
+            run(transport, made.urls, made.root / "data", args, bare)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,13 @@ import collections
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.kernel import migrations  # noqa: E402
-from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
+from bench.support.database import databases  # noqa: E402
 from bench.support.links import seed  # noqa: E402
 from bench.support.serving import BIN, CODE, free_port, server  # noqa: E402
 from bench.support.wrk import wrk  # noqa: E402
@@ -56,14 +54,8 @@ def stage_of(stack: str) -> str:
 def profile(
     mode: str, seconds: int, keep: Path | None = None
 ) -> tuple[float, collections.Counter[str]]:
-    root = Path(tempfile.mkdtemp(prefix="encurta-profile-"))
-    root.chmod(0o755)
-    database = EmbeddedPostgres(root / "postgres", durable=True)
-    database.start()
-    try:
-        urls = asyncio.run(database.provision(list(NAMES)))
-        for module, url in urls.items():
-            migrations.upgrade(module, url)
+    with databases(NAMES) as made:
+        root, urls = made.root, made.urls
         asyncio.run(seed(urls["shortener"]))
         env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
         env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
@@ -94,9 +86,6 @@ def profile(
             if stack:
                 samples[stage_of(stack)] += int(count)
         return figures.requests_per_second, samples
-    finally:
-        database.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:

@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -46,9 +44,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.kernel import migrations  # noqa: E402
-from app.kernel.embedded import EmbeddedPostgres  # noqa: E402
 from app.registry import NAMES  # noqa: E402
+from bench.support.database import Databases, databases, reconcile  # noqa: E402
 from bench.support.links import (  # noqa: E402
     clicks_counted,
     code_pattern,
@@ -189,6 +186,63 @@ def random_name(links: int) -> str:
     return f"encurta, random codes over {links:,} links"
 
 
+def _measure_all(
+    args: argparse.Namespace, made: Databases, broker: Tansu
+) -> tuple[dict[str, list[Figures]], int, int, str]:
+    """Every configuration's figures, the default one's redirects served and clicks counted,
+    and what reconcile says after."""
+    results: dict[str, list[Figures]] = {}
+    counted = served = 0
+    root, urls = made.root, made.urls
+    asyncio.run(seed(urls["shortener"]))
+    # The Kafka configuration runs no analytics: its clicks go to a database of its
+    # own, so that reconcile compares what the one-process configurations counted.
+    split_url = made.migrated("shortener_split", "shortener")
+    asyncio.run(seed(split_url))
+    encurta_env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
+    encurta_env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
+    encurta_env |= dict(setting.split("=", 1) for setting in args.env)
+    public_key = root / "auth-public.pem"
+    public_key.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    split_env = broker.env() | {
+        "ENCURTA_MODULES": "shortener",
+        "ENCURTA_SHORTENER__DATABASE_URL": split_url,
+        "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
+    }
+    configs = _configs(args, encurta_env, split_env, root)
+    dsn = asyncpg_dsn(urls["shortener"])
+    if args.links:
+        seed_and_deliver(configs[DEFAULT], dsn, args.links)
+    if args.soak:
+        name = random_name(args.links) if args.links else DEFAULT
+        print(f"soak: {name}, {args.connections} connections", flush=True)
+        soak(configs[name], args.soak, args.connections, dsn)
+    else:
+        results = {name: [] for name in configs}
+        for run in range(args.runs):
+            for name, config in configs.items():
+                scope = None if config.script else CODE
+                figures_, clicks, rss_before, rss_after = measure(
+                    config, args.duration, args.connections, dsn, scope
+                )
+                if name == DEFAULT:
+                    counted += clicks
+                    served += figures_.requests
+                results[name].append(figures_)
+                print(
+                    f"run {run + 1}: {name}: {figures_.requests_per_second:,.0f} req/s, "
+                    f"p50 {figures_.p50_ms:.2f} ms, p99 {figures_.p99_ms:.2f} ms, "
+                    f"errors {figures_.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB"
+                    + _of_single_link(name, results, args.links),
+                    flush=True,
+                )
+    return results, served, counted, reconcile(encurta_env)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
@@ -229,82 +283,16 @@ def main() -> None:
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk and taskset: apt-get install wrk util-linux")
 
-    root = Path(tempfile.mkdtemp(prefix="encurta-bench-"))
-    root.chmod(0o755)
-    database = EmbeddedPostgres(root / "postgres", durable=True)
-    database.start()
     broker = Tansu().start()
-    results: dict[str, list[Figures]] = {}
-    counted = served = 0
     try:
-        urls = asyncio.run(database.provision(list(NAMES)))
-        for module, url in urls.items():
-            migrations.upgrade(module, url)
-        asyncio.run(seed(urls["shortener"]))
-        # The Kafka configuration runs no analytics: its clicks go to a database of its own,
-        # so that reconcile compares what the one-process configurations counted.
-        split_url = asyncio.run(database.provision(["shortener_split"]))["shortener_split"]
-        migrations.upgrade("shortener", split_url)
-        asyncio.run(seed(split_url))
-        encurta_env = {f"ENCURTA_{m.upper()}__DATABASE_URL": u for m, u in urls.items()}
-        encurta_env |= {"ENCURTA_DATA_DIR": str(root / "data"), "ENCURTA_LOG_LEVEL": "warning"}
-        encurta_env |= dict(setting.split("=", 1) for setting in args.env)
-        public_key = root / "auth-public.pem"
-        public_key.write_bytes(
-            Ed25519PrivateKey.generate()
-            .public_key()
-            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-        )
-        split_env = broker.env() | {
-            "ENCURTA_MODULES": "shortener",
-            "ENCURTA_SHORTENER__DATABASE_URL": split_url,
-            "ENCURTA_TOKENS__PUBLIC_KEY_FILE": str(public_key),
-        }
-        configs = _configs(args, encurta_env, split_env, root)
-        dsn = asyncpg_dsn(urls["shortener"])
-        if args.links:
-            seed_and_deliver(configs[DEFAULT], dsn, args.links)
-        if args.soak:
-            name = random_name(args.links) if args.links else DEFAULT
-            print(f"soak: {name}, {args.connections} connections", flush=True)
-            soak(configs[name], args.soak, args.connections, dsn)
-        else:
-            results = {name: [] for name in configs}
-            for run in range(args.runs):
-                for name, config in configs.items():
-                    scope = None if config.script else CODE
-                    figures_, clicks, rss_before, rss_after = measure(
-                        config, args.duration, args.connections, dsn, scope
-                    )
-                    if name == DEFAULT:
-                        counted += clicks
-                        served += figures_.requests
-                    results[name].append(figures_)
-                    print(
-                        f"run {run + 1}: {name}: {figures_.requests_per_second:,.0f} req/s, "
-                        f"p50 {figures_.p50_ms:.2f} ms, p99 {figures_.p99_ms:.2f} ms, "
-                        f"errors {figures_.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB"
-                        + _of_single_link(name, results, args.links),
-                        flush=True,
-                    )
-        reconciled = subprocess.run(
-            [str(BIN / "encurta"), "reconcile", "--wait", "120"],
-            env={**os.environ, **encurta_env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        with databases(NAMES) as made:
+            results, served, counted, reconciled = _measure_all(args, made, broker)
     finally:
         broker.stop()
-        database.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
     if results:
         _summary(args, results, served, counted)
-    print(
-        f"encurta reconcile (exit {reconciled.returncode}): "
-        f"{(reconciled.stdout + reconciled.stderr).strip()}"
-    )
+    print(reconciled)
 
 
 def _of_single_link(name: str, results: dict[str, list[Figures]], links: int) -> str:

@@ -188,6 +188,14 @@ async def hold_tally_lock(database_urls: dict[str, str]) -> asyncpg.Connection:
     return conn
 
 
+async def hold_link_row(database_urls: dict[str, str], code: str) -> asyncpg.Connection:
+    """Another session holds the link's row, as a concurrent writer of it would."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    await conn.execute("BEGIN")
+    await conn.execute("SELECT 1 FROM urls WHERE code = $1 FOR UPDATE", code)
+    return conn
+
+
 async def lock_waiters(database_urls: dict[str, str]) -> int:
     """Sessions waiting for a lock: the batcher's write stuck behind `hold_tally_lock`."""
     waiting: int = await ShortenerDb(database_urls).value(
@@ -357,10 +365,8 @@ async def test_a_locked_link_row_does_not_hold_its_clicks(
     once did, changes nothing)."""
     batcher = ClickBatcher(engine, batcher_settings())
     await batcher.start()
-    holder = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    holder = await hold_link_row(database_urls, "alpha")
     try:
-        await holder.execute("BEGIN")
-        await holder.execute("SELECT 1 FROM urls WHERE code = 'alpha' FOR UPDATE")
         await happens(batcher.record(click("alpha")), "the click waited for the link's row")
         state = await counts(database_urls)
     finally:
@@ -397,10 +403,8 @@ async def test_stop_returns_within_its_grace_while_a_fold_cannot_take_its_link(
     shutdown before the relays' last drain."""
     batcher = ClickBatcher(engine, batcher_settings())
     await batcher.start()
-    holder = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
+    holder = await hold_link_row(database_urls, "alpha")
     try:
-        await holder.execute("BEGIN")
-        await holder.execute("SELECT 1 FROM urls WHERE code = 'alpha' FOR UPDATE")
         await batcher.record(click("alpha"))  # committed; its tally waits to be folded
         await happens(
             batcher.stop(grace_seconds=1.0), f"stop() still waited for the fold after {GUARD:.0f} s"
