@@ -5,9 +5,9 @@ per group holding the outbox rows and the links' click tallies, so the cost of a
 shared by every click that arrived while the previous one was in flight. A group appends a
 tally row per link rather than updating the link, so groups in flight never queue on a
 popular link's row lock; the batcher folds the tallies into `urls.click_count` about once
-a second. By
-default a redirect waits for its group (a 302 that reached the client was counted); with
-`wait_for_commit=False` it answers at once and a crash may lose the clicks not yet written.
+a second. By default a redirect waits for its group (a 302 that reached the client was
+counted); with `wait_for_commit=False` it answers at once and a crash may lose the clicks
+not yet written.
 While the database is away, clicks wait in a bounded buffer and redirects keep answering
 after `click_commit_timeout_seconds`.
 """
