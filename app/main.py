@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.bus.broadcast import Broadcast
+from app.bus.handoff import HandOff
 from app.bus.inbox import Consumer
 from app.bus.inprocess import InProcessBus
 from app.bus.protocol import Bus
@@ -134,6 +135,7 @@ def build_runtime(
     # First: a transport that cannot be had refuses the start before any key is made.
     bus = InProcessBus() if describing else _bus(settings)
     verifier = TokenVerifier([], settings.tokens)
+    handoffs = {spec.name: HandOff(settings.bus.handoff_limit) for spec in MODULES}
 
     def context(name: str) -> ModuleContext:
         url = database_urls.get(name) or settings.configured_url(name)
@@ -147,6 +149,7 @@ def build_runtime(
             verifier=verifier,
             tokens=settings.tokens,
             data_dir=settings.data_dir,
+            handoff=handoffs[name],
             describing=describing,
         )
 
@@ -172,7 +175,14 @@ def build_runtime(
         verifier=verifier,
         bus=bus,
         relays=[
-            OutboxRelay(m.name, m.engine, bus, settings.bus, publishes=m.publishes)
+            OutboxRelay(
+                m.name,
+                m.engine,
+                bus,
+                settings.bus,
+                publishes=m.publishes,
+                handoff=handoffs[m.name],
+            )
             for m in modules
             if m.publishes
         ],

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from app.bus.handoff import HandOff
 from app.contracts.base import IntegrationEvent
 from app.kernel.settings import DatabaseSettings, TokenSettings
 from app.kernel.tokens import TokenVerifier
@@ -69,6 +70,8 @@ class ModuleContext:
     verifier: TokenVerifier  # checks access tokens; routes use this one, not app state
     tokens: TokenSettings  # issuer and audience of access tokens
     data_dir: Path  # keys and secrets generated at first start
+    # Where a hot writer of the module's outbox hands committed rows to its relay.
+    handoff: HandOff = field(default_factory=HandOff)  # (by default: none handed over)
     # Built only to be described (`encurta openapi`, `encurta modules`): load and generate
     # no key or secret, for none will be used.
     describing: bool = False

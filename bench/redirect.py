@@ -3,6 +3,7 @@
     .venv/bin/python bench/redirect.py [--duration 8] [--runs 3] [--connections 64]
     .venv/bin/python bench/redirect.py --links 1000000      # and random codes over 1M links
     .venv/bin/python bench/redirect.py --soak 600 [--links 1000000]   # RSS over 10 minutes
+    .venv/bin/python bench/redirect.py --variant ENCURTA_BUS__HANDOFF_LIMIT=0  # A/B
 
 Each server runs under uvicorn with one worker pinned to core 0 (`taskset -c 0`); wrk
 (`apt-get install wrk`) runs pinned to core 1. encurta runs as deployed by default: one
@@ -19,6 +20,9 @@ event, waits until analytics has them all, and adds a configuration: the default
 each request for one of the N codes at random (a wrk Lua script), so most redirects miss
 the bounded cache and cost an indexed query, and clicks spread over N links. Its ratio to
 the single-link default configuration of the same run is printed too.
+
+`--variant NAME=VALUE` adds the default and the before-commit configurations with that
+setting, measured in the same runs: an A/B comparison of a change that a setting turns off.
 
 `--soak SECONDS` runs the default configuration once, for that long, instead of the runs
 (over random codes with `--links`), printing the server's RSS before the load, every 30 s
@@ -167,6 +171,12 @@ def _configs(
         # Split over Kafka: this process runs the shortener alone, analytics elsewhere.
         "shortener alone (Kafka), after commit": Config(encurta, encurta_env | split_env),
     }
+    for variant in args.variant:
+        setting = dict([variant.split("=", 1)])
+        configs[f"{DEFAULT}, {variant}"] = Config(encurta, encurta_env | setting)
+        configs[f"encurta, 302 before commit, {variant}"] = Config(
+            encurta, encurta_env | setting | {"ENCURTA_SHORTENER__WAIT_FOR_COMMIT": "false"}
+        )
     if args.links:
         script = random_codes_script(
             root / "random-codes.lua", args.links, code_pattern(args.links)
@@ -254,6 +264,14 @@ def main() -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a setting for every encurta configuration (an experiment: say so with the figures)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="also run the two one-process configurations with this setting, in the same "
+        "runs: an A/B comparison (once per --variant)",
     )
     parser.add_argument(
         "--only",

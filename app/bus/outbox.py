@@ -61,18 +61,21 @@ NOTIFY_CHANNEL = "encurta_outbox"
 # change and outbox rows fit one statement (the click batcher: one round trip per group, on
 # the driver's connection), in PostgreSQL's numbered parameters:
 #     WITH inserted AS (INSERT_ROWS) ... SELECT NOTIFY ...
-# with `rows_document(rows)` as $1; `inserted` yields (event_id, key) per row actually
+# with `rows_document(rows)` as $1, and as $2 and $3 the relay and seconds of a hand-off
+# lease (handoff.py), or NULLs; `inserted` yields (id, event_id, key) per row actually
 # inserted. An event already in the outbox is skipped, so a writer unsure whether its last
 # commit landed can write again.
 _INSERT_FROM = """
-    INSERT INTO outbox (event_id, type, key, payload, occurred_at)
-    SELECT event_id, type, key, payload, occurred_at FROM jsonb_to_recordset(CAST({rows} AS jsonb))
+    INSERT INTO outbox (event_id, type, key, payload, occurred_at, claimed_by, claimed_until)
+    SELECT event_id, type, key, payload, occurred_at, {relay},
+           now() + make_interval(secs => {seconds})
+    FROM jsonb_to_recordset(CAST({rows} AS jsonb))
         AS r(event_id uuid, type text, key text, payload jsonb, occurred_at timestamptz)
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id, key
+    RETURNING id, event_id, key
 """
-INSERT_ROWS = _INSERT_FROM.format(rows="$1")
-_INSERT = text(_INSERT_FROM.format(rows=":rows"))
+INSERT_ROWS = _INSERT_FROM.format(rows="$1", relay="$2::uuid", seconds="$3::float8")
+_INSERT = text(_INSERT_FROM.format(rows=":rows", relay="NULL::uuid", seconds="NULL::float8"))
 NOTIFY = f"pg_notify('{NOTIFY_CHANNEL}', '')"
 _NOTIFY = text(f"SELECT {NOTIFY}")
 

@@ -9,6 +9,10 @@ relay renews its lease; a relay that dies mid-publish leaves its rows to be clai
 once the lease has expired, and the consumers' inboxes absorb the duplicates. A relay that
 is stopped gives its lease back at once.
 
+Rows a hot writer leased to the relay as it wrote them are handed over in memory once
+committed (handoff.py): published from there, and marked sent like claimed rows; the claim
+passes leave them alone while the lease runs.
+
 A relay claims only the event types its module declares in `publishes`: no consumer hears
 of an event nobody said would exist. A row of another type waits, unsent and unclaimed, for
 a relay that declares it (in a rolling deploy, a newer replica's), and the relay says how
@@ -33,6 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.envelope import Envelope
+from app.bus.handoff import HandOff, Lease
 from app.bus.outbox import NOTIFY_CHANNEL
 from app.bus.protocol import Bus
 from app.bus.retry import backoff
@@ -104,9 +109,10 @@ class OutboxRelay:
         settings: DeliverySettings,
         lease_seconds: float = LEASE_SECONDS,
         publishes: Iterable[type[IntegrationEvent]] | None = None,
+        handoff: HandOff | None = None,
     ) -> None:
         """`publishes`: the only event types this module may send (None: any, for tests of
-        the plumbing alone)."""
+        the plumbing alone). `handoff`: where the module's hot writers hand rows over."""
         self.module = module
         self._declared = None if publishes is None else sorted({e.type for e in publishes})
         self.id = uuid.uuid4()  # the name of this relay's leases
@@ -114,15 +120,21 @@ class OutboxRelay:
         self._engine = engine
         self._bus = bus
         self._settings = settings
+        self._handoff = handoff
         self._wake = asyncio.Event()
+        self._claim_due = True  # a claim pass is owed: at start, on NOTIFY, at each poll
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.module}")
+        if self._handoff is not None:
+            self._handoff.open(Lease(self.id, self._lease), self._declared, self._wake.set)
 
     async def stop(self) -> None:
+        if self._handoff is not None:
+            self._handoff.close()
         if self._task is not None:
             self._stopping = True
             self._task.cancel()
@@ -161,7 +173,20 @@ class OutboxRelay:
             )
             for _, event_id, type_, key, payload, occurred_at in rows
         ]
-        ids = [row[0] for row in rows]
+        await self._send([row[0] for row in rows], envelopes)
+        return len(rows)
+
+    async def _relay_handed(self) -> int:
+        """Publish one batch of the rows handed over, mark it sent; returns its size."""
+        if self._handoff is None:
+            return 0
+        ids, rows = self._handoff.take(self._settings.relay_batch_size)
+        if ids:
+            await self._send(ids, [Envelope.from_bytes(row) for row in rows])
+        return len(ids)
+
+    async def _send(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
+        """Publish the rows `ids` (leased to this relay) as `envelopes`, then mark them sent."""
         try:
             await self._publish(ids, envelopes)
         except Exception as exc:
@@ -172,7 +197,6 @@ class OutboxRelay:
             raise PublishFailed(str(exc)) from exc
         async with driver_connection(self._engine) as driver:
             await driver.execute(_MARK_SENT, ids)
-        return len(rows)
 
     async def _publish(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
         """Publish, renewing the lease on `ids` for as long as the transport takes."""
@@ -223,7 +247,11 @@ class OutboxRelay:
             await self._ensure_listener()
             self._wake.clear()
             try:
-                sent = await self.relay_batch()
+                more = await self._relay_handed() == self._settings.relay_batch_size
+                if self._claim_due:
+                    self._claim_due = False
+                    if await self.relay_batch() == self._settings.relay_batch_size:
+                        self._claim_due = more = True  # more is waiting
                 failures = 0
                 if loop.time() >= next_clean:
                     await self.clean()
@@ -232,6 +260,7 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure
                 failures += 1
+                self._claim_due = True  # rows given back by a failed publish are claimed
                 delay = backoff(
                     failures,
                     self._settings.backoff_base_seconds,
@@ -240,14 +269,17 @@ class OutboxRelay:
                 log.warning("relay %s: %s; retrying in %.1f s", self.module, exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            if sent == self._settings.relay_batch_size:
-                continue  # more is waiting
+            if more or (self._handoff is not None and len(self._handoff) > 0):
+                continue
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that arrives together with the wake-up, and stop() would wait forever.
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(self._settings.relay_poll_seconds):
                     await self._wake.wait()
-                await asyncio.sleep(self._settings.relay_coalesce_seconds)
+            except TimeoutError:
+                self._claim_due = True
+                continue
+            await asyncio.sleep(self._settings.relay_coalesce_seconds)
 
     async def _ensure_listener(self) -> None:
         """LISTEN for commits of new rows. NOTIFY is only a hint; the poll is the guarantee."""
@@ -261,6 +293,7 @@ class OutboxRelay:
             await self._close_listener()
 
     def _notified(self, *args: object) -> None:
+        self._claim_due = True
         self._wake.set()
 
     async def _close_listener(self) -> None:

@@ -20,6 +20,13 @@ class DeliverySettings(BaseModel):
         description="After a wake-up, wait this long so one batch carries many commits' "
         "events: fewer, larger transactions downstream, for a little more lag.",
     )
+    handoff_limit: int = Field(
+        default=20_000,
+        ge=0,
+        description="Committed rows of a hot writer (clicks) that may wait in memory for "
+        "the relay, which then publishes them without claiming them back from the outbox; "
+        "past it, or at 0, they are claimed like any other row.",
+    )
     outbox_retention_seconds: int = Field(
         default=3600, ge=0, description="How long sent outbox rows are kept (replay horizon)."
     )

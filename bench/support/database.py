@@ -4,6 +4,7 @@ in a temporary directory, with a migrated database per module; gone afterwards."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from app.kernel import migrations
 from app.kernel.embedded import EmbeddedPostgres
@@ -23,6 +26,18 @@ class Databases:
     root: Path  # the temporary directory: the server's data, and room for the bench's files
     server: EmbeddedPostgres
     urls: dict[str, str]  # module name -> its database URL
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the server's processes have used so far: the
+        postmaster and every backend alive now (backends of a pool live as long as it)."""
+        pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        total = 0.0
+        for process in [postmaster, *postmaster.children()]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def migrated(self, name: str, module: str) -> str:
         """One more database, `name`, at `module`'s head; its URL."""

@@ -44,7 +44,7 @@ async def seed(url: str) -> None:
                 CODE,
                 LINKS[CODE],
             )
-            await conn.execute(INSERT_ROWS, rows_document([row_of(created)]))
+            await conn.execute(INSERT_ROWS, rows_document([row_of(created)]), None, None)
     finally:
         await conn.close()
 

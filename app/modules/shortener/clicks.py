@@ -21,8 +21,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bus.handoff import HandOff
 from app.bus.outbox import INSERT_ROWS, NOTIFY, OutboxRow, rows_document
 from app.bus.retry import backoff
+from app.contracts.shortener import LinkClicked
 from app.kernel.database import driver_connection
 from app.modules.shortener.settings import ShortenerSettings
 
@@ -30,15 +32,19 @@ log = logging.getLogger(__name__)
 
 # One statement, so one round trip and one implicit transaction per group: the outbox rows,
 # and a tally per link counted from the rows the outbox actually took (a group written again
-# after an uncertain commit is neither stored nor counted twice).
+# after an uncertain commit is neither stored nor counted twice). Rows leased to the relay
+# ($2, $3: app.bus.handoff) are handed to it in memory; others wake it with a NOTIFY.
+# Returned: the ids of the rows inserted, in insertion order.
 WRITE = f"""
     WITH inserted AS ({INSERT_ROWS}),
     counted AS (
         INSERT INTO click_tallies (code, clicks)
         SELECT key, count(*) FROM inserted GROUP BY key
         RETURNING 1
-    )
-    SELECT {NOTIFY}, (SELECT count(*) FROM counted)
+    ),
+    notified AS (SELECT {NOTIFY} WHERE $2::uuid IS NULL)
+    SELECT ARRAY(SELECT id FROM inserted ORDER BY id),
+           (SELECT count(*) FROM counted), (SELECT count(*) FROM notified)
 """  # noqa: S608 - made of constants, no input
 
 # Tallies are taken (deleted) and added to their links in one transaction, so each counts
@@ -83,8 +89,11 @@ class _Pending:
 
 
 class ClickBatcher:
-    def __init__(self, engine: AsyncEngine, settings: ShortenerSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: ShortenerSettings, handoff: HandOff | None = None
+    ) -> None:
         self._engine = engine
+        self._handoff = handoff if handoff is not None else HandOff()
         self._batch_size = settings.click_batch_size
         self._writers = asyncio.Semaphore(settings.click_writers)
         self._wait = settings.wait_for_commit
@@ -209,5 +218,12 @@ class ClickBatcher:
     async def _write(self, clicks: Sequence[OutboxRow]) -> None:
         # On the driver's connection: SQLAlchemy's transaction and statement machinery cost
         # more than the statement itself at group sizes of a few dozen clicks.
+        lease = self._handoff.lease(LinkClicked.type)
+        relay, seconds = (lease.relay, lease.seconds) if lease is not None else (None, None)
         async with driver_connection(self._engine) as driver:
-            await driver.fetchrow(WRITE, rows_document(clicks))
+            written = await driver.fetchrow(WRITE, rows_document(clicks), relay, seconds)
+        ids: list[int] = written[0]
+        # Rows skipped as already there (a rewrite after an uncertain commit) may hold an
+        # older lease: then none is handed over, and they are all claimed in their turn.
+        if lease is not None and len(ids) == len(clicks):
+            self._handoff.committed(lease, ids, clicks)

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bus.handoff import HandOff, Lease
 from app.bus.outbox import OutboxRow, row_of
 from app.contracts.shortener import LinkClicked
 from app.kernel.database import create_engine
@@ -161,6 +162,45 @@ async def test_a_group_written_twice_after_an_uncertain_commit_counts_once(
     assert batcher.writes[1][: len(batcher.writes[0])] == batcher.writes[0]  # the same group
     assert state["outbox"] == state["distinct_events"] == 30
     assert state["click_count"] == {"alpha": 15, "bravo": 15, "charlie": 0}
+
+
+async def test_clicks_written_under_the_relays_lease_are_handed_over_with_their_ids(
+    engine: AsyncEngine, database_urls: dict[str, str]
+) -> None:
+    """With a relay taking rows (app.bus.handoff), a group's outbox rows are inserted
+    leased to it and, once committed, handed over with the ids the outbox gave them; a
+    rewrite after an uncertain commit hands nothing over again (its rows were skipped as
+    already there: if the first attempt's result was lost, they are claimed in their
+    turn, once their lease expires)."""
+    handoff = HandOff(limit=1000)
+    lease = Lease(uuid.uuid4(), 30.0)
+    handoff.open(lease, [LinkClicked.type], lambda: None)
+    batcher = ClickBatcher(engine, batcher_settings(), handoff)
+    await batcher.start()
+    clicks = [click(CODES[i % 3]) for i in range(40)]
+    try:
+        await asyncio.gather(*(batcher.record(c) for c in clicks))
+    finally:
+        await batcher.stop()
+
+    ids, rows = handoff.take(1000)
+    stored = await ShortenerDb(database_urls).fetch(
+        "SELECT id, event_id::text, claimed_by, claimed_until > now() AS leased FROM outbox"
+    )
+    assert sorted(ids) == sorted(row["id"] for row in stored)
+    assert sorted(rows) == sorted(clicks)
+    assert {(row["claimed_by"], row["leased"]) for row in stored} == {(lease.relay, True)}
+    by_id = {row["id"]: row["event_id"] for row in stored}
+    assert [by_id[i] for i in ids] == [json.loads(row)["event_id"] for row in rows]
+
+    rewritten = CommitThenConnectionLost(engine, batcher_settings(), handoff)
+    await rewritten.start()
+    try:
+        await rewritten.record(click("alpha"))
+    finally:
+        await rewritten.stop()
+    assert len(rewritten.writes) == 2
+    assert len(handoff.take(1000)[0]) == 1, "handed over by the first attempt only"
 
 
 async def test_the_same_group_written_twice_directly_changes_nothing_the_second_time(

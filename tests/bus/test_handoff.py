@@ -1,0 +1,185 @@
+"""The hand-off (app/bus/handoff.py), on both transports: rows a hot writer leased to the
+running relay as it wrote them are published from memory once committed; a row whose
+hand-over a crash prevented is sent once its lease expires; a relay that stops gives the
+rows handed to it back. In every case each event is applied exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from uuid import uuid4
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.bus.envelope import Envelope
+from app.bus.handoff import HandOff, Lease
+from app.bus.outbox import INSERT_ROWS, OutboxRow, row_of, rows_document
+from app.bus.relay import OutboxRelay
+from app.bus.settings import DeliverySettings
+from app.kernel.database import driver_connection
+from tests.bus.contract import ThingHappened
+from tests.bus.support import (
+    CONSUMER,
+    Counting,
+    Transport,
+    events,
+    ids,
+    received_rows,
+    recording_consumer,
+    scalar,
+    unsent,
+)
+from tests.bus.test_conformance import all_received, exactly_once
+
+# No poll and no NOTIFY within a test: what reaches the consumer was handed over.
+NEVER_POLLED = {"relay_poll_seconds": 3600.0}
+
+
+async def write_leased(
+    engine: AsyncEngine, batch: Sequence[ThingHappened], lease: Lease | None
+) -> tuple[list[int], list[OutboxRow]]:
+    """What a hot writer does: the rows inserted under `lease`, committed; their ids."""
+    rows = [row_of(event) for event in batch]
+    relay, seconds = (lease.relay, lease.seconds) if lease is not None else (None, None)
+    async with driver_connection(engine) as driver:
+        inserted = await driver.fetch(
+            f"WITH inserted AS ({INSERT_ROWS}) SELECT id FROM inserted ORDER BY id",  # noqa: S608
+            rows_document(rows),
+            relay,
+            seconds,
+        )
+    return [row["id"] for row in inserted], rows
+
+
+async def leased_to(engine: AsyncEngine, relay: OutboxRelay) -> int:
+    return int(
+        await scalar(
+            engine,
+            "SELECT count(*) FROM outbox WHERE claimed_by = :relay AND claimed_until > now()",
+            relay=relay.id,
+        )
+    )
+
+
+async def test_rows_handed_over_are_published_from_memory(
+    transport: Transport, engine: AsyncEngine, delivery: DeliverySettings
+) -> None:
+    """Rows written under the running relay's lease and handed over reach the consumer
+    with no claim (no poll is due, no NOTIFY was sent, and a claim skips leased rows), and
+    are marked sent once, as claimed rows are."""
+    consumer = Counting(recording_consumer(engine, delivery))
+    bus = await transport.running(consumer)
+    handoff = HandOff(limit=1000)
+    relay = OutboxRelay(
+        CONSUMER, engine, bus, delivery.model_copy(update=NEVER_POLLED), handoff=handoff
+    )
+    await relay.start()
+    try:
+        batch = events(["h1", "h2", "h3"], 10)
+        for part in (batch[:12], batch[12:]):
+            lease = handoff.lease(ThingHappened.type)
+            assert lease is not None and lease.relay == relay.id
+            handoff.committed(lease, *await write_leased(engine, part, lease))
+        exactly_once(await all_received(engine, 30, "the rows handed over"), batch)
+        for key in ("h1", "h2", "h3"):
+            received = [row.seq for row in await received_rows(engine) if row.key == key]
+            assert received == list(range(10)), key
+    finally:
+        await relay.stop()
+    assert await unsent(engine) == 0
+    assert await scalar(engine, "SELECT count(*) FROM outbox WHERE attempts <> 1") == 0
+
+
+class Stuck:
+    """A bus whose publish never returns: the relay holds the batch when it is stopped."""
+
+    def __init__(self) -> None:
+        self.taken = asyncio.Event()
+
+    async def publish(self, batch: Sequence[Envelope]) -> None:
+        self.taken.set()
+        await asyncio.Event().wait()
+
+
+async def test_rows_never_handed_over_are_sent_once_their_lease_expires(
+    transport: Transport, engine: AsyncEngine, delivery: DeliverySettings
+) -> None:
+    """The writer committed rows under a relay's lease and the process died before it
+    handed them over: another relay leaves them alone while the lease holds, then sends
+    them, once each."""
+    consumer = Counting(recording_consumer(engine, delivery))
+    bus = await transport.running(consumer)
+    lease_seconds = 3.0
+    handoff = HandOff(limit=1000)
+    dead = OutboxRelay(
+        CONSUMER, engine, Stuck(), delivery, lease_seconds=lease_seconds, handoff=handoff
+    )
+    handoff.open(Lease(dead.id, lease_seconds), None, lambda: None)  # started, then killed
+    batch = events(["d1", "d2"], 6)
+    await write_leased(engine, batch, handoff.lease(ThingHappened.type))
+    assert await leased_to(engine, dead) == 12
+
+    successor = OutboxRelay(CONSUMER, engine, bus, delivery)
+    assert await successor.drain() == 0, "rows under a live lease were claimed"
+    sent = 0
+    async with asyncio.timeout(lease_seconds + 30):  # a guard: the loop ends when all went
+        while sent < 12:
+            sent += await successor.drain()
+            await asyncio.sleep(0.2)
+    exactly_once(await all_received(engine, 12, "the rows, after the lease"), batch)
+    assert await unsent(engine) == 0
+
+
+async def test_a_stopped_relay_gives_back_the_rows_handed_to_it(
+    transport: Transport, engine: AsyncEngine, delivery: DeliverySettings
+) -> None:
+    """A relay stopped while it holds rows handed over (its publish cut short) gives
+    their lease back, and rows written after it stopped are not leased: the final drain
+    sends them all at once."""
+    consumer = Counting(recording_consumer(engine, delivery))
+    bus = await transport.running(consumer)
+    stuck = Stuck()
+    handoff = HandOff(limit=1000)
+    relay = OutboxRelay(CONSUMER, engine, stuck, delivery, lease_seconds=3600, handoff=handoff)
+    await relay.start()
+    batch = events(["s1", "s2"], 5)
+    lease = handoff.lease(ThingHappened.type)
+    assert lease is not None
+    handoff.committed(lease, *await write_leased(engine, batch[:6], lease))
+    try:
+        await asyncio.wait_for(stuck.taken.wait(), 15)
+    finally:
+        await relay.stop()
+    assert handoff.lease(ThingHappened.type) is None
+    await write_leased(engine, batch[6:], handoff.lease(ThingHappened.type))
+    assert await scalar(engine, "SELECT count(*) FROM outbox WHERE claimed_by IS NOT NULL") == 0
+
+    assert await OutboxRelay(CONSUMER, engine, bus, delivery).drain() == 10
+    exactly_once(await all_received(engine, 10, "all received"), batch)
+    assert set(consumer.delivered) == set(ids(batch))
+
+
+def test_a_lease_is_given_only_while_the_relay_can_take_the_rows() -> None:
+    handoff = HandOff(limit=3)
+    assert handoff.lease(ThingHappened.type) is None, "no relay runs yet"
+    lease = Lease(uuid4(), 30.0)
+    woken: list[bool] = []
+    handoff.open(lease, [ThingHappened.type], lambda: woken.append(True))
+    assert handoff.lease(ThingHappened.type) == lease
+    assert handoff.lease("some.other_event.v1") is None, "the relay does not publish it"
+
+    rows = [OutboxRow(b"{}")] * 3
+    handoff.committed(lease, [1, 2, 3], rows)
+    assert woken == [True]
+    assert handoff.lease(ThingHappened.type) is None, "the relay holds as many as it may"
+    assert handoff.take(2) == ([1, 2], rows[:2])
+    assert handoff.lease(ThingHappened.type) == lease
+
+    handoff.committed(Lease(uuid4(), 30.0), [4], rows[:1])
+    assert len(handoff) == 1, "rows under another relay's lease are not this one's"
+    handoff.close()
+    assert handoff.lease(ThingHappened.type) is None and len(handoff) == 0
+    off = HandOff(limit=0)
+    off.open(lease, None, lambda: None)
+    assert off.lease(ThingHappened.type) is None, "a limit of 0 turns it off"
