@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from app.bus.broadcast import Broadcast
 from app.bus.handoff import HandOff
@@ -30,7 +30,7 @@ from app.bus.relay import OutboxRelay
 from app.bus.settings import UnsafeKafkaSettings
 from app.config import Settings
 from app.kernel.database import create_engine
-from app.kernel.front import FrontDoor
+from app.kernel.front import FrontedStarlette
 from app.kernel.health import health_routes
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
@@ -219,19 +219,21 @@ def _specificity(route: BaseRoute) -> tuple[int, bool]:
     return path.count("/"), "{" in path
 
 
-def _front_door(modules: list[Module], routes: list[BaseRoute]) -> list[Middleware]:
+def _front(modules: list[Module]) -> ASGIApp | None:
     """The module that answers one-segment paths ahead of the router, if one runs here."""
     fronts = [module.front for module in modules if module.front is not None]
-    if not fronts:
-        return []
     if len(fronts) > 1:
         raise ConfigurationError("two modules in one process answer one-segment paths")
-    literal = [
+    return fronts[0] if fronts else None
+
+
+def _literal_paths(routes: list[BaseRoute]) -> list[str]:
+    """The one-segment paths a route of the app has: the front door leaves them alone."""
+    return [
         path
         for route in routes
         if (path := str(getattr(route, "path", ""))).count("/") == 1 and "{" not in path
     ]
-    return [Middleware(FrontDoor, front=fronts[0], literal_paths=literal)]
 
 
 def openapi(modules: list[Module]) -> dict[str, Any]:
@@ -276,9 +278,10 @@ def create_app(settings: Settings, database_urls: Mapping[str, str] | None = Non
 
     # /openapi.json first: the redirect route `/{code}` would answer it otherwise.
     routes = [Route("/openapi.json", openapi_json), *all_routes(runtime.modules)]
-    app = Starlette(
+    app = FrontedStarlette(
+        front=_front(runtime.modules),
+        literal_paths=_literal_paths(routes),
         routes=routes,
-        middleware=_front_door(runtime.modules, routes),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

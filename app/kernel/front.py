@@ -4,14 +4,17 @@
 module's ASGI app that answers such paths, unless a literal route of the app has that path
 (`/healthz`, `/openapi.json`). Everything else goes to Starlette's router. It costs a few
 string operations per request and saves the redirect the matching of every other route,
-Starlette's Request and Response, and the exception middleware: most of what a cached
-redirect used to cost.
+Starlette's Request and Response, and its middleware: most of what a cached redirect used
+to cost. The door stands outside all of Starlette's middleware (`FrontedStarlette`), even
+the one that turns an exception into a 500: the front app answers its own failures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _READS = frozenset({"GET", "HEAD"})
@@ -40,3 +43,20 @@ class FrontDoor:
                 await self._front(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+class FrontedStarlette(Starlette):
+    """Starlette with a front door (if `front` is given) outside its middleware stack."""
+
+    def __init__(
+        self, *, front: ASGIApp | None, literal_paths: Collection[str], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._front = front
+        self._literal_paths = literal_paths
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self._front is None:
+            return stack
+        return FrontDoor(stack, self._front, self._literal_paths)

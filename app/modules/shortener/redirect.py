@@ -3,11 +3,15 @@
 What the product exists for, and it needs nothing of the framework: the kernel's front door
 hands it the request before the router, and a cached link is answered with headers encoded
 once per link. The rare answers (404, 410, a code no link can have) go through the same
-problem+json responses as every other route. Starlette's router reaches it too (the route
-documents it in the OpenAPI document), so the answer never depends on who called.
+problem+json responses as every other route, and so does a failure: the front door sits
+outside Starlette's error middleware, so this app answers its own. Starlette's router
+reaches it too (the route documents it in the OpenAPI document), so the answer never
+depends on who called.
 """
 
 from __future__ import annotations
+
+import logging
 
 from starlette.types import Receive, Scope, Send
 
@@ -18,7 +22,11 @@ from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
 from app.modules.shortener.service import Links
 
+log = logging.getLogger(__name__)
+
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}
+# The detail stays generic, as every route's: an exception's text may hold data.
+_FAILED = Problem(500, "The server failed to answer; the error is logged.")
 
 
 def not_found(code: str) -> Problem:
@@ -34,22 +42,25 @@ class Redirector:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         code = route_path(scope)[1:]
-        # Anything no code can be is answered at once: no cache entry, no query.
-        link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
-        if link is None:
-            await problem_response(not_found(code))(scope, receive, send)
+        problem = _FAILED
+        headers = None
+        try:
+            # Anything no code can be is answered at once: no cache entry, no query.
+            link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
+            if link is None:
+                problem = not_found(code)
+            elif link.is_gone():
+                problem = Problem(
+                    410, f"The link '{code}' has expired or was deleted.", slug="link-gone"
+                )
+            else:
+                if scope["method"] == "GET":  # a HEAD request fetches no page: not a click
+                    await self._batcher.record(self._edge.click(scope, code))
+                headers = link.redirect_headers
+        except Exception:
+            log.exception("unhandled error on %s /%s", scope["method"], code[:64])
+        if headers is None:
+            await problem_response(problem)(scope, receive, send)
             return
-        if link.is_gone():
-            gone = Problem(410, f"The link '{code}' has expired or was deleted.", slug="link-gone")
-            await problem_response(gone)(scope, receive, send)
-            return
-        if scope["method"] == "GET":  # a HEAD request fetches no page: it is not a click
-            await self._batcher.record(self._edge.click(scope, code))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self._status,
-                "headers": link.redirect_headers,
-            }
-        )
+        await send({"type": "http.response.start", "status": self._status, "headers": headers})
         await send(_EMPTY_BODY)
