@@ -40,7 +40,8 @@ class Envelope:
         payload = orjson.Fragment(self.payload) if isinstance(self.payload, str) else self.payload
         return orjson.dumps(
             {
-                "event_id": str(self.event_id),  # the driver's UUID type is not uuid.UUID
+                # orjson writes a uuid.UUID itself, not the driver's UUID type.
+                "event_id": self.event_id if type(self.event_id) is UUID else str(self.event_id),
                 "type": self.type,
                 "occurred_at": self.occurred_at,
                 "key": self.key,

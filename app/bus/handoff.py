@@ -3,8 +3,9 @@
 A relay takes rows back from the outbox table by claiming them: an UPDATE per row, and the
 payload read again. For the rows of a hot writer (the click batcher) that cost PostgreSQL
 more than writing them. So such a writer inserts its rows already leased to the running
-relay (`lease()`), and once they have committed hands them over (`committed()`): the relay
-publishes them from memory and marks them sent, as it does rows it claimed.
+relay (`lease()`), and once they have committed hands their envelopes over (`committed()`):
+the relay publishes them from memory, with nothing decoded, and marks them sent, as it does
+rows it claimed.
 
 Nothing changes for a crash: a row handed to a relay that dies is still in the table,
 unsent, and is claimed by another relay (or a restart) once its lease has expired, as a row
@@ -19,7 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from app.bus.outbox import OutboxRow
+from app.bus.envelope import Envelope
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class HandOff:
         self._declared: Collection[str] | None = None
         self._wake: Callable[[], None] = lambda: None
         self._ids: list[int] = []
-        self._rows: list[OutboxRow] = []
+        self._envelopes: list[Envelope] = []
 
     def open(
         self, lease: Lease, declared: Collection[str] | None, wake: Callable[[], None]
@@ -51,7 +52,7 @@ class HandOff:
         gives its leases back as it stops."""
         self._lease = None
         self._wake = lambda: None
-        self._ids, self._rows = [], []
+        self._ids, self._envelopes = [], []
 
     def lease(self, event_type: str) -> Lease | None:
         """The lease to write rows of `event_type` under, or None: write them unleased."""
@@ -61,20 +62,21 @@ class HandOff:
             return None  # the relay would not claim it either: it waits for one that does
         return self._lease
 
-    def committed(self, lease: Lease, ids: Sequence[int], rows: Sequence[OutboxRow]) -> None:
-        """`rows`, with their outbox `ids`, committed under `lease`: the relay's to publish,
-        if it still holds that lease (else they wait for its expiry in the table)."""
+    def committed(self, lease: Lease, ids: Sequence[int], envelopes: Sequence[Envelope]) -> None:
+        """The rows `ids`, committed under `lease`, and their `envelopes` (each row's
+        event, in the same order): the relay's to publish, if it still holds that lease
+        (else the rows wait for its expiry in the table)."""
         if lease != self._lease or not ids:
             return
         self._ids.extend(ids)
-        self._rows.extend(rows)
+        self._envelopes.extend(envelopes)
         self._wake()
 
-    def take(self, limit: int) -> tuple[list[int], list[OutboxRow]]:
-        """At most `limit` of the rows handed over, oldest first."""
-        ids, rows = self._ids[:limit], self._rows[:limit]
-        del self._ids[:limit], self._rows[:limit]
-        return ids, rows
+    def take(self, limit: int) -> tuple[list[int], list[Envelope]]:
+        """At most `limit` of the rows handed over and their envelopes, oldest first."""
+        ids, envelopes = self._ids[:limit], self._envelopes[:limit]
+        del self._ids[:limit], self._envelopes[:limit]
+        return ids, envelopes
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -180,9 +180,9 @@ class OutboxRelay:
         """Publish one batch of the rows handed over, mark it sent; returns its size."""
         if self._handoff is None:
             return 0
-        ids, rows = self._handoff.take(self._settings.relay_batch_size)
+        ids, envelopes = self._handoff.take(self._settings.relay_batch_size)
         if ids:
-            await self._send(ids, [Envelope.from_bytes(row) for row in rows])
+            await self._send(ids, envelopes)
         return len(ids)
 
     async def _send(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
@@ -269,8 +269,10 @@ class OutboxRelay:
                 log.warning("relay %s: %s; retrying in %.1f s", self.module, exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            if more or (self._handoff is not None and len(self._handoff) > 0):
-                continue
+            if more or (
+                self._handoff is not None and len(self._handoff) >= self._settings.relay_batch_size
+            ):
+                continue  # a full batch waits: no reason to wait for more
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that arrives together with the wake-up, and stop() would wait forever.
             try:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.envelope import Envelope
 from app.bus.handoff import HandOff, Lease
-from app.bus.outbox import INSERT_ROWS, OutboxRow, row_of, rows_document
+from app.bus.outbox import INSERT_ROWS, OutboxRow, rows_document
 from app.bus.relay import OutboxRelay
 from app.bus.settings import DeliverySettings
 from app.kernel.database import driver_connection
@@ -23,6 +23,7 @@ from tests.bus.support import (
     CONSUMER,
     Counting,
     Transport,
+    envelopes,
     events,
     ids,
     received_rows,
@@ -38,18 +39,19 @@ NEVER_POLLED = {"relay_poll_seconds": 3600.0}
 
 async def write_leased(
     engine: AsyncEngine, batch: Sequence[ThingHappened], lease: Lease | None
-) -> tuple[list[int], list[OutboxRow]]:
-    """What a hot writer does: the rows inserted under `lease`, committed; their ids."""
-    rows = [row_of(event) for event in batch]
+) -> tuple[list[int], list[Envelope]]:
+    """What a hot writer does: the rows inserted under `lease`, committed; their ids and
+    envelopes."""
+    wrapped = envelopes(batch)
     relay, seconds = (lease.relay, lease.seconds) if lease is not None else (None, None)
     async with driver_connection(engine) as driver:
         inserted = await driver.fetch(
             f"WITH inserted AS ({INSERT_ROWS}) SELECT id FROM inserted ORDER BY id",  # noqa: S608
-            rows_document(rows),
+            rows_document([OutboxRow(envelope.to_bytes()) for envelope in wrapped]),
             relay,
             seconds,
         )
-    return [row["id"] for row in inserted], rows
+    return [row["id"] for row in inserted], wrapped
 
 
 async def leased_to(engine: AsyncEngine, relay: OutboxRelay) -> int:
@@ -169,14 +171,14 @@ def test_a_lease_is_given_only_while_the_relay_can_take_the_rows() -> None:
     assert handoff.lease(ThingHappened.type) == lease
     assert handoff.lease("some.other_event.v1") is None, "the relay does not publish it"
 
-    rows = [OutboxRow(b"{}")] * 3
-    handoff.committed(lease, [1, 2, 3], rows)
+    handed = envelopes(events(["u"], 3))
+    handoff.committed(lease, [1, 2, 3], handed)
     assert woken == [True]
     assert handoff.lease(ThingHappened.type) is None, "the relay holds as many as it may"
-    assert handoff.take(2) == ([1, 2], rows[:2])
+    assert handoff.take(2) == ([1, 2], handed[:2])
     assert handoff.lease(ThingHappened.type) == lease
 
-    handoff.committed(Lease(uuid4(), 30.0), [4], rows[:1])
+    handoff.committed(Lease(uuid4(), 30.0), [4], handed[:1])
     assert len(handoff) == 1, "rows under another relay's lease are not this one's"
     handoff.close()
     assert handoff.lease(ThingHappened.type) is None and len(handoff) == 0

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bus.envelope import Envelope
 from app.bus.handoff import HandOff
 from app.bus.outbox import INSERT_ROWS, NOTIFY, OutboxRow, rows_document
 from app.bus.retry import backoff
@@ -81,7 +82,7 @@ class _Pending:
     __slots__ = ("click", "committed", "since")
 
     def __init__(
-        self, click: OutboxRow, committed: asyncio.Future[None] | None, since: float
+        self, click: Envelope, committed: asyncio.Future[None] | None, since: float
     ) -> None:
         self.click = click
         self.committed = committed
@@ -145,7 +146,7 @@ class ClickBatcher:
                 log.warning("click batcher: tallies not folded (%s)", exc)
             await asyncio.sleep(_FOLD_EVERY_SECONDS)
 
-    async def record(self, click: OutboxRow) -> None:
+    async def record(self, click: Envelope) -> None:
         """Queue a click; with wait_for_commit, return once its group committed."""
         loop = asyncio.get_running_loop()
         if len(self._pending) >= self._limit:
@@ -215,13 +216,18 @@ class ClickBatcher:
         if entry.committed is not None and not entry.committed.done():
             entry.committed.set_result(None)
 
-    async def _write(self, clicks: Sequence[OutboxRow]) -> None:
+    async def _write(self, clicks: Sequence[Envelope]) -> None:
         # On the driver's connection: SQLAlchemy's transaction and statement machinery cost
         # more than the statement itself at group sizes of a few dozen clicks.
         lease = self._handoff.lease(LinkClicked.type)
         relay, seconds = (lease.relay, lease.seconds) if lease is not None else (None, None)
         async with driver_connection(self._engine) as driver:
-            written = await driver.fetchrow(WRITE, rows_document(clicks), relay, seconds)
+            written = await driver.fetchrow(
+                WRITE,
+                rows_document([OutboxRow(click.to_bytes()) for click in clicks]),
+                relay,
+                seconds,
+            )
         ids: list[int] = written[0]
         # Rows skipped as already there (a rewrite after an uncertain commit) may hold an
         # older lease: then none is handed over, and they are all claimed in their turn.

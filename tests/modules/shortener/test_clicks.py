@@ -7,7 +7,6 @@ them): no relay runs here, so no later UPDATE rewrites it.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -17,8 +16,8 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bus.envelope import Envelope
 from app.bus.handoff import HandOff, Lease
-from app.bus.outbox import OutboxRow, row_of
 from app.contracts.shortener import LinkClicked
 from app.kernel.database import create_engine
 from app.modules.shortener import ShortenerSettings
@@ -49,8 +48,8 @@ async def engine(database_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def click(code: str) -> OutboxRow:
-    return row_of(event(code))
+def click(code: str) -> Envelope:
+    return Envelope.wrap(event(code))
 
 
 def event(code: str) -> LinkClicked:
@@ -131,8 +130,8 @@ class CommitThenConnectionLost(ClickBatcher):
         super().__init__(*args, **kwargs)
         self.writes: list[list[str]] = []
 
-    async def _write(self, clicks: Sequence[OutboxRow]) -> None:
-        self.writes.append([json.loads(c)["event_id"] for c in clicks])
+    async def _write(self, clicks: Sequence[Envelope]) -> None:
+        self.writes.append([str(c.event_id) for c in clicks])
         await super()._write(clicks)
         if len(self.writes) == 1:
             raise ConnectionResetError("connection lost after COMMIT")
@@ -183,15 +182,15 @@ async def test_clicks_written_under_the_relays_lease_are_handed_over_with_their_
     finally:
         await batcher.stop()
 
-    ids, rows = handoff.take(1000)
+    ids, envelopes = handoff.take(1000)
     stored = await ShortenerDb(database_urls).fetch(
         "SELECT id, event_id::text, claimed_by, claimed_until > now() AS leased FROM outbox"
     )
     assert sorted(ids) == sorted(row["id"] for row in stored)
-    assert sorted(rows) == sorted(clicks)
+    assert sorted(envelopes, key=str) == sorted(clicks, key=str)
     assert {(row["claimed_by"], row["leased"]) for row in stored} == {(lease.relay, True)}
     by_id = {row["id"]: row["event_id"] for row in stored}
-    assert [by_id[i] for i in ids] == [json.loads(row)["event_id"] for row in rows]
+    assert [by_id[i] for i in ids] == [str(envelope.event_id) for envelope in envelopes]
 
     rewritten = CommitThenConnectionLost(engine, batcher_settings(), handoff)
     await rewritten.start()
