@@ -4,8 +4,10 @@ A relay takes rows back from the outbox table by claiming them: an UPDATE per ro
 payload read again. For the rows of a hot writer (the click batcher) that cost PostgreSQL
 more than writing them. So such a writer inserts its rows already leased to the running
 relay (`lease()`), and once they have committed hands their envelopes over (`committed()`):
-the relay publishes them from memory, with nothing decoded, and marks them sent, as it does
-rows it claimed.
+the relay publishes them from memory, with nothing decoded, and then deletes them. They are
+not kept for `outbox_retention_seconds` as claimed rows are: marking a row sent writes a
+new version of it and its index entries, the largest cost per click left in the outbox.
+Their effect is kept where it lands (a click's row in analytics is its inbox entry).
 
 Nothing changes for a crash: a row handed to a relay that dies is still in the table,
 unsent, and is claimed by another relay (or a restart) once its lease has expired, as a row

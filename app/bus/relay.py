@@ -10,8 +10,8 @@ once the lease has expired, and the consumers' inboxes absorb the duplicates. A 
 is stopped gives its lease back at once.
 
 Rows a hot writer leased to the relay as it wrote them are handed over in memory once
-committed (handoff.py): published from there, and marked sent like claimed rows; the claim
-passes leave them alone while the lease runs.
+committed (handoff.py): published from there, then deleted; the claim passes leave them
+alone while the lease runs.
 
 A relay claims only the event types its module declares in `publishes`: no consumer hears
 of an event nobody said would exist. A row of another type waits, unsent and unclaimed, for
@@ -72,6 +72,9 @@ _MARK_SENT = """
                       claimed_until = NULL
     WHERE id = ANY($1::bigint[]) AND sent_at IS NULL
 """
+# Rows handed over are not kept once sent (see handoff.py): a delete writes no new row
+# version and no index entry, where the mark above writes both.
+_DELETE_SENT = "DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND sent_at IS NULL"
 _MARK_FAILED = text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error, claimed_by = NULL, "
     "claimed_until = NULL "
@@ -182,11 +185,14 @@ class OutboxRelay:
             return 0
         ids, envelopes = self._handoff.take(self._settings.relay_batch_size)
         if ids:
-            await self._send(ids, envelopes)
+            await self._send(ids, envelopes, sent=_DELETE_SENT)
         return len(ids)
 
-    async def _send(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
-        """Publish the rows `ids` (leased to this relay) as `envelopes`, then mark them sent."""
+    async def _send(
+        self, ids: list[int], envelopes: Sequence[Envelope], sent: str = _MARK_SENT
+    ) -> None:
+        """Publish the rows `ids` (leased to this relay) as `envelopes`, then record them
+        `sent` (marked, or deleted)."""
         try:
             await self._publish(ids, envelopes)
         except Exception as exc:
@@ -196,7 +202,7 @@ class OutboxRelay:
                 await conn.execute(_MARK_FAILED, {"ids": ids, "error": error, "relay": self.id})
             raise PublishFailed(str(exc)) from exc
         async with driver_connection(self._engine) as driver:
-            await driver.execute(_MARK_SENT, ids)
+            await driver.execute(sent, ids)
 
     async def _publish(self, ids: list[int], envelopes: Sequence[Envelope]) -> None:
         """Publish, renewing the lease on `ids` for as long as the transport takes."""

@@ -24,8 +24,9 @@ class DeliverySettings(BaseModel):
         default=20_000,
         ge=0,
         description="Committed rows of a hot writer (clicks) that may wait in memory for "
-        "the relay, which then publishes them without claiming them back from the outbox; "
-        "past it, or at 0, they are claimed like any other row.",
+        "the relay, which then publishes them without claiming them back from the outbox "
+        "and deletes them once sent; past it, or at 0, they are claimed (and kept) like "
+        "any other row.",
     )
     outbox_retention_seconds: int = Field(
         default=3600, ge=0, description="How long sent outbox rows are kept (replay horizon)."

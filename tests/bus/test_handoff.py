@@ -32,6 +32,7 @@ from tests.bus.support import (
     unsent,
 )
 from tests.bus.test_conformance import all_received, exactly_once
+from tests.support.waiting import eventually
 
 # No poll and no NOTIFY within a test: what reaches the consumer was handed over.
 NEVER_POLLED = {"relay_poll_seconds": 3600.0}
@@ -69,7 +70,7 @@ async def test_rows_handed_over_are_published_from_memory(
 ) -> None:
     """Rows written under the running relay's lease and handed over reach the consumer
     with no claim (no poll is due, no NOTIFY was sent, and a claim skips leased rows), and
-    are marked sent once, as claimed rows are."""
+    are deleted once sent; a row written unleased is claimed, and kept."""
     consumer = Counting(recording_consumer(engine, delivery))
     bus = await transport.running(consumer)
     handoff = HandOff(limit=1000)
@@ -87,10 +88,18 @@ async def test_rows_handed_over_are_published_from_memory(
         for key in ("h1", "h2", "h3"):
             received = [row.seq for row in await received_rows(engine) if row.key == key]
             assert received == list(range(10)), key
+        await eventually(
+            lambda: scalar(engine, "SELECT count(*) FROM outbox"),
+            lambda rows: rows == 0,
+            "the rows handed over deleted once sent",
+        )
     finally:
         await relay.stop()
-    assert await unsent(engine) == 0
-    assert await scalar(engine, "SELECT count(*) FROM outbox WHERE attempts <> 1") == 0
+
+    kept = events(["k"], 1)
+    await write_leased(engine, kept, None)
+    assert await relay.drain() == 1
+    assert await scalar(engine, "SELECT attempts FROM outbox WHERE sent_at IS NOT NULL") == 1
 
 
 class Stuck:

@@ -19,7 +19,6 @@ import httpx
 from app.kernel.embedded import EmbeddedPostgres
 from tests.conftest import asyncpg_dsn
 from tests.modules.shortener.helpers import (
-    CLICKED,
     CREATED,
     ShortenerDb,
     click_count,
@@ -97,8 +96,10 @@ async def test_a_slow_analytics_consumer_holds_no_shortener_transaction_open(
 
     db = ShortenerDb(database_urls)
     await eventually(lambda: _all_sent(db), what="every outbox row sent")
+    # The clicks were handed to the running relay (app/bus/handoff.py), which deletes such
+    # rows once sent; the link's creation went the claimed way, and its row is kept.
     outbox = await db.outbox()
-    assert sorted(row["type"] for row in outbox) == sorted([CREATED] + [CLICKED] * CLICKS)
+    assert [row["type"] for row in outbox] == [CREATED]
     # Exactly once in effect: analytics recorded each event once, the link's creation in its
     # inbox and each click in the clicks table, which is the inbox of clicks.
     processed = await _analytics_rows(
@@ -107,9 +108,8 @@ async def test_a_slow_analytics_consumer_holds_no_shortener_transaction_open(
     clicks = await _analytics_rows(
         database_urls, "SELECT click_id FROM clicks WHERE code = $1", code
     )
-    recorded = [row["event_id"] for row in processed] + [row["click_id"] for row in clicks]
-    assert sorted(recorded) == sorted(row["event_id"] for row in outbox)
-    assert len(clicks) == CLICKS
+    assert [row["event_id"] for row in processed] == [outbox[0]["event_id"]]
+    assert len({row["click_id"] for row in clicks}) == CLICKS
     response = await client.get(f"/api/stats/{code}", headers=ana.headers)
     assert response.status_code == 200, response.text
     assert response.json()["totals"]["all"] == CLICKS
