@@ -152,10 +152,14 @@ WITH agents AS (
     INSERT INTO url_dimension_stats AS s (code, day, dimension, value, human, bot)
     SELECT code, day, dimension, {_clip("value")}, sum(human), sum(bot)
     FROM (  -- clipped once per distinct value
-        SELECT c.code, c.day, d.dimension, d.value,
-               count(*) FILTER (WHERE NOT c.is_bot) AS human,
-               count(*) FILTER (WHERE c.is_bot) AS bot
-        FROM stored AS c CROSS JOIN LATERAL (VALUES {_DIMENSION_VALUES}) AS d(dimension, value)
+        SELECT c.code, c.day, d.dimension, d.value, sum(c.human) AS human, sum(c.bot) AS bot
+        FROM (  -- each distinct click description once, not each click once per dimension
+            SELECT code, day, {_DIMENSION_COLUMNS},
+                   count(*) FILTER (WHERE NOT is_bot) AS human,
+                   count(*) FILTER (WHERE is_bot) AS bot
+            FROM stored
+            GROUP BY code, day, {_DIMENSION_COLUMNS}
+        ) AS c CROSS JOIN LATERAL (VALUES {_DIMENSION_VALUES}) AS d(dimension, value)
         GROUP BY 1, 2, 3, 4
     ) AS raw
     GROUP BY 1, 2, 3, 4
