@@ -38,6 +38,14 @@ def trusting(settings: Settings, networks: str = TRUSTED) -> ShortenerSettings:
     return settings.shortener.model_copy(update={"trusted_proxies": parsed})
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Clicks claimed and kept, like every other event, in the outbox where these tests
+    read what a click carries: a click handed to the relay is deleted once sent
+    (app/bus/handoff.py, tested in tests/bus/test_handoff.py)."""
+    return settings.model_copy(update={"bus": settings.bus.model_copy(update={"handoff_limit": 0})})
+
+
 async def clicks(database_urls: dict[str, str]) -> list[dict[str, Any]]:
     return [row["payload"] for row in await ShortenerDb(database_urls).outbox(CLICKED)]
 
