@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.contracts.base import IntegrationEvent
@@ -37,7 +37,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("event_id", Uuid, nullable=False, unique=True),
         Column("type", Text, nullable=False),
         Column("key", Text, nullable=False),
-        Column("payload", JSONB, nullable=False),
+        # json, not jsonb: the text as written, checked but not converted either way.
+        Column("payload", JSON, nullable=False),
         Column("occurred_at", DateTime(timezone=True), nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("sent_at", DateTime(timezone=True)),
@@ -69,8 +70,8 @@ _INSERT_FROM = """
     INSERT INTO outbox (event_id, type, key, payload, occurred_at, claimed_by, claimed_until)
     SELECT event_id, type, key, payload, occurred_at, {relay},
            now() + make_interval(secs => {seconds})
-    FROM jsonb_to_recordset(CAST({rows} AS jsonb))
-        AS r(event_id uuid, type text, key text, payload jsonb, occurred_at timestamptz)
+    FROM json_to_recordset(CAST({rows} AS json))
+        AS r(event_id uuid, type text, key text, payload json, occurred_at timestamptz)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id, event_id, key
 """
