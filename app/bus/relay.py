@@ -249,13 +249,17 @@ class OutboxRelay:
         failures = 0
         loop = asyncio.get_running_loop()
         next_clean = loop.time()
+        # The poll is the guarantee (NOTIFY is a hint): it comes round on the clock, even
+        # while hand-overs keep the relay busy or wake it without a pause.
+        next_poll = loop.time()
         while not self._stopping:
             await self._ensure_listener()
             self._wake.clear()
             try:
                 more = await self._relay_handed() == self._settings.relay_batch_size
-                if self._claim_due:
+                if self._claim_due or loop.time() >= next_poll:
                     self._claim_due = False
+                    next_poll = loop.time() + self._settings.relay_poll_seconds
                     if await self.relay_batch() == self._settings.relay_batch_size:
                         self._claim_due = more = True  # more is waiting
                 failures = 0
@@ -282,11 +286,10 @@ class OutboxRelay:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that arrives together with the wake-up, and stop() would wait forever.
             try:
-                async with asyncio.timeout(self._settings.relay_poll_seconds):
+                async with asyncio.timeout(max(0.0, next_poll - loop.time())):
                     await self._wake.wait()
             except TimeoutError:
-                self._claim_due = True
-                continue
+                continue  # the poll is due
             await asyncio.sleep(self._settings.relay_coalesce_seconds)
 
     async def _ensure_listener(self) -> None:

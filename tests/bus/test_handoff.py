@@ -102,6 +102,60 @@ async def test_rows_handed_over_are_published_from_memory(
     assert await scalar(engine, "SELECT attempts FROM outbox WHERE sent_at IS NOT NULL") == 1
 
 
+async def test_rows_written_unleased_are_polled_for_while_rows_are_handed_over(
+    transport: Transport, engine: AsyncEngine, delivery: DeliverySettings
+) -> None:
+    """The poll is what guarantees a row with no NOTIFY (or a lost one, or one leased to a
+    relay that died) is sent: it must come round on time even while hand-overs wake the
+    relay without a pause. Here they go on until the quiet row is sent."""
+    consumer = Counting(recording_consumer(engine, delivery))
+    bus = await transport.running(consumer)
+    handoff = HandOff(limit=100_000)
+    relay = OutboxRelay(
+        CONSUMER,
+        engine,
+        bus,
+        delivery.model_copy(update={"relay_poll_seconds": 0.3, "relay_coalesce_seconds": 0}),
+        handoff=handoff,
+    )
+    await relay.start()
+    handed: list[ThingHappened] = []
+    quiet_sent = asyncio.Event()
+
+    async def hand_over_without_a_pause() -> None:
+        while not quiet_sent.is_set():
+            event = ThingHappened(key=f"s{len(handed)}", seq=0)
+            lease = handoff.lease(ThingHappened.type)
+            assert lease is not None
+            handoff.committed(lease, *await write_leased(engine, [event], lease))
+            handed.append(event)
+
+    handing = asyncio.create_task(hand_over_without_a_pause())
+    try:
+        await all_received(engine, 20, "the first rows handed over")  # the relay is going
+        quiet = events(["quiet"], 1)
+        await write_leased(engine, quiet, None)  # no NOTIFY: only the poll finds it
+        handed_before = len(handed)
+        await eventually(
+            lambda: scalar(
+                engine,
+                "SELECT count(*) FROM outbox WHERE event_id = :id AND sent_at IS NOT NULL",
+                id=quiet[0].event_id,
+            ),
+            lambda sent: sent == 1,
+            "the quiet row, sent by a poll while rows were being handed over",
+        )
+        assert len(handed) > handed_before, "no hand-over woke the relay meanwhile"
+        quiet_sent.set()
+        await handing
+        everything = [*handed, *quiet]
+        exactly_once(await all_received(engine, len(everything), "every row"), everything)
+    finally:
+        quiet_sent.set()
+        await asyncio.wait([handing])
+        await relay.stop()
+
+
 class Stuck:
     """A bus whose publish never returns: the relay holds the batch when it is stopped."""
 
