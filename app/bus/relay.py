@@ -180,7 +180,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _relay_handed(self) -> int:
-        """Publish one batch of the rows handed over, mark it sent; returns its size."""
+        """Publish one batch of the rows handed over, then delete them; returns its size."""
         if self._handoff is None:
             return 0
         ids, envelopes = self._handoff.take(self._settings.relay_batch_size)
