@@ -18,6 +18,8 @@ claimed like any other.
 
 from __future__ import annotations
 
+import bisect
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -34,14 +36,16 @@ class Lease:
 
 
 class HandOff:
-    def __init__(self, limit: int = 0) -> None:
+    def __init__(self, limit: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
         """`limit`: how many rows may wait for the relay (0: none, every row is claimed)."""
         self._limit = limit
+        self._clock = clock
         self._lease: Lease | None = None
         self._declared: Collection[str] | None = None
         self._wake: Callable[[], None] = lambda: None
         self._ids: list[int] = []
         self._envelopes: list[Envelope] = []
+        self._arrived: list[float] = []  # when each row was handed over, oldest first
 
     def open(
         self, lease: Lease, declared: Collection[str] | None, wake: Callable[[], None]
@@ -54,7 +58,7 @@ class HandOff:
         gives its leases back as it stops."""
         self._lease = None
         self._wake = lambda: None
-        self._ids, self._envelopes = [], []
+        self._ids, self._envelopes, self._arrived = [], [], []
 
     def lease(self, event_type: str) -> Lease | None:
         """The lease to write rows of `event_type` under, or None: write them unleased."""
@@ -72,12 +76,20 @@ class HandOff:
             return
         self._ids.extend(ids)
         self._envelopes.extend(envelopes)
+        self._arrived.extend([self._clock()] * len(ids))
         self._wake()
 
     def take(self, limit: int) -> tuple[list[int], list[Envelope]]:
-        """At most `limit` of the rows handed over and their envelopes, oldest first."""
+        """At most `limit` of the rows handed over and their envelopes, oldest first.
+
+        Rows that waited half their lease are let go, not taken: their lease is not renewed
+        while they wait, and once it expires a claim would send them a second time. They
+        are claimed then, once (a relay this far behind has a slow consumer to spare)."""
+        if self._lease is not None:
+            stale = bisect.bisect_right(self._arrived, self._clock() - self._lease.seconds / 2)
+            del self._ids[:stale], self._envelopes[:stale], self._arrived[:stale]
         ids, envelopes = self._ids[:limit], self._envelopes[:limit]
-        del self._ids[:limit], self._envelopes[:limit]
+        del self._ids[:limit], self._envelopes[:limit], self._arrived[:limit]
         return ids, envelopes
 
     def __len__(self) -> int:

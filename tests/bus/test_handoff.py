@@ -248,3 +248,22 @@ def test_a_lease_is_given_only_while_the_relay_can_take_the_rows() -> None:
     off = HandOff(limit=0)
     off.open(lease, None, lambda: None)
     assert off.lease(ThingHappened.type) is None, "a limit of 0 turns it off"
+
+
+def test_rows_that_waited_half_their_lease_are_let_go_to_be_claimed_once() -> None:
+    """Their lease is not renewed while they wait: taken after it expired, they would be
+    sent by the relay and by a claim too."""
+    now = [0.0]
+    handoff = HandOff(limit=100, clock=lambda: now[0])
+    lease = Lease(uuid4(), 30.0)
+    handoff.open(lease, None, lambda: None)
+    handed = envelopes(events(["old", "new"], 2))
+    handoff.committed(lease, [1, 2], handed[:2])
+    now[0] = 10.0
+    handoff.committed(lease, [3, 4], handed[2:])
+
+    now[0] = 14.9
+    assert handoff.take(1) == ([1], handed[:1]), "within half the lease: taken"
+    now[0] = 15.0
+    assert handoff.take(10) == ([3, 4], handed[2:]), "row 2 waited half its lease: let go"
+    assert len(handoff) == 0
