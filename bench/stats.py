@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable
@@ -46,14 +44,13 @@ from app.bus.envelope import Envelope
 from app.bus.inbox import Consumer
 from app.config import Settings
 from app.contracts.shortener import LinkCreated
-from app.kernel import migrations
-from app.kernel.embedded import EmbeddedPostgres
 from app.main import create_app
 from app.modules.auth import AuthSettings
 from app.modules.auth.settings import Argon2Settings
 from app.registry import NAMES
 from bench.support import click_sql
 from bench.support.click_shape import DAYS, click_envelope, click_envelopes
+from bench.support.database import databases
 from bench.support.serving import asyncpg_dsn
 
 CODE = "bench"
@@ -259,18 +256,9 @@ def main() -> None:
     for key in [k for k in os.environ if k.startswith("ENCURTA_")]:
         del os.environ[key]  # the developer's own settings must not change the bench
 
-    root = Path(tempfile.mkdtemp(prefix="encurta-bench-stats-"))
-    root.chmod(0o755)  # the server runs as `nobody` when we are root
-    server = EmbeddedPostgres(root / "postgres", durable=False)
-    server.start()
-    try:
-        urls = asyncio.run(server.provision(list(NAMES)))
-        for module, url in urls.items():
-            migrations.upgrade(module, url)
-        asyncio.run(run(args, urls, root / "data"))
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    # fsync off: the seeding writes millions of rows, and what is measured only reads.
+    with databases(NAMES, durable=False) as made:
+        asyncio.run(run(args, made.urls, made.root / "data"))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The database every benchmark starts: an embedded PostgreSQL with fsync on (as deployed),
-in a temporary directory, with a migrated database per module; gone afterwards."""
+"""The database every benchmark starts: an embedded PostgreSQL with fsync on (as deployed,
+unless a bench only reads), in a temporary directory, with a migrated database per module;
+gone afterwards."""
 
 from __future__ import annotations
 
@@ -47,10 +48,10 @@ class Databases:
 
 
 @contextmanager
-def databases(modules: Sequence[str]) -> Iterator[Databases]:
+def databases(modules: Sequence[str], durable: bool = True) -> Iterator[Databases]:
     root = Path(tempfile.mkdtemp(prefix="encurta-bench-"))
     root.chmod(0o755)  # the embedded server runs as another user: it must traverse this
-    server = EmbeddedPostgres(root / "postgres", durable=True)
+    server = EmbeddedPostgres(root / "postgres", durable=durable)
     server.start()
     try:
         urls = asyncio.run(server.provision(list(modules)))
