@@ -103,7 +103,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
             proxy_headers=False,  # the client IP is decided in the app, from trusted proxies
             server_header=False,
             access_log=settings.access_log,
-            **uvicorn_options(settings.server),  # head, body and slow-client limits
+            **uvicorn_options(settings.server, app.express),  # limits, the express lane
         )
 
 

@@ -252,7 +252,9 @@ def check_every_consumer_is_here(settings: Settings) -> None:
         )
 
 
-def create_app(settings: Settings, database_urls: Mapping[str, str] | None = None) -> Starlette:
+def create_app(
+    settings: Settings, database_urls: Mapping[str, str] | None = None
+) -> FrontedStarlette:
     check_every_consumer_is_here(settings)
     runtime = build_runtime(settings, database_urls or {})
     if not runtime.verifier.can_verify:

@@ -6,7 +6,8 @@ module's ASGI app that answers such paths, unless a literal route of the app has
 string operations per request and saves the redirect the matching of every other route,
 Starlette's Request and Response, and its middleware: most of what a cached redirect used
 to cost. The door stands outside all of Starlette's middleware (`FrontedStarlette`), even
-the one that turns an exception into a 500: the front app answers its own failures.
+the one that turns an exception into a 500: the front app answers its own failures. A
+front app with an express lane (express.py) is offered the same requests below ASGI first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.kernel.express import ExpressAnswer, ExpressApp, ExpressLane
 
 _READS = frozenset({"GET", "HEAD"})
 
@@ -30,6 +33,10 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+def _fronted(path: str, literal: frozenset[str]) -> bool:
+    return len(path) > 1 and path.find("/", 1) < 0 and path not in literal
+
+
 class FrontDoor:
     def __init__(self, app: ASGIApp, front: ASGIApp, literal_paths: Collection[str]) -> None:
         self._app = app
@@ -37,11 +44,13 @@ class FrontDoor:
         self._literal = frozenset(literal_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _READS:
-            path = route_path(scope)
-            if len(path) > 1 and path.find("/", 1) < 0 and path not in self._literal:
-                await self._front(scope, receive, send)
-                return
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _READS
+            and _fronted(route_path(scope), self._literal)
+        ):
+            await self._front(scope, receive, send)
+            return
         await self._app(scope, receive, send)
 
 
@@ -54,6 +63,18 @@ class FrontedStarlette(Starlette):
         super().__init__(**kwargs)
         self._front = front
         self._literal_paths = literal_paths
+        self._literal = frozenset(literal_paths)
+        # The server's protocol offers GET and HEAD requests to the front app's express
+        # lane (app.kernel.express) on the paths the front door would send it.
+        self.express: ExpressLane | None = None
+        if isinstance(front, ExpressApp):
+            self._express = front.express
+            self.express = self._express_lane
+
+    def _express_lane(self, scope: Scope) -> ExpressAnswer | None:
+        if _fronted(route_path(scope), self._literal):
+            return self._express(scope)
+        return None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()

@@ -3,9 +3,12 @@ at once. The protocol that enforces it is in `http_protocol.py` (imported only t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from app.kernel.express import ExpressLane
 
 
 class ServerSettings(BaseModel):
@@ -43,14 +46,20 @@ class ServerSettings(BaseModel):
         ge=1,
         description="Open connections and requests in progress; beyond, requests get 503.",
     )
+    express: bool = Field(
+        default=True,
+        description="Answer cached redirects in the HTTP protocol, below ASGI "
+        "(app/kernel/express.py); false sends every request through ASGI.",
+    )
 
 
-def uvicorn_options(limits: ServerSettings) -> dict[str, Any]:
-    """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that enforce `limits`."""
+def uvicorn_options(limits: ServerSettings, express: ExpressLane | None = None) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that enforce `limits`, and run
+    the app's `express` lane (app.kernel.express) unless `limits.express` is off."""
     from app.kernel.http_protocol import LimitedHttpToolsProtocol
 
     return {
-        "http": LimitedHttpToolsProtocol.with_limits(limits),
+        "http": LimitedHttpToolsProtocol.with_limits(limits, express),
         "ws": "none",  # no route speaks WebSocket: do not offer a second parser to attack
         "limit_concurrency": limits.max_connections,
         "timeout_keep_alive": limits.keep_alive_seconds,

@@ -4,10 +4,15 @@ test can read its memory): `python -m tests.kernel.limited_server PORT SETTINGS_
 GET / and /readyz answer "ok"; POST /json reads the body with the kernel's `read_json`; POST /raw
 reads the whole body, as a route without a limit of its own would; POST /headers reads the
 body, then answers the request's headers as the app sees them.
+
+Its express lane (app.kernel.express) answers `GET`/`HEAD /now...` at once with a 302 that
+names the path and query it saw, holds `/held...` until `POST /release` (which answers how
+many it released), and fails on `/boom`; ASGI answers everything else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -17,7 +22,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Scope
 
+from app.kernel.express import ExpressAnswer
 from app.kernel.http import read_json
 from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.server import ServerSettings, uvicorn_options
@@ -45,8 +52,36 @@ async def headers(request: Request) -> Response:
     return JSONResponse([[k.decode(), v.decode()] for k, v in request.headers.raw])
 
 
+HELD: list[asyncio.Future[None]] = []
+
+
+def lane(scope: Scope) -> ExpressAnswer | None:
+    path: str = scope["path"]
+    head = (
+        b"HTTP/1.1 302 Found\r\nlocation: /there\r\ncontent-length: 0\r\n"
+        b"x-path: " + path.encode() + b"\r\nx-query: " + scope["query_string"] + b"\r\n"
+    )
+    if path.startswith("/now"):
+        return ExpressAnswer(head)
+    if path.startswith("/held"):
+        HELD.append(asyncio.get_running_loop().create_future())
+        return ExpressAnswer(head, HELD[-1])
+    if path == "/boom":
+        raise RuntimeError("the lane broke")
+    return None
+
+
+async def release(request: Request) -> Response:
+    for held in HELD:
+        held.set_result(None)
+    count = len(HELD)
+    HELD.clear()
+    return JSONResponse({"released": count})
+
+
 app = Starlette(
     routes=[
+        Route("/release", release, methods=["POST"]),
         Route("/", hello),
         Route("/readyz", hello),
         Route("/json", echo, methods=["POST"]),
@@ -62,7 +97,8 @@ def main() -> None:
     logging.basicConfig(
         level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info", **uvicorn_options(limits))
+    options = uvicorn_options(limits, lane)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info", access_log=False, **options)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ class CachedLink:
     target_url: str
     expires_at: datetime | None
     deleted: bool
-    # The redirect's headers, encoded once per cached link rather than once per redirect.
+    # The redirect's headers, encoded once per cached link rather than once per redirect:
+    # for ASGI, and as the lines of the express lane's head (app.kernel.express).
     redirect_headers: tuple[tuple[bytes, bytes], ...] = field(init=False)
+    redirect_lines: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         headers = (
@@ -34,6 +36,8 @@ class CachedLink:
             (b"content-length", b"0"),
         )
         object.__setattr__(self, "redirect_headers", headers)
+        lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        object.__setattr__(self, "redirect_lines", lines)
 
     def is_gone(self, now: datetime | None = None) -> bool:
         """Deleted, or past its expiry."""

@@ -148,6 +148,13 @@ class ClickBatcher:
 
     async def record(self, click: Envelope) -> None:
         """Queue a click; with wait_for_commit, return once its group committed."""
+        committed = self.enqueue(click)
+        if committed is not None:
+            await committed
+
+    def enqueue(self, click: Envelope) -> asyncio.Future[None] | None:
+        """Queue a click; with wait_for_commit, the future its redirect waits for, done once
+        its group committed (or the group's timeout passed)."""
         loop = asyncio.get_running_loop()
         if len(self._pending) >= self._limit:
             dropped = self._pending.pop(0)
@@ -157,8 +164,7 @@ class ClickBatcher:
         committed = loop.create_future() if self._wait else None
         self._pending.append(_Pending(click, committed, loop.time()))
         self._ready.set()
-        if committed is not None:
-            await committed  # released by the commit, or by the group's timeout
+        return committed
 
     async def _run(self) -> None:
         while not (self._closing and not self._pending and not self._in_flight):

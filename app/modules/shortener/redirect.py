@@ -1,9 +1,14 @@
-"""`GET`/`HEAD /{code}`: the redirect, as a plain ASGI app.
+"""`GET`/`HEAD /{code}`: the redirect, as a plain ASGI app and an express lane.
 
 What the product exists for, and it needs nothing of the framework: the kernel's front door
 hands it the request before the router, and a cached link is answered with headers encoded
-once per link. The rare answers (404, 410, a code no link can have) go through the same
-problem+json responses as every other route, and so does a failure: the front door sits
+once per link. Served by `encurta serve`, the redirect of a cached link is answered in the
+HTTP protocol itself, below ASGI (`express`, app.kernel.express); the ASGI app answers the
+rest: a cache miss, a 404 or 410, a request with a body, and every request when no such
+server runs (tests, another ASGI server).
+
+The rare answers (404, 410, a code no link can have) go through the same problem+json
+responses as every other route, and so does a failure: the front door sits
 outside Starlette's error middleware, so this app answers its own. Starlette's router
 reaches it too (the route documents it in the OpenAPI document), so the answer never
 depends on who called.
@@ -12,9 +17,11 @@ depends on who called.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from starlette.types import Receive, Scope, Send
 
+from app.kernel.express import ExpressAnswer
 from app.kernel.front import route_path
 from app.kernel.problems import Problem, problem_response
 from app.modules.shortener.clicks import ClickBatcher
@@ -39,6 +46,19 @@ class Redirector:
         self._edge = edge
         self._batcher = batcher
         self._status = status
+        self._status_line = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
+
+    def express(self, scope: Scope) -> ExpressAnswer | None:
+        """The redirect of a cached live link, its click recorded as `__call__` records it;
+        None for anything else, which `__call__` then answers."""
+        code = route_path(scope)[1:]
+        link = self._links.cached(code)
+        if link is None or link.is_gone():
+            return None
+        head = self._status_line + link.redirect_lines
+        if scope["method"] != "GET":  # a HEAD request fetches no page: not a click
+            return ExpressAnswer(head)
+        return ExpressAnswer(head, self._batcher.enqueue(self._edge.click(scope, code)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         code = route_path(scope)[1:]

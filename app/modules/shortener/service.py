@@ -192,6 +192,11 @@ class Links:
             )
             return {row.code: row.click_count for row in rows}
 
+    def cached(self, code: str) -> CachedLink | None:
+        """The link of `code` if the cache holds it, without waiting for anything."""
+        cached = self.cache.get(code)
+        return cached if isinstance(cached, CachedLink) else None
+
     async def resolve(self, code: str) -> CachedLink | None:
         """The hot path: from the cache; a miss joins the misses being looked up together
         (lookup.py), one indexed query for many codes."""
