@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.kernel.express import ExpressAnswer, ExpressApp, ExpressLane
+from app.kernel.express import Express, ExpressApp, ExpressLane
 
 _READS = frozenset({"GET", "HEAD"})
 
@@ -71,7 +71,7 @@ class FrontedStarlette(Starlette):
             self._express = front.express
             self.express = self._express_lane
 
-    def _express_lane(self, scope: Scope) -> ExpressAnswer | None:
+    def _express_lane(self, scope: Scope) -> Express | None:
         if _fronted(route_path(scope), self._literal):
             return self._express(scope)
         return None

@@ -26,7 +26,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from app.kernel.express import ExpressAnswer, ExpressLane
+from app.kernel.express import Express, ExpressLane, ExpressResponse, problem_express
 from app.kernel.problems import PROBLEM_JSON, Problem
 from app.kernel.server import ServerSettings
 
@@ -52,8 +52,12 @@ def _seconds(value: float) -> str:
     return f"{value:g} second" + ("" if value == 1 else "s")
 
 
+# The detail stays generic, as every route's: an exception's text may hold data.
+_FAILED = problem_express(Problem(500, "The server failed to answer; the error is logged."))
+
+
 class _Held:
-    """Stands for uvicorn's cycle while an express answer waits for its future: uvicorn
+    """Stands for uvicorn's cycle while an express answer is a future not yet done: uvicorn
     then queues the requests that arrive meanwhile, as behind any answer under way."""
 
     response_started = False
@@ -101,7 +105,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._linger_timer: TimerHandle | None = None
         # uvicorn writes its access log line in its ASGI send: with that log on, no lane.
         self._lane = None if self.access_log else self.lane
-        self._answer: ExpressAnswer | None = None  # of the request being parsed
+        self._answer: Express | None = None  # of the request being parsed
         self._defaults: object = None
         self._default_lines = b""
 
@@ -256,13 +260,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._answer = None
         keep_alive = self.scope["http_version"] != "1.0" and self.parser.should_keep_alive()
-        after = answer.after
-        if after is None or after.done():
-            self._write_head(answer.head, keep_alive)
+        head = self.scope["method"] == "HEAD"
+        if isinstance(answer, ExpressResponse):
+            self._write(answer, keep_alive, head)
             return
         held = _Held(keep_alive)
         self.cycle = held  # type: ignore[assignment]
-        after.add_done_callback(lambda _: self._release(answer.head, held))
+        answer.add_done_callback(lambda done: self._release(done, held, head))
 
     # --- the express lane ----------------------------------------------------------------
 
@@ -300,12 +304,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return False
         return self._answer is not None
 
-    def _release(self, head: bytes, held: _Held) -> None:
+    def _release(self, done: asyncio.Future[ExpressResponse], held: _Held, head_only: bool) -> None:
         held.response_complete = True
+        if done.cancelled() or done.exception() is not None:
+            if not done.cancelled():
+                log.error("the express lane failed", exc_info=done.exception())
+            response = _FAILED
+        else:
+            response = done.result()
         if not held.disconnected:
-            self._write_head(head, held.keep_alive)
+            self._write(response, held.keep_alive, head_only)
 
-    def _write_head(self, head: bytes, keep_alive: bool) -> None:
+    def _write(self, response: ExpressResponse, keep_alive: bool, head_only: bool) -> None:
         if self.transport.is_closing():
             return
         defaults = self.server_state.default_headers  # a new list each second: the date
@@ -315,7 +325,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 name + b": " + value + b"\r\n" for name, value in defaults
             )
         end = b"\r\n" if keep_alive else b"connection: close\r\n\r\n"
-        self.transport.write(head + self._default_lines + end)
+        body = b"" if head_only else response.body
+        self.transport.write(response.head + self._default_lines + end + body)
         if not keep_alive:
             self.transport.close()
         self.on_response_complete()  # uvicorn's: count it, start what was queued, keep-alive

@@ -6,8 +6,9 @@ reads the whole body, as a route without a limit of its own would; POST /headers
 body, then answers the request's headers as the app sees them.
 
 Its express lane (app.kernel.express) answers `GET`/`HEAD /now...` at once with a 302 that
-names the path and query it saw, holds `/held...` until `POST /release` (which answers how
-many it released), and fails on `/boom`; ASGI answers everything else.
+names the path and query it saw (and a body), holds `/held...` until `POST /release` (which
+answers how many it released), fails on `/boom` and later on `/fails-later`; ASGI answers
+everything else.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from app.kernel.express import ExpressAnswer
+from app.kernel.express import Express, ExpressResponse
 from app.kernel.http import read_json
 from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.server import ServerSettings, uvicorn_options
@@ -52,28 +53,33 @@ async def headers(request: Request) -> Response:
     return JSONResponse([[k.decode(), v.decode()] for k, v in request.headers.raw])
 
 
-HELD: list[asyncio.Future[None]] = []
+HELD: list[tuple[asyncio.Future[ExpressResponse], ExpressResponse]] = []
 
 
-def lane(scope: Scope) -> ExpressAnswer | None:
+def lane(scope: Scope) -> Express | None:
     path: str = scope["path"]
-    head = (
-        b"HTTP/1.1 302 Found\r\nlocation: /there\r\ncontent-length: 0\r\n"
-        b"x-path: " + path.encode() + b"\r\nx-query: " + scope["query_string"] + b"\r\n"
+    response = ExpressResponse(
+        b"HTTP/1.1 302 Found\r\nlocation: /there\r\ncontent-length: 5\r\n"
+        b"x-path: " + path.encode() + b"\r\nx-query: " + scope["query_string"] + b"\r\n",
+        b"there",
     )
     if path.startswith("/now"):
-        return ExpressAnswer(head)
+        return response
     if path.startswith("/held"):
-        HELD.append(asyncio.get_running_loop().create_future())
-        return ExpressAnswer(head, HELD[-1])
+        HELD.append((asyncio.get_running_loop().create_future(), response))
+        return HELD[-1][0]
     if path == "/boom":
         raise RuntimeError("the lane broke")
+    if path == "/fails-later":
+        failed: asyncio.Future[ExpressResponse] = asyncio.get_running_loop().create_future()
+        failed.set_exception(RuntimeError("the answer broke"))
+        return failed
     return None
 
 
 async def release(request: Request) -> Response:
-    for held in HELD:
-        held.set_result(None)
+    for held, response in HELD:
+        held.set_result(response)
     count = len(HELD)
     HELD.clear()
     return JSONResponse({"released": count})

@@ -63,6 +63,7 @@ def test_the_lane_answers_with_the_servers_date_and_keeps_the_connection(
     assert "connection" not in first[1]
     assert second[1]["x-path"] == "/now-b"
     assert second[1]["connection"] == "close"
+    assert first[2] == second[2] == b"there"
     assert answered.closed
 
 
@@ -72,8 +73,10 @@ def test_an_http_1_0_request_is_answered_and_the_connection_closed(
 ) -> None:
     answered = exchange(server, [f"{method} /now HTTP/1.0\r\n\r\n".encode()])
 
-    ((status, headers, body),) = responses(answered.data)
-    assert (status, headers["connection"], body) == (302, "close", b"")
+    status, headers, _ = responses(answered.data)[0]
+    assert (status, headers["connection"]) == (302, "close")
+    # A HEAD answer has the GET's content-length and no body: nothing follows it.
+    assert answered.data.endswith(b"\r\n\r\n" if method == "HEAD" else b"there")
     assert answered.closed
 
 
@@ -124,6 +127,19 @@ def test_a_failing_lane_hands_the_request_to_asgi_and_logs_why(server: Served) -
 
     assert status_of(answered.data) == 404
     assert "RuntimeError: the lane broke" in server.wait_for_log("the express lane failed", before)
+
+
+def test_a_lane_whose_answer_fails_later_answers_a_500_problem(server: Served) -> None:
+    before = len(server.log())
+
+    answered = exchange(server, [get("/fails-later", b"Connection: close\r\n")])
+
+    status, headers, body = responses(answered.data)[0]
+    assert (status, headers["content-type"]) == (500, "application/problem+json")
+    assert b"the answer broke" not in body
+    assert "RuntimeError: the answer broke" in server.wait_for_log(
+        "the express lane failed", before
+    )
 
 
 def test_a_server_without_the_lane_sends_everything_through_asgi(without_lane: Served) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,6 +31,8 @@ from app.kernel.database import driver_connection
 from app.modules.shortener.settings import ShortenerSettings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # One statement, so one round trip and one implicit transaction per group: the outbox rows,
 # and a tally per link counted from the rows the outbox actually took (a group written again
@@ -79,13 +82,14 @@ _RETRY_MAX_SECONDS = 5.0
 
 
 class _Pending:
-    __slots__ = ("click", "committed", "since")
+    __slots__ = ("answer", "click", "committed", "since")
 
     def __init__(
-        self, click: Envelope, committed: asyncio.Future[None] | None, since: float
+        self, click: Envelope, committed: asyncio.Future[Any] | None, answer: object, since: float
     ) -> None:
         self.click = click
         self.committed = committed
+        self.answer = answer
         self.since = since
 
 
@@ -148,21 +152,21 @@ class ClickBatcher:
 
     async def record(self, click: Envelope) -> None:
         """Queue a click; with wait_for_commit, return once its group committed."""
-        committed = self.enqueue(click)
+        committed = self.enqueue(click, None)
         if committed is not None:
             await committed
 
-    def enqueue(self, click: Envelope) -> asyncio.Future[None] | None:
-        """Queue a click; with wait_for_commit, the future its redirect waits for, done once
-        its group committed (or the group's timeout passed)."""
+    def enqueue(self, click: Envelope, answer: T) -> asyncio.Future[T] | None:
+        """Queue a click; with wait_for_commit, the future its redirect waits for, done with
+        `answer` once its group committed (or the group's timeout passed)."""
         loop = asyncio.get_running_loop()
         if len(self._pending) >= self._limit:
             dropped = self._pending.pop(0)
             self._release(dropped)
             self.dropped += 1
             log.error("click batcher: buffer full, dropped the oldest click")
-        committed = loop.create_future() if self._wait else None
-        self._pending.append(_Pending(click, committed, loop.time()))
+        committed: asyncio.Future[T] | None = loop.create_future() if self._wait else None
+        self._pending.append(_Pending(click, committed, answer, loop.time()))
         self._ready.set()
         return committed
 
@@ -220,7 +224,7 @@ class ClickBatcher:
     @staticmethod
     def _release(entry: _Pending) -> None:
         if entry.committed is not None and not entry.committed.done():
-            entry.committed.set_result(None)
+            entry.committed.set_result(entry.answer)
 
     async def _write(self, clicks: Sequence[Envelope]) -> None:
         # On the driver's connection: SQLAlchemy's transaction and statement machinery cost

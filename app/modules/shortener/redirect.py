@@ -2,10 +2,10 @@
 
 What the product exists for, and it needs nothing of the framework: the kernel's front door
 hands it the request before the router, and a cached link is answered with headers encoded
-once per link. Served by `encurta serve`, the redirect of a cached link is answered in the
-HTTP protocol itself, below ASGI (`express`, app.kernel.express); the ASGI app answers the
-rest: a cache miss, a 404 or 410, a request with a body, and every request when no such
-server runs (tests, another ASGI server).
+once per link. Served by `encurta serve`, it answers in the HTTP protocol itself, below
+ASGI (`express`, app.kernel.express), with the same answers; through ASGI it answers a
+request with a body, one pipelined behind another, and every request when no such server
+runs (tests, another ASGI server).
 
 The rare answers (404, 410, a code no link can have) go through the same problem+json
 responses as every other route, and so does a failure: the front door sits
@@ -16,14 +16,15 @@ depends on who called.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from http import HTTPStatus
 
 from starlette.types import Receive, Scope, Send
 
-from app.kernel.express import ExpressAnswer
+from app.kernel.express import Express, ExpressResponse, problem_express, status_line
 from app.kernel.front import route_path
 from app.kernel.problems import Problem, problem_response
+from app.modules.shortener.cache import CachedLink
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
@@ -46,41 +47,51 @@ class Redirector:
         self._edge = edge
         self._batcher = batcher
         self._status = status
-        self._status_line = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
+        self._status_line = status_line(status)
 
-    def express(self, scope: Scope) -> ExpressAnswer | None:
-        """The redirect of a cached live link, its click recorded as `__call__` records it;
-        None for anything else, which `__call__` then answers."""
+    def express(self, scope: Scope) -> Express:
+        """The answer `__call__` gives, in the express lane: a cached live link's redirect
+        at once (or once its click committed), anything else once looked up."""
         code = route_path(scope)[1:]
         link = self._links.cached(code)
         if link is None or link.is_gone():
-            return None
-        head = self._status_line + link.redirect_lines
+            return asyncio.ensure_future(self._express_later(scope, code))
+        response = ExpressResponse(self._status_line + link.redirect_lines)
         if scope["method"] != "GET":  # a HEAD request fetches no page: not a click
-            return ExpressAnswer(head)
-        return ExpressAnswer(head, self._batcher.enqueue(self._edge.click(scope, code)))
+            return response
+        committed = self._batcher.enqueue(self._edge.click(scope, code), response)
+        return response if committed is None else committed
+
+    async def _express_later(self, scope: Scope, code: str) -> ExpressResponse:
+        outcome = await self._outcome(scope, code)
+        if isinstance(outcome, Problem):
+            return problem_express(outcome)
+        return ExpressResponse(self._status_line + outcome.redirect_lines)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        code = route_path(scope)[1:]
-        problem = _FAILED
-        headers = None
+        outcome = await self._outcome(scope, route_path(scope)[1:])
+        if isinstance(outcome, Problem):
+            await problem_response(outcome)(scope, receive, send)
+            return
+        headers = outcome.redirect_headers
+        await send({"type": "http.response.start", "status": self._status, "headers": headers})
+        await send(_EMPTY_BODY)
+
+    async def _outcome(self, scope: Scope, code: str) -> CachedLink | Problem:
+        """The link to redirect to, its click recorded (and committed, by default), or the
+        problem to answer."""
         try:
             # Anything no code can be is answered at once: no cache entry, no query.
             link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
             if link is None:
-                problem = not_found(code)
-            elif link.is_gone():
-                problem = Problem(
+                return not_found(code)
+            if link.is_gone():
+                return Problem(
                     410, f"The link '{code}' has expired or was deleted.", slug="link-gone"
                 )
-            else:
-                if scope["method"] == "GET":  # a HEAD request fetches no page: not a click
-                    await self._batcher.record(self._edge.click(scope, code))
-                headers = link.redirect_headers
+            if scope["method"] == "GET":  # a HEAD request fetches no page: not a click
+                await self._batcher.record(self._edge.click(scope, code))
+            return link
         except Exception:
             log.exception("unhandled error on %s /%s", scope["method"], code[:64])
-        if headers is None:
-            await problem_response(problem)(scope, receive, send)
-            return
-        await send({"type": "http.response.start", "status": self._status, "headers": headers})
-        await send(_EMPTY_BODY)
+            return _FAILED

@@ -1,16 +1,19 @@
-"""The redirect's express lane (Redirector.express, served by the kernel's protocol): a
-cached live link is answered with the same head as the ASGI redirect, its click recorded
-the same way; anything else is left to ASGI. Called here as the protocol calls it, with the
-scope the ASGI app would get."""
+"""The redirect's express lane (Redirector.express, served by the kernel's protocol): the
+same answers as the ASGI redirect, its click recorded the same way; a cached live link at
+once, or once its click committed, anything else once looked up. Called here as the
+protocol calls it, with the scope the ASGI app would get."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.parse
 from typing import Any
 
 import httpx
 import pytest
 
-from app.kernel.express import ExpressAnswer
+from app.kernel.express import Express, ExpressResponse
 from app.kernel.front import FrontedStarlette
 from tests.conftest import AppFactory
 from tests.modules.shortener.helpers import CHROME, CLICKED, ShortenerDb, follow
@@ -23,7 +26,7 @@ def settings(settings: Any) -> Any:
     return settings.model_copy(update={"bus": settings.bus.model_copy(update={"handoff_limit": 0})})
 
 
-def express(client: httpx.AsyncClient, path: str, method: str = "GET") -> ExpressAnswer | None:
+def express(client: httpx.AsyncClient, path: str, method: str = "GET") -> Express | None:
     transport = client._transport
     assert isinstance(transport, httpx.ASGITransport)
     app = transport.app
@@ -31,7 +34,7 @@ def express(client: httpx.AsyncClient, path: str, method: str = "GET") -> Expres
     scope = {
         "type": "http",
         "method": method,
-        "path": path,
+        "path": urllib.parse.unquote(path),  # as the server's protocol decodes it
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
@@ -41,8 +44,14 @@ def express(client: httpx.AsyncClient, path: str, method: str = "GET") -> Expres
     return app.express(scope)
 
 
-def head_of(answer: ExpressAnswer) -> tuple[str, dict[str, str]]:
-    status, *lines = answer.head.decode().removesuffix("\r\n").split("\r\n")
+async def answered(client: httpx.AsyncClient, path: str, method: str = "GET") -> ExpressResponse:
+    answer = express(client, path, method)
+    assert answer is not None
+    return answer if isinstance(answer, ExpressResponse) else await answer
+
+
+def head_of(response: ExpressResponse) -> tuple[str, dict[str, str]]:
+    status, *lines = response.head.decode().removesuffix("\r\n").split("\r\n")
     return status, dict(line.split(": ", 1) for line in lines)
 
 
@@ -50,7 +59,7 @@ async def clicked(database_urls: dict[str, str]) -> list[dict[str, Any]]:
     return [row["payload"] for row in await ShortenerDb(database_urls).outbox(CLICKED)]
 
 
-async def test_a_cached_link_gets_the_asgi_redirects_head_and_its_click_once_committed(
+async def test_a_cached_link_gets_the_asgi_redirects_head_once_its_click_committed(
     client: httpx.AsyncClient, database_urls: dict[str, str]
 ) -> None:
     account = await new_account(client)
@@ -59,18 +68,31 @@ async def test_a_cached_link_gets_the_asgi_redirects_head_and_its_click_once_com
 
     answer = express(client, f"/{link['code']}")
 
-    assert answer is not None and answer.after is not None
-    status, headers = head_of(answer)
+    assert isinstance(answer, asyncio.Future)  # waits for the click's commit
+    response = await answer
+    status, headers = head_of(response)
     assert status == "HTTP/1.1 302 Found"
     assert headers == {
         name: asgi.headers[name] for name in ("location", "cache-control", "content-length")
     }
-    await answer.after  # the redirect's click committed
+    assert response.body == b""
     stored = await clicked(database_urls)
     assert len(stored) == 2
     assert stored[1]["code"] == link["code"]
     assert stored[1]["user_agent"] == CHROME
     assert stored[1]["ip_anonymized"] == "198.51.100.0"
+
+
+async def test_a_link_not_cached_is_looked_up_then_redirected_and_counted(
+    client: httpx.AsyncClient, database_urls: dict[str, str]
+) -> None:
+    account = await new_account(client)
+    link = await shorten(client, account, "https://example.com/fresh")
+
+    response = await answered(client, f"/{link['code']}")
+
+    assert head_of(response)[1]["location"] == "https://example.com/fresh"
+    assert len(await clicked(database_urls)) == 1
 
 
 async def test_the_status_line_follows_the_redirect_status_setting(
@@ -80,41 +102,45 @@ async def test_the_status_line_follows_the_redirect_status_setting(
     async with app_client(shortener=shortener) as client:
         account = await new_account(client)
         link = await shorten(client, account)
-        assert (await client.get(f"/{link['code']}")).status_code == 308
 
-        answer = express(client, f"/{link['code']}")
+        response = await answered(client, f"/{link['code']}")
 
-        assert answer is not None
-        assert head_of(answer)[0] == "HTTP/1.1 308 Permanent Redirect"
+        assert head_of(response)[0] == "HTTP/1.1 308 Permanent Redirect"
 
 
-async def test_a_head_request_is_answered_but_not_a_click(
+async def test_a_head_request_is_answered_at_once_but_not_a_click(
     client: httpx.AsyncClient, database_urls: dict[str, str]
 ) -> None:
     account = await new_account(client)
     link = await shorten(client, account)
-    await client.head(f"/{link['code']}")
+    await client.head(f"/{link['code']}")  # fills the cache
 
     answer = express(client, f"/{link['code']}", method="HEAD")
 
-    assert answer is not None and answer.after is None
+    assert isinstance(answer, ExpressResponse)
     assert head_of(answer)[0] == "HTTP/1.1 302 Found"
     assert await clicked(database_urls) == []
 
 
-async def test_what_the_cache_cannot_answer_is_left_to_asgi(client: httpx.AsyncClient) -> None:
+async def test_unknown_and_deleted_links_get_the_asgi_problems_and_no_click(
+    client: httpx.AsyncClient, database_urls: dict[str, str]
+) -> None:
     account = await new_account(client)
-    never_followed = await shorten(client, account)
     deleted = await shorten(client, account)
-    await follow(client, deleted["code"])
     await client.delete(f"/api/links/{deleted['code']}", headers=account.headers)
-    assert (await client.get("/NoSuchCode")).status_code == 404  # cached as "no such code"
 
-    for path in [
-        f"/{never_followed['code']}",  # a miss: ASGI looks it up
-        f"/{deleted['code']}",  # 410
-        "/NoSuchCode",  # 404
-        "/healthz",  # a route of its own
-        f"/{deleted['code']}/x",  # not one segment
-    ]:
+    for path, status in [("/NoSuchCode", 404), (f"/{deleted['code']}", 410), ("/a%00b", 404)]:
+        asgi = await client.get(path)
+        response = await answered(client, path)
+
+        line, headers = head_of(response)
+        assert line.startswith(f"HTTP/1.1 {status} ")
+        assert headers["content-type"] == asgi.headers["content-type"]
+        assert int(headers["content-length"]) == len(response.body)
+        assert json.loads(response.body) == asgi.json()
+    assert await clicked(database_urls) == []
+
+
+async def test_paths_of_other_routes_are_left_to_asgi(client: httpx.AsyncClient) -> None:
+    for path in ["/healthz", "/openapi.json", "/api/links", "/abc/def", "/"]:
         assert express(client, path) is None, path
