@@ -4,7 +4,7 @@ The front door (front.py) takes `GET`/`HEAD /{code}` around Starlette, yet ASGI 
 still cost a redirect more than its click: per request, uvicorn makes a task, a
 request-response cycle with an event of its own, two messages, and checks each header of
 the answer against two patterns. So a front app may also offer an express lane, a plain
-function that the server's protocol (http_protocol.py) calls as soon as the head of a
+function that the server's protocol (express_protocol.py) calls as soon as the head of a
 `GET` or `HEAD` request without a body is parsed. It gets the request's scope (method,
 path, raw_path, query_string, headers, client, root_path: what the ASGI app would get) and
 returns the response, or a future of it (a link to look up, a click to commit), or None to

@@ -1,5 +1,6 @@
 """What `encurta serve` bounds per connection: head and body size, slow clients, how many
-at once. The protocol that enforces it is in `http_protocol.py` (imported only to serve)."""
+at once. The protocol that enforces it is in `http_protocol.py`, and the one that adds the
+express lane in `express_protocol.py` (imported only to serve)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,10 @@ class ServerSettings(BaseModel):
 def uvicorn_options(limits: ServerSettings, express: ExpressLane | None = None) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that enforce `limits`, and run
     the app's `express` lane (app.kernel.express) unless `limits.express` is off."""
-    from app.kernel.http_protocol import LimitedHttpToolsProtocol
+    from app.kernel.express_protocol import ExpressHttpToolsProtocol
 
     return {
-        "http": LimitedHttpToolsProtocol.with_limits(limits, express),
+        "http": ExpressHttpToolsProtocol.serving(limits, express),
         "ws": "none",  # no route speaks WebSocket: do not offer a second parser to attack
         "limit_concurrency": limits.max_connections,
         "timeout_keep_alive": limits.keep_alive_seconds,
