@@ -41,7 +41,7 @@ STAGES = [
         ["shortener/redirect.py", "kernel/front.py", "shortener/routes.py", "shortener/service.py"],
     ),
     ("starlette", ["starlette/"]),
-    ("uvicorn, HTTP", ["uvicorn/", "kernel/http_protocol.py"]),
+    ("uvicorn, HTTP", ["uvicorn/", "kernel/http_protocol.py", "kernel/express_protocol.py"]),
 ]
 
 
