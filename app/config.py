@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.bus.settings import DeliverySettings, KafkaSettings
@@ -72,6 +72,14 @@ class CoreSettings(BaseSettings):
                 name for name in value if name not in NAMES
             ]
         return value
+
+    @model_validator(mode="after")
+    def _no_express_lane_with_the_access_log(self) -> CoreSettings:
+        # uvicorn writes the access log line in its ASGI send, which the lane skips: the
+        # effective value (`encurta config`) says the lane is off then.
+        if self.access_log and self.server.express:
+            self.server = self.server.model_copy(update={"express": False})
+        return self
 
     def section(self, spec: ModuleSpec[S]) -> S:
         """The module's own settings section (`ENCURTA_<MODULE>__...`), of its own model."""

@@ -217,3 +217,15 @@ def test_masked_hides_a_password_given_in_the_urls_query_string() -> None:
 
     assert "Query-s3cret-pw" not in masked
     assert "auth_role@db.internal" in masked
+
+
+def test_the_access_log_turns_the_express_lane_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn writes that log in its ASGI send, which the lane skips; `encurta config`
+    shows the effective value."""
+    assert Settings().server.express is True
+    monkeypatch.setenv("ENCURTA_ACCESS_LOG", "true")
+
+    settings = Settings()
+
+    assert settings.server.express is False
+    assert settings.masked()["ENCURTA_SERVER__EXPRESS"] == "False"

@@ -20,13 +20,12 @@ import httptools
 
 from app.kernel.express import Express, ExpressLane, ExpressResponse, problem_express
 from app.kernel.http_protocol import LimitedHttpToolsProtocol
-from app.kernel.problems import Problem
+from app.kernel.problems import failed
 from app.kernel.server import ServerSettings
 
 log = logging.getLogger(__name__)
 
-# The detail stays generic, as every route's: an exception's text may hold data.
-_FAILED = problem_express(Problem(500, "The server failed to answer; the error is logged."))
+_FAILED = problem_express(failed())
 
 
 class _Held:
@@ -80,7 +79,14 @@ class ExpressHttpToolsProtocol(LimitedHttpToolsProtocol):
             self._write(answer, keep_alive, head)
             return
         held = _Held(keep_alive)
+        # Requests parsed from here on are queued behind it. The first of them takes
+        # uvicorn's `cycle` from the stand-in; uvicorn's shutdown and connection_lost then
+        # mark that one, and `_write` finds a closing transport by itself.
         self.cycle = held  # type: ignore[assignment]
+        # Among uvicorn's tasks, the answer counts against `limit_concurrency`, and a
+        # graceful shutdown waits for it (and for the click it records) as for any request.
+        self.tasks.add(answer)  # type: ignore[arg-type]
+        answer.add_done_callback(self.tasks.discard)
         answer.add_done_callback(lambda done: self._release(done, held, head))
 
     def _offer(self, lane: ExpressLane) -> bool:
@@ -96,7 +102,7 @@ class ExpressHttpToolsProtocol(LimitedHttpToolsProtocol):
         if method != b"GET" and method != b"HEAD":
             return False
         limit = self.limit_concurrency
-        if limit is not None and len(self.connections) >= limit:
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
             return False  # uvicorn's 503
         for name, _ in self.headers:
             if name == b"content-length" or name == b"transfer-encoding":

@@ -172,6 +172,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- the parser's callbacks ----------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        # A request parsed in the read that answered the one before it (the express lane
+        # answers during the parse) must not run under that answer's keep-alive timer.
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        HttpToolsProtocol.on_message_begin(self)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._in_head:
             # A trailer field after a chunked body: dropped, never one of the request's

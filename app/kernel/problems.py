@@ -82,6 +82,12 @@ def _message(item: Mapping[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def failed() -> Problem:
+    """The answer to an unhandled error. The detail stays generic: an exception's text may
+    hold data."""
+    return Problem(500, "The server failed to answer; the error is logged.")
+
+
 def problem_response(problem: Problem) -> Response:
     return Response(
         json.dumps(problem.to_dict()),
@@ -122,7 +128,7 @@ def _allowed_methods(request: Request) -> list[str]:
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # The detail stays generic: an exception's text may hold data we must not echo.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(Problem(500, "The server failed to answer; the error is logged."))
+    return problem_response(failed())
 
 
 EXCEPTION_HANDLERS = {

@@ -7,8 +7,8 @@ body, then answers the request's headers as the app sees them.
 
 Its express lane (app.kernel.express) answers `GET`/`HEAD /now...` at once with a 302 that
 names the path and query it saw (and a body), holds `/held...` until `POST /release` (which
-answers how many it released), fails on `/boom` and later on `/fails-later`; ASGI answers
-everything else.
+answers how many it released), answers `/later` half a second on (and logs it), fails on
+`/boom` and later on `/fails-later`; ASGI answers everything else.
 """
 
 from __future__ import annotations
@@ -68,6 +68,12 @@ def lane(scope: Scope) -> Express | None:
     if path.startswith("/held"):
         HELD.append((asyncio.get_running_loop().create_future(), response))
         return HELD[-1][0]
+    if path == "/later":
+        later: asyncio.Future[ExpressResponse] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.5, later.set_result, response)
+        later.add_done_callback(lambda _: print("answered /later", file=sys.stderr, flush=True))
+        print("holding /later", file=sys.stderr, flush=True)
+        return later
     if path == "/boom":
         raise RuntimeError("the lane broke")
     if path == "/fails-later":

@@ -5,9 +5,11 @@ uvicorn process whose lane answers `/now...` at once and holds `/held...` until 
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +31,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from start(tmp_path_factory.mktemp("express"), ServerSettings())
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    limits = ServerSettings(keep_alive_seconds=0.5, body_timeout_seconds=2)
+    yield from start(tmp_path_factory.mktemp("impatient-express"), limits)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +118,34 @@ def test_answers_pipelined_behind_a_held_one_wait_for_it_in_order(server: Served
         (404, None),
     ]
     assert answers[1][2] == b"ok"
+
+
+def test_a_request_read_with_an_answered_one_is_not_cut_by_its_keep_alive_timer(
+    impatient: Served,
+) -> None:
+    """The lane answers `/now` while the read is parsed; the stalled POST read with it is
+    under the body timeout (a 408), not the keep-alive timer the answer armed."""
+    stalled = b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"
+
+    answered = exchange(impatient, [get("/now") + stalled])
+
+    assert [status for status, _, _ in responses(answered.data)] == [302, 408]
+    assert answered.closed
+
+
+def test_a_graceful_shutdown_waits_for_an_answer_whose_client_left(
+    tmp_path: Path,
+) -> None:
+    """The answer is among uvicorn's tasks: the server stops only once it is done (the
+    click a redirect records with it is not cut short)."""
+    served = next(started := start(tmp_path, ServerSettings()))
+    exchange(served, [get("/later")], hang_up=True)
+    served.wait_for_log("holding /later")
+    served.process.send_signal(signal.SIGTERM)
+    served.process.wait(timeout=GUARD)
+    started.close()
+
+    assert "answered /later" in served.log()
 
 
 def test_a_request_with_a_body_goes_through_asgi(server: Served) -> None:

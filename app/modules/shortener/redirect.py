@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.kernel.express import Express, ExpressResponse, problem_express, status_line
 from app.kernel.front import route_path
-from app.kernel.problems import Problem, problem_response
+from app.kernel.problems import Problem, failed, problem_response
 from app.modules.shortener.cache import CachedLink
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
@@ -33,8 +33,6 @@ from app.modules.shortener.service import Links
 log = logging.getLogger(__name__)
 
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}
-# The detail stays generic, as every route's: an exception's text may hold data.
-_FAILED = Problem(500, "The server failed to answer; the error is logged.")
 
 
 def not_found(code: str) -> Problem:
@@ -94,4 +92,4 @@ class Redirector:
             return link
         except Exception:
             log.exception("unhandled error on %s /%s", scope["method"], code[:64])
-            return _FAILED
+            return failed()
