@@ -13,9 +13,10 @@ have the request served through ASGI as usual.
 The protocol adds the server's default headers (`date`) and the connection's framing,
 leaves the body out for `HEAD`, answers 500 if the future fails, and keeps answers in the
 order of their requests, as uvicorn does.
-Measured with bench/redirect.py (`--variant ENCURTA_SERVER__EXPRESS=false`): the redirect
-went from 0.64x to 0.81x of bare Starlette answering before the commit, and from 0.57x to
-0.68x answering after it, in the same runs.
+Measured with bench/redirect.py (`--variant ENCURTA_SERVER__EXPRESS=false`): in a quiet
+hour the redirect went from 0.64x to 0.81x of bare Starlette answering before the commit,
+and from 0.57x to 0.68x answering after it, in the same runs; in a busy one, where wrk's
+core (shared with PostgreSQL) was the bound and not the server's, it made no difference.
 """
 
 from __future__ import annotations
