@@ -22,14 +22,13 @@ core (shared with PostgreSQL) was the bound and not the server's, it made no dif
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from starlette.types import Receive, Scope, Send
 
-from app.kernel.problems import PROBLEM_JSON, Problem
+from app.kernel.problems import Problem, problem_response
 
 
 class ExpressResponse(NamedTuple):
@@ -55,11 +54,7 @@ def status_line(status: int) -> bytes:
 
 
 def problem_express(problem: Problem) -> ExpressResponse:
-    """`problem` as problem_response (problems.py) answers it through ASGI."""
-    body = json.dumps(problem.to_dict()).encode()
-    lines = [
-        status_line(problem.status),
-        *(f"{name}: {value}\r\n".encode("latin-1") for name, value in problem.headers.items()),
-        f"content-length: {len(body)}\r\ncontent-type: {PROBLEM_JSON}\r\n".encode(),
-    ]
-    return ExpressResponse(b"".join(lines), body)
+    """`problem` as every route answers it (problem_response), as bytes."""
+    response = problem_response(problem)
+    lines = b"".join(name + b": " + value + b"\r\n" for name, value in response.raw_headers)
+    return ExpressResponse(status_line(problem.status) + lines, bytes(response.body))

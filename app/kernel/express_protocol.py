@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 _FAILED = problem_express(failed())
 
 
+class _Unawaited:
+    """uvicorn sets its cycle's event to wake the ASGI app; no app waits on a held answer."""
+
+    def set(self) -> None:
+        pass
+
+
 class _Held:
     """Stands for uvicorn's cycle while an express answer is a future not yet done: uvicorn
     then queues the requests that arrive meanwhile, as behind any answer under way."""
@@ -37,10 +44,10 @@ class _Held:
     disconnected = False
     more_body = False
     waiting_for_100_continue = False
+    message_event = _Unawaited()
 
     def __init__(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive  # uvicorn's shutdown() turns it off
-        self.message_event = asyncio.Event()
 
 
 class ExpressHttpToolsProtocol(LimitedHttpToolsProtocol):

@@ -53,7 +53,7 @@ class Redirector:
         code = route_path(scope)[1:]
         link = self._links.cached(code)
         if link is None or link.is_gone():
-            return asyncio.ensure_future(self._express_later(scope, code))
+            return asyncio.create_task(self._express_later(scope, code))
         response = ExpressResponse(self._status_line + link.redirect_lines)
         if scope["method"] != "GET":  # a HEAD request fetches no page: not a click
             return response
