@@ -58,7 +58,9 @@ async def test_counts_that_agree_and_counts_that_do_not(
     shortener = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
     try:
         await shortener.execute(
-            "UPDATE urls SET click_count = click_count + 2 WHERE code = $1", untouched
+            "INSERT INTO click_counts (code, clicks) VALUES ($1, 2) "
+            "ON CONFLICT (code) DO UPDATE SET clicks = click_counts.clicks + 2",
+            untouched,
         )
     finally:
         await shortener.close()

@@ -122,18 +122,18 @@ async def unsent(dsn: str) -> int:
 
 async def clicks_counted(dsn: str, code: str | None = None) -> int:
     """Clicks the shortener counted, of one link or of every link: what was folded into
-    `urls.click_count`, and the tallies not folded yet."""
+    `click_counts`, and the tallies not folded yet."""
     conn = await asyncpg.connect(dsn)
     try:
         if code is None:
             count = await conn.fetchval(
-                "SELECT (SELECT coalesce(sum(click_count), 0) FROM urls) "
+                "SELECT (SELECT coalesce(sum(clicks), 0) FROM click_counts) "
                 "+ (SELECT coalesce(sum(clicks), 0) FROM click_tallies)"
             )
         else:
             count = await conn.fetchval(
-                "SELECT click_count + coalesce((SELECT sum(clicks) FROM click_tallies "
-                "WHERE code = $1), 0) FROM urls WHERE code = $1",
+                "SELECT coalesce((SELECT clicks FROM click_counts WHERE code = $1), 0) "
+                "+ coalesce((SELECT sum(clicks) FROM click_tallies WHERE code = $1), 0)",
                 code,
             )
         return int(count)

@@ -45,8 +45,8 @@ async def analytics_clicks(database_urls: dict[str, str], code: str) -> Counter[
 async def shortener_click_count(database_urls: dict[str, str], code: str) -> int:
     conn = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
     try:
-        count: int = await conn.fetchval("SELECT click_count FROM urls WHERE code = $1", code)
-        return count
+        count = await conn.fetchval("SELECT clicks FROM click_counts WHERE code = $1", code)
+        return int(count or 0)
     finally:
         await conn.close()
 

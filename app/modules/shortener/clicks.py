@@ -3,8 +3,8 @@
 Redirects hand their clicks here. One writer commits them in groups, in one transaction
 per group holding the outbox rows and the links' click tallies, so the cost of a commit is
 shared by every click that arrived while the previous one was in flight. A group appends a
-tally row per link rather than updating the link, so groups in flight never queue on a
-popular link's row lock; the batcher folds the tallies into `urls.click_count` about once
+tally row per link rather than updating the link's count, so groups in flight never queue
+on a popular link's row lock; the batcher folds the tallies into `click_counts` about once
 a second. By default a redirect waits for its group (a 302 that reached the client was
 counted); with `wait_for_commit=False` it answers at once and a crash may lose the clicks
 not yet written.
@@ -51,23 +51,14 @@ WRITE = f"""
            (SELECT count(*) FROM counted), (SELECT count(*) FROM notified)
 """  # noqa: S608 - made of constants, no input
 
-# Tallies are taken (deleted) and added to their links in one transaction, so each counts
-# once even when replicas fold at the same time. Links are locked in code order first, so
-# a fold and another writer of several links (a user's deletion) never wait in a cycle.
-# Only tallies of an existing link are taken: none other can be written, and one that was
-# would wait rather than vanish.
+# Tallies are taken (deleted) and added to their codes' counts in one transaction, so each
+# counts once even when replicas fold at the same time (a folder that finds a tally taken
+# skips it). Counts are written in code order, so concurrent folders never wait in a cycle.
 FOLD = """
-    WITH taken AS (
-        DELETE FROM click_tallies t
-        WHERE EXISTS (SELECT 1 FROM urls WHERE urls.code = t.code)
-        RETURNING code, clicks
-    ),
-    sums AS (SELECT code, sum(clicks) AS n FROM taken GROUP BY code),
-    locked AS (
-        SELECT urls.code FROM urls JOIN sums USING (code) ORDER BY urls.code FOR UPDATE OF urls
-    )
-    UPDATE urls SET click_count = urls.click_count + sums.n
-    FROM sums JOIN locked USING (code) WHERE urls.code = sums.code
+    WITH taken AS (DELETE FROM click_tallies RETURNING code, clicks)
+    INSERT INTO click_counts AS counts (code, clicks)
+    SELECT code, sum(clicks) FROM taken GROUP BY code ORDER BY code
+    ON CONFLICT (code) DO UPDATE SET clicks = counts.clicks + excluded.clicks
 """
 _FOLD_EVERY_SECONDS = 1.0
 # A fold that waits longer (a lock held elsewhere, a frozen server) gives up; the tallies
@@ -138,7 +129,7 @@ class ClickBatcher:
                 await self.fold()
 
     async def fold(self) -> None:
-        """Add the pending tallies to their links' click_count."""
+        """Add the pending tallies to their links' counts."""
         async with driver_connection(self._engine) as driver:
             await driver.execute(FOLD, timeout=_FOLD_TIMEOUT_SECONDS)
 

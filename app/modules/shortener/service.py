@@ -17,7 +17,7 @@ from app.modules.shortener import codes
 from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
 from app.modules.shortener.lookup import Lookups
 from app.modules.shortener.owners import is_deleted, lock_owner
-from app.modules.shortener.tables import click_tallies, urls
+from app.modules.shortener.tables import click_counts, click_tallies, urls
 
 _GENERATION_ATTEMPTS = 8
 
@@ -53,7 +53,10 @@ class Page:
 
 # Folded clicks plus the tallies not folded yet (clicks.py): exact at any moment.
 _CLICK_COUNT = (
-    urls.c.click_count
+    func.coalesce(
+        select(click_counts.c.clicks).where(click_counts.c.code == urls.c.code).scalar_subquery(),
+        0,
+    )
     + func.coalesce(
         select(func.sum(click_tallies.c.clicks))
         .where(click_tallies.c.code == urls.c.code)
@@ -69,9 +72,8 @@ _STORED_COLUMNS = [
     urls.c.owner_id,
     urls.c.created_at,
     urls.c.expires_at,
-    urls.c.click_count,
 ]
-_LINK_COLUMNS = [*_STORED_COLUMNS[:-1], _CLICK_COUNT]
+_LINK_COLUMNS = [*_STORED_COLUMNS, _CLICK_COUNT]
 
 
 def _alive(owner_id: UUID) -> list[ColumnElement[bool]]:
@@ -121,7 +123,7 @@ class Links:
                 ).one_or_none()
                 if row is None:
                     continue  # the code is taken: a custom one is refused, a generated retried
-                link = Link(**row._asdict())
+                link = Link(**row._asdict(), click_count=0)
                 await write_outbox(
                     conn,
                     [

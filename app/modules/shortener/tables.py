@@ -13,7 +13,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
-    text,
 )
 
 from app.bus.inbox import inbox_tables
@@ -32,14 +31,12 @@ urls = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True)),
     Column("deleted_at", DateTime(timezone=True)),
-    # Clicks folded in from click_tallies; a link's count is this plus its pending tallies.
-    Column("click_count", BigInteger, nullable=False, server_default=text("0")),
     Index("urls_owner_created", "owner_id", "created_at"),
 )
 
-# Clicks counted but not yet added to urls.click_count: each click group appends one row
-# per link instead of updating the link's row, so concurrent groups (of one viral link)
-# never wait on its row lock; the click batcher folds them into urls about once a second.
+# Clicks counted but not yet added to click_counts: each click group appends one row per
+# link instead of updating the link's count, so concurrent groups (of one viral link) never
+# wait on its row lock; the click batcher folds them into click_counts about once a second.
 click_tallies = Table(
     "click_tallies",
     metadata,
@@ -47,6 +44,15 @@ click_tallies = Table(
     Column("code", Text, nullable=False),
     Column("clicks", BigInteger, nullable=False),
     Index("click_tallies_code", "code"),
+)
+
+# Clicks folded in from click_tallies, per code: a link's count is this (none yet: 0) plus
+# its pending tallies. Apart from urls, so a fold rewrites a narrow row, not the link's.
+click_counts = Table(
+    "click_counts",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
 )
 
 # No key material of visitor hashes is stored here (or in any database): see visitors.py.

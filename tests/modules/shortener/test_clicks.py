@@ -75,8 +75,9 @@ async def counts(database_urls: dict[str, str]) -> dict[str, Any]:
     db = ShortenerDb(database_urls)
     # A link's count: what was folded into it, and its tallies not folded yet.
     rows = await db.fetch(
-        "SELECT code, click_count + coalesce((SELECT sum(clicks) FROM click_tallies t "
-        "WHERE t.code = urls.code), 0)::bigint AS click_count FROM urls ORDER BY code"
+        "SELECT code, coalesce((SELECT clicks FROM click_counts c WHERE c.code = urls.code), 0)"
+        " + coalesce((SELECT sum(clicks) FROM click_tallies t WHERE t.code = urls.code), 0)"
+        " AS click_count FROM urls ORDER BY code"
     )
     return {
         "click_count": {row["code"]: row["click_count"] for row in rows},
@@ -227,11 +228,15 @@ async def hold_tally_lock(database_urls: dict[str, str]) -> asyncpg.Connection:
     return conn
 
 
-async def hold_link_row(database_urls: dict[str, str], code: str) -> asyncpg.Connection:
-    """Another session holds the link's row, as a concurrent writer of it would."""
+async def hold_link_count(database_urls: dict[str, str], code: str) -> asyncpg.Connection:
+    """Another session holds the link's count, as a concurrent fold would."""
     conn = await asyncpg.connect(asyncpg_dsn(database_urls["shortener"]))
     await conn.execute("BEGIN")
-    await conn.execute("SELECT 1 FROM urls WHERE code = $1 FOR UPDATE", code)
+    await conn.execute(
+        "INSERT INTO click_counts (code, clicks) VALUES ($1, 0) "
+        "ON CONFLICT (code) DO UPDATE SET clicks = click_counts.clicks",
+        code,
+    )
     return conn
 
 
@@ -396,17 +401,17 @@ async def test_after_the_database_dropped_its_connections_the_next_group_gets_a_
     assert (await counts(database_urls))["click_count"]["alpha"] == 2
 
 
-async def test_a_locked_link_row_does_not_hold_its_clicks(
+async def test_a_locked_link_count_does_not_hold_its_clicks(
     engine: AsyncEngine, database_urls: dict[str, str]
 ) -> None:
-    """Groups in flight never queue on a popular link's row: a write appends a tally and
-    leaves the link's row alone (another session holding it, as a concurrent group's UPDATE
+    """Groups in flight never queue on a popular link's count: a write appends a tally and
+    leaves the count alone (another session holding it, as a concurrent group's UPDATE
     once did, changes nothing)."""
     batcher = ClickBatcher(engine, batcher_settings())
     await batcher.start()
-    holder = await hold_link_row(database_urls, "alpha")
+    holder = await hold_link_count(database_urls, "alpha")
     try:
-        await happens(batcher.record(click("alpha")), "the click waited for the link's row")
+        await happens(batcher.record(click("alpha")), "the click waited for the link's count")
         state = await counts(database_urls)
     finally:
         await holder.close()
@@ -425,7 +430,10 @@ async def test_tallies_fold_into_the_links_once_even_when_folders_race(
     await asyncio.gather(*(other.fold() for other in others), writer.stop())
     db = ShortenerDb(database_urls)
 
-    folded = await db.fetch("SELECT code, click_count FROM urls ORDER BY code")
+    folded = await db.fetch(
+        "SELECT code, coalesce(clicks, 0) AS click_count "
+        "FROM urls LEFT JOIN click_counts USING (code) ORDER BY code"
+    )
     assert {row["code"]: row["click_count"] for row in folded} == {
         "alpha": 20,
         "bravo": 20,
@@ -434,15 +442,15 @@ async def test_tallies_fold_into_the_links_once_even_when_folders_race(
     assert await db.value("SELECT count(*) FROM click_tallies") == 0
 
 
-async def test_stop_returns_within_its_grace_while_a_fold_cannot_take_its_link(
+async def test_stop_returns_within_its_grace_while_a_fold_cannot_take_its_count(
     engine: AsyncEngine, database_urls: dict[str, str]
 ) -> None:
-    """The last fold at stop waits for a link another session holds: stop() gives up on it
+    """The last fold at stop waits for a count another session holds: stop() gives up on it
     within its grace (the tally stays, folded at the next start) instead of hanging the
     shutdown before the relays' last drain."""
     batcher = ClickBatcher(engine, batcher_settings())
     await batcher.start()
-    holder = await hold_link_row(database_urls, "alpha")
+    holder = await hold_link_count(database_urls, "alpha")
     try:
         await batcher.record(click("alpha"))  # committed; its tally waits to be folded
         await happens(

@@ -87,3 +87,35 @@ def test_the_migrations_match_the_tables_and_downgrade_cleanly(scratch_url: str)
 
     command.downgrade(config, "base")
     assert table_names(scratch_url) == {"shortener_alembic_version"}
+
+
+def test_folded_click_counts_move_out_of_urls_and_back(scratch_url: str) -> None:
+    """Migration 0008 moves each link's folded count into click_counts; its downgrade puts
+    the counts back: no click is lost either way."""
+    dsn = scratch_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run(statement: str) -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return [tuple(row) for row in await conn.fetch(statement)]
+        finally:
+            await conn.close()
+
+    config = migrations.alembic_config("shortener", scratch_url)
+    command.upgrade(config, "shortener_0007")
+    asyncio.run(
+        run(
+            "INSERT INTO urls (id, code, target_url, click_count) VALUES "
+            "(gen_random_uuid(), 'viral', 'https://example.com/', 5), "
+            "(gen_random_uuid(), 'quiet', 'https://example.com/', 0)"
+        )
+    )
+
+    migrations.upgrade("shortener", scratch_url)
+    assert asyncio.run(run("SELECT code, clicks FROM click_counts")) == [("viral", 5)]
+
+    command.downgrade(config, "shortener_0007")
+    assert asyncio.run(run("SELECT code, click_count FROM urls ORDER BY code")) == [
+        ("quiet", 0),
+        ("viral", 5),
+    ]
