@@ -28,6 +28,26 @@ class LinkCreated(_LinkEvent):
     owner_id: UUID | None
     created_at: datetime
     expires_at: datetime | None
+    # Added to v1 with defaults (an additive change): events written before read as no
+    # title and no tags, and consumers that know nothing of them ignore them.
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class LinkUpdated(_LinkEvent):
+    """A link changed: its state after the change, whole. `version` rises with each
+    change (a creation is version 1), so a consumer keeps the newest it heard of, whatever
+    the order the events arrive in."""
+
+    type: ClassVar[str] = "shortener.link_updated.v1"
+
+    link_id: UUID
+    owner_id: UUID | None
+    version: int
+    target_url: str
+    title: str | None
+    tags: tuple[str, ...]
+    expires_at: datetime | None
 
 
 class LinkDeleted(_LinkEvent):

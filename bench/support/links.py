@@ -83,7 +83,9 @@ SELECT event_id, $5, code,
            'owner_id', owner_id,
            'created_at', {_ISO.format(t="created_at")},
            'expires_at', CASE WHEN expires_at IS NOT NULL
-                              THEN {_ISO.format(t="expires_at")} END
+                              THEN {_ISO.format(t="expires_at")} END,
+           'title', NULL,
+           'tags', '[]'::jsonb
        ),
        occurred_at
 FROM events

@@ -89,6 +89,36 @@ async def test_a_link_deleted_on_one_replica_is_evicted_from_the_others_cache_by
         other.stop()
 
 
+async def test_a_target_changed_on_one_replica_is_followed_by_the_others_by_its_event(
+    split_caching_long: Cluster, data_dir: Path
+) -> None:
+    """As for a deletion: `link_updated` evicts the old target from every replica's cache
+    (which would otherwise keep it far longer than the guard)."""
+    split = split_caching_long
+    other = split.replica("shortener", data_dir / "shortener-2").start()
+    try:
+        async with split.client() as client:
+            ana = await new_account(client)
+            code = (await shorten(client, ana, "https://example.com/typo"))["code"]
+            await follow(other.url, code, 3)  # the other replica has the old target cached
+
+            changed = await client.patch(
+                f"/api/links/{code}", json={"url": "https://example.com/right"}, headers=ana.headers
+            )
+            assert changed.status_code == 200, changed.text
+            deadline = time.monotonic() + GUARD
+            async with httpx.AsyncClient(base_url=other.url, timeout=5) as replica:
+                while (await replica.get(f"/{code}")).headers.get(
+                    "location"
+                ) != "https://example.com/right":
+                    assert time.monotonic() < deadline, (
+                        f"the other replica still sends the old target {GUARD:.0f} s later"
+                    )
+                    await asyncio.sleep(0.05)
+    finally:
+        other.stop()
+
+
 async def test_clicks_from_two_replicas_are_counted_exactly_once(
     split: Cluster, data_dir: Path
 ) -> None:

@@ -2,15 +2,15 @@
 
 Public face: `MODULE`, which the registry lists; `create_module` builds the module object:
 the stats route (`GET /api/stats/{code}`), the tables of its own database, and the events
-it consumes (link_created, link_clicked, link_deleted from the shortener; user_deleted from
-auth), each with a batch handler the composition root wires to an inbox consumer. Nothing
-else in the package is imported from outside it.
+it consumes (link_created, link_updated, link_clicked, link_deleted from the shortener;
+user_deleted from auth), each with a batch handler the composition root wires to an inbox
+consumer. Nothing else in the package is imported from outside it.
 """
 
 from __future__ import annotations
 
 from app.contracts.auth import UserDeleted
-from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
+from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkUpdated
 from app.modules.analytics.routes import build_routes
 from app.modules.analytics.service import StatsService
 from app.modules.analytics.settings import AnalyticsSettings
@@ -18,6 +18,7 @@ from app.modules.analytics.subscribers import (
     on_link_clicked,
     on_link_created,
     on_link_deleted,
+    on_link_updated,
     on_user_deleted,
 )
 from app.modules.analytics.tables import metadata
@@ -39,6 +40,7 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
     )
     module.subscribe(LinkCreated, on_link_created)
     module.subscribe(LinkClicked, on_link_clicked, deduplicates=True)
+    module.subscribe(LinkUpdated, on_link_updated)
     module.subscribe(LinkDeleted, on_link_deleted)
     module.subscribe(UserDeleted, on_user_deleted)
     return module

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 
 from app.bus.inbox import inbox_tables
@@ -42,6 +43,10 @@ url_creations = Table(
     Column("created_at", DateTime(timezone=True)),
     Column("expires_at", DateTime(timezone=True)),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("title", Text),
+    # The newest version of the link heard of (a creation is 1; link_updated raises it):
+    # an older event that arrives later changes nothing.
+    Column("version", Integer, nullable=False, server_default=text("1")),
     Index("url_creations_owner", "owner_id"),
 )
 

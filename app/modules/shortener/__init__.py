@@ -8,7 +8,7 @@ Nothing else in the package is imported from outside it.
 from __future__ import annotations
 
 from app.contracts.auth import UserDeleted
-from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted
+from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkUpdated
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
@@ -16,7 +16,7 @@ from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.routes import build_routes
 from app.modules.shortener.service import Links
 from app.modules.shortener.settings import ShortenerSettings
-from app.modules.shortener.subscribers import evict_deleted, on_user_deleted
+from app.modules.shortener.subscribers import evict_changed, on_user_deleted
 from app.modules.shortener.tables import metadata
 from app.modules.shortener.visitors import VisitorKeys, load_visitor_secret
 from app.wiring import Module, ModuleContext, ModuleSpec
@@ -44,10 +44,11 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         tallies={"clicks per link": links.click_counts},
         on_startup=[keys.start, batcher.start],
         on_shutdown=[batcher.stop, keys.stop],
-        publishes=[LinkCreated, LinkDeleted, LinkClicked],
+        publishes=[LinkCreated, LinkUpdated, LinkDeleted, LinkClicked],
     )
     module.subscribe(UserDeleted, on_user_deleted(cache.evict))
-    module.subscribe_every_process(LinkDeleted, evict_deleted(cache))
+    module.subscribe_every_process(LinkDeleted, evict_changed(cache))
+    module.subscribe_every_process(LinkUpdated, evict_changed(cache))
     return module
 
 

@@ -14,9 +14,19 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import Principal, TokenVerifier, unauthorized
 from app.modules.shortener.codes import ANY_CODE
+from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.redirect import not_found as _not_found
-from app.modules.shortener.schemas import CreateLink, LinkOut, LinkPage, PageQuery
+from app.modules.shortener.schemas import (
+    CreateLink,
+    LinkOut,
+    LinkPage,
+    PageQuery,
+    QrQuery,
+    TagList,
+    TagOut,
+    UpdateLink,
+)
 from app.modules.shortener.service import (
     CodeTaken,
     Link,
@@ -33,6 +43,10 @@ CODE_PARAMETER = {
     "pattern": f"^{ANY_CODE.pattern}$",
     "description": "A short code: 1 to 64 of [A-Za-z0-9_-].",
 }
+
+
+# PATCH's fields that the table names otherwise.
+_COLUMNS = {"url": "target_url"}
 
 
 def _known_shape(code: str) -> str:
@@ -69,25 +83,33 @@ def build_routes(
             url=link.target_url,
             created_at=link.created_at,
             expires_at=link.expires_at,
+            title=link.title,
+            tags=link.tags,
             click_count=link.click_count,
         )
+
+    def checked(request: Request, url: str) -> str:
+        try:
+            return check_target(
+                url, own_hosts=own_hosts(request), allow_private=settings.allow_private_targets
+            )
+        except UnsafeTarget as exc:
+            raise invalid_fields([{"field": "url", "message": str(exc)}]) from None
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
         if "authorization" in request.headers or not settings.allow_anonymous:
             owner = await verifier.authenticate(request)
         body = await read_json(request, CreateLink)
-        try:
-            target = check_target(
-                body.url,
-                own_hosts=own_hosts(request),
-                allow_private=settings.allow_private_targets,
-            )
-        except UnsafeTarget as exc:
-            raise invalid_fields([{"field": "url", "message": str(exc)}]) from None
+        target = checked(request, body.url)
         try:
             link = await links.create(
-                target, owner.user_id if owner else None, body.code, body.expires_at
+                target,
+                owner.user_id if owner else None,
+                body.code,
+                body.expires_at,
+                body.title,
+                body.tags,
             )
         except CodeTaken:
             raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None
@@ -100,7 +122,9 @@ def build_routes(
     async def list_links(request: Request) -> Response:
         owner = await verifier.authenticate(request)
         query = read_query(request, PageQuery)
-        page = await links.page(owner.user_id, query.page, query.per_page)
+        page = await links.page(
+            owner.user_id, query.page, query.per_page, tag=query.tag, q=query.q, sort=query.sort
+        )
         to_out = present(request)
         return json_response(
             LinkPage(
@@ -119,6 +143,42 @@ def build_routes(
         except LinkNotFound:
             raise _not_found(code) from None
         return json_response(present(request)(link))
+
+    async def change(request: Request) -> Response:
+        owner = await verifier.authenticate(request)
+        code = _known_shape(request.path_params["code"])
+        body = await read_json(request, UpdateLink)
+        changes = {
+            _COLUMNS.get(name, name): getattr(body, name) for name in sorted(body.model_fields_set)
+        }
+        if "target_url" in changes:
+            changes["target_url"] = checked(request, str(changes["target_url"]))
+        if "tags" in changes and changes["tags"] is None:
+            changes["tags"] = []
+        try:
+            if changes:
+                link = await links.update(owner.user_id, code, changes)
+            else:
+                link = await links.get(owner.user_id, code)
+        except LinkNotFound:
+            raise _not_found(code) from None
+        return json_response(present(request)(link))
+
+    async def qr(request: Request) -> Response:
+        owner = await verifier.authenticate(request)
+        code = _known_shape(request.path_params["code"])
+        query = read_query(request, QrQuery)
+        try:
+            link = await links.get(owner.user_id, code)
+        except LinkNotFound:
+            raise _not_found(code) from None
+        image = qr_code(f"{base_url(request)}/{link.code}", query.format, query.size)
+        return Response(image, media_type=MEDIA_TYPES[query.format])
+
+    async def list_tags(request: Request) -> Response:
+        owner = await verifier.authenticate(request)
+        tags = await links.tags(owner.user_id)
+        return json_response(TagList(items=[TagOut(tag=tag, links=count) for tag, count in tags]))
 
     async def delete(request: Request) -> Response:
         owner = await verifier.authenticate(request)
@@ -154,7 +214,7 @@ def build_routes(
             method="GET",
             tag=tag,
             auth=True,
-            summary="The caller's links, newest first",
+            summary="The caller's links, filtered by tag or words, sorted (newest first)",
             query=PageQuery,
             responses={200: LinkPage, 401: "No or invalid access token"},
         ),
@@ -167,6 +227,45 @@ def build_routes(
             summary="One of the caller's links, with its click count",
             path_params=code,
             responses={200: LinkOut, 404: "No such link of the caller's"},
+        ),
+        ApiRoute(
+            "/api/links/{code}",
+            change,
+            method="PATCH",
+            tag=tag,
+            auth=True,
+            summary="Change one of the caller's links: any subset of its fields (null clears)",
+            path_params=code,
+            body=UpdateLink,
+            responses={
+                200: LinkOut,
+                404: "No such link of the caller's",
+                422: "Invalid or unsafe field",
+            },
+        ),
+        ApiRoute(
+            "/api/links/{code}/qr",
+            qr,
+            method="GET",
+            tag=tag,
+            auth=True,
+            summary="One of the caller's links as a QR code of its short URL (SVG or PNG)",
+            path_params=code,
+            query=QrQuery,
+            responses={
+                200: "The QR code, as image/svg+xml or image/png",
+                404: "No such link of the caller's",
+                422: "Invalid format or size",
+            },
+        ),
+        ApiRoute(
+            "/api/tags",
+            list_tags,
+            method="GET",
+            tag=tag,
+            auth=True,
+            summary="The caller's tags with their numbers of live links, the most used first",
+            responses={200: TagList, 401: "No or invalid access token"},
         ),
         ApiRoute(
             "/api/links/{code}",

@@ -3,10 +3,57 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.modules.shortener.codes import CUSTOM_CODE, custom_code_problem
+
+MAX_TITLE = 200
+MAX_TAGS = 20
+MAX_TAG = 50
+
+
+def _title(title: str | None) -> str | None:
+    """Trimmed; a blank title is no title."""
+    if title is None:
+        return None
+    title = title.strip()
+    if len(title) > MAX_TITLE:
+        raise ValueError(f"A title has at most {MAX_TITLE} characters.")
+    return title or None
+
+
+def _tags(tags: list[str] | None) -> list[str]:
+    """Trimmed, each kept once in its first spelling: tags compare case-insensitively."""
+    kept: dict[str, str] = {}
+    for tag in tags or []:
+        tag = tag.strip()
+        if not 1 <= len(tag) <= MAX_TAG:
+            raise ValueError(f"A tag has 1 to {MAX_TAG} characters (not counting spaces around).")
+        kept.setdefault(tag.casefold(), tag)
+    if len(kept) > MAX_TAGS:
+        raise ValueError(f"A link has at most {MAX_TAGS} tags.")
+    return list(kept.values())
+
+
+def _future(expires_at: datetime | None) -> datetime | None:
+    if expires_at is None:
+        return None
+    try:
+        expires_at = expires_at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The expiry is out of range.") from None
+    if expires_at <= datetime.now(UTC):
+        raise ValueError("The expiry must be in the future.")
+    if expires_at.year > 9000:
+        raise ValueError("The expiry is out of range.")
+    return expires_at
+
+
+_TITLE = f"A title of at most {MAX_TITLE} characters."
+_TAGS = f"At most {MAX_TAGS} tags of 1 to {MAX_TAG} characters, compared case-insensitively."
+_EXPIRES_AT = "When the link starts answering 410 (with a time zone)."
 
 
 class CreateLink(BaseModel):
@@ -16,9 +63,9 @@ class CreateLink(BaseModel):
         description="A custom code, 3 to 64 [A-Za-z0-9_-], not a reserved path.",
         json_schema_extra={"pattern": f"^{CUSTOM_CODE.pattern}$"},
     )
-    expires_at: AwareDatetime | None = Field(
-        default=None, description="When the link starts answering 410 (with a time zone)."
-    )
+    expires_at: AwareDatetime | None = Field(default=None, description=_EXPIRES_AT)
+    title: str | None = Field(default=None, description=_TITLE)
+    tags: list[str] = Field(default_factory=list, description=_TAGS)
 
     @field_validator("code")
     @classmethod
@@ -27,20 +74,31 @@ class CreateLink(BaseModel):
             raise ValueError(problem)
         return code
 
-    @field_validator("expires_at")
+    _valid_title = field_validator("title")(_title)
+    _valid_tags = field_validator("tags")(_tags)
+    _valid_expiry = field_validator("expires_at")(_future)
+
+
+class UpdateLink(BaseModel):
+    """Any subset of a link's fields; `null` clears an optional one. The code never changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="The new target, checked as on creation.")
+    expires_at: AwareDatetime | None = Field(default=None, description=_EXPIRES_AT)
+    title: str | None = Field(default=None, description=_TITLE)
+    tags: list[str] | None = Field(default=None, description=_TAGS)
+
+    @field_validator("url")
     @classmethod
-    def _in_the_future(cls, expires_at: datetime | None) -> datetime | None:
-        if expires_at is None:
-            return None
-        try:
-            expires_at = expires_at.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("The expiry is out of range.") from None
-        if expires_at <= datetime.now(UTC):
-            raise ValueError("The expiry must be in the future.")
-        if expires_at.year > 9000:
-            raise ValueError("The expiry is out of range.")
-        return expires_at
+    def _not_null(cls, url: str | None) -> str:
+        if url is None:
+            raise ValueError("A link always has a target: url cannot be null.")
+        return url
+
+    _valid_title = field_validator("title")(_title)
+    _valid_tags = field_validator("tags")(_tags)
+    _valid_expiry = field_validator("expires_at")(_future)
 
 
 class LinkOut(BaseModel):
@@ -51,11 +109,13 @@ class LinkOut(BaseModel):
     url: str
     created_at: datetime
     expires_at: datetime | None
+    title: str | None
+    tags: list[str]
     click_count: int
 
 
 class LinkPage(BaseModel):
-    """One page of the caller's links, newest first."""
+    """One page of the caller's links."""
 
     items: list[LinkOut]
     page: int
@@ -64,5 +124,34 @@ class LinkPage(BaseModel):
 
 
 class PageQuery(BaseModel):
-    page: int = Field(default=1, ge=1, le=100_000, description="1 for the newest links.")
+    page: int = Field(default=1, ge=1, le=100_000, description="From 1.")
     per_page: int = Field(default=20, ge=1, le=100, description="Links per page.")
+    tag: str | None = Field(
+        default=None, max_length=MAX_TAG, description="Only links with this tag (any case)."
+    )
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Only links whose code, title or target holds this.",
+    )
+    sort: Literal["created_at", "-created_at", "click_count", "-click_count"] = Field(
+        default="-created_at", description="A field, ascending; with `-`, descending."
+    )
+
+
+class TagOut(BaseModel):
+    """One of the caller's tags (in one of its spellings) and how many live links carry it."""
+
+    tag: str
+    links: int
+
+
+class TagList(BaseModel):
+    """The caller's tags, the most used first."""
+
+    items: list[TagOut]
+
+
+class QrQuery(BaseModel):
+    format: Literal["svg", "png"] = Field(default="svg", description="The image format.")
+    size: int = Field(default=300, ge=50, le=2000, description="About this many pixels wide.")

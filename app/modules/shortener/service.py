@@ -1,18 +1,19 @@
-"""The shortener use cases: create, list, show and delete links; resolve a code."""
+"""The shortener use cases: create, list, show, change and delete links; resolve a code."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ColumnElement, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.outbox import write_outbox
-from app.contracts.shortener import LinkCreated, LinkDeleted
+from app.contracts.shortener import LinkCreated, LinkDeleted, LinkUpdated
 from app.modules.shortener import codes
 from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
 from app.modules.shortener.lookup import Lookups
@@ -42,6 +43,8 @@ class Link:
     owner_id: UUID | None
     created_at: datetime
     expires_at: datetime | None
+    title: str | None
+    tags: list[str]
     click_count: int
 
 
@@ -72,8 +75,30 @@ _STORED_COLUMNS = [
     urls.c.owner_id,
     urls.c.created_at,
     urls.c.expires_at,
+    urls.c.title,
+    urls.c.tags,
 ]
 _LINK_COLUMNS = [*_STORED_COLUMNS, _CLICK_COUNT]
+_SORTS = {
+    "created_at": (urls.c.created_at.asc(), urls.c.id),
+    "-created_at": (urls.c.created_at.desc(), urls.c.id),
+    "click_count": (_CLICK_COUNT.asc(), urls.c.created_at.desc(), urls.c.id),
+    "-click_count": (_CLICK_COUNT.desc(), urls.c.created_at.desc(), urls.c.id),
+}
+# The columns a change may set (PATCH's fields, as the routes name them in the table).
+CHANGEABLE = frozenset({"target_url", "expires_at", "title", "tags"})
+
+
+def _has_tag(tag: str) -> ColumnElement[bool]:
+    spelt = func.unnest(urls.c.tags).table_valued("value").render_derived(name="tag")
+    return select(1).select_from(spelt).where(func.lower(spelt.c.value) == tag.lower()).exists()
+
+
+def _matches(words: str) -> ColumnElement[bool]:
+    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(
+        urls.c.code.ilike(pattern), urls.c.title.ilike(pattern), urls.c.target_url.ilike(pattern)
+    )
 
 
 def _alive(owner_id: UUID) -> list[ColumnElement[bool]]:
@@ -96,6 +121,8 @@ class Links:
         owner_id: UUID | None,
         code: str | None,
         expires_at: datetime | None,
+        title: str | None = None,
+        tags: Sequence[str] = (),
     ) -> Link:
         """Insert the link and its `link_created` event in one transaction."""
         attempts = 1 if code else _GENERATION_ATTEMPTS
@@ -116,6 +143,8 @@ class Links:
                             target_url=target_url,
                             owner_id=owner_id,
                             expires_at=expires_at,
+                            title=title,
+                            tags=list(tags),
                         )
                         .on_conflict_do_nothing(index_elements=["code"])
                         .returning(*_STORED_COLUMNS)
@@ -134,6 +163,8 @@ class Links:
                             owner_id=link.owner_id,
                             created_at=link.created_at,
                             expires_at=link.expires_at,
+                            title=link.title,
+                            tags=tuple(link.tags),
                         )
                     ],
                 )
@@ -141,16 +172,30 @@ class Links:
             return link
         raise CodeTaken
 
-    async def page(self, owner_id: UUID, page: int, per_page: int) -> Page:
+    async def page(
+        self,
+        owner_id: UUID,
+        page: int,
+        per_page: int,
+        *,
+        tag: str | None = None,
+        q: str | None = None,
+        sort: str = "-created_at",
+    ) -> Page:
+        chosen = _alive(owner_id)
+        if tag:
+            chosen.append(_has_tag(tag))
+        if q:
+            chosen.append(_matches(q))
         async with self.engine.connect() as conn:
             total = (
-                await conn.execute(select(func.count()).select_from(urls).where(*_alive(owner_id)))
+                await conn.execute(select(func.count()).select_from(urls).where(*chosen))
             ).scalar_one()
             rows = (
                 await conn.execute(
                     select(*_LINK_COLUMNS)
-                    .where(*_alive(owner_id))
-                    .order_by(urls.c.created_at.desc(), urls.c.id)
+                    .where(*chosen)
+                    .order_by(*_SORTS[sort])
                     .limit(per_page)
                     .offset((page - 1) * per_page)
                 )
@@ -168,6 +213,61 @@ class Links:
         if row is None:
             raise LinkNotFound
         return Link(**row._asdict())
+
+    async def update(self, owner_id: UUID, code: str, changes: dict[str, object]) -> Link:
+        """Change the caller's link and publish its new state (`link_updated`), in one
+        transaction; every replica drops the link from its cache when it hears of it."""
+        unknown = set(changes) - CHANGEABLE
+        if unknown:
+            raise ValueError(f"not changeable: {sorted(unknown)}")
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(urls)
+                    .where(urls.c.code == code, *_alive(owner_id))
+                    .values(**changes, version=urls.c.version + 1, updated_at=func.now())
+                    .returning(*_STORED_COLUMNS, urls.c.version)
+                )
+            ).one_or_none()
+            if row is None:
+                raise LinkNotFound
+            await write_outbox(
+                conn,
+                [
+                    LinkUpdated(
+                        code=code,
+                        link_id=row.id,
+                        owner_id=row.owner_id,
+                        version=row.version,
+                        target_url=row.target_url,
+                        title=row.title,
+                        tags=tuple(row.tags),
+                        expires_at=row.expires_at,
+                    )
+                ],
+            )
+            count = (
+                await conn.execute(select(_CLICK_COUNT).where(urls.c.code == code))
+            ).scalar_one()
+        self.cache.evict(code)
+        fields = row._asdict()
+        del fields["version"]
+        return Link(**fields, click_count=count)
+
+    async def tags(self, owner_id: UUID) -> list[tuple[str, int]]:
+        """The caller's tags (in one of their spellings, the lowest) with how many live
+        links carry each; the most used first."""
+        spelt = func.unnest(urls.c.tags).table_valued("value").render_derived(name="tag")
+        key = func.lower(spelt.c.value)
+        statement = (
+            select(func.min(spelt.c.value), func.count())
+            .select_from(urls.join(spelt, true()))
+            .where(*_alive(owner_id))
+            .group_by(key)
+            .order_by(func.count().desc(), key)
+        )
+        async with self.engine.connect() as conn:
+            return [(tag, links) for tag, links in (await conn.execute(statement)).all()]
 
     async def delete(self, owner_id: UUID, code: str) -> None:
         async with self.engine.begin() as conn:

@@ -1,8 +1,10 @@
-"""What the shortener consumes: an account deleted in auth stops its links."""
+"""What the shortener consumes: an account deleted in auth stops its links; a link deleted
+or changed in any replica leaves every replica's cache."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
@@ -10,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
-from app.contracts.shortener import LinkDeleted
+from app.contracts.shortener import LinkDeleted, LinkUpdated
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.owners import lock_owner
 from app.modules.shortener.tables import deleted_owners, urls
@@ -49,9 +51,13 @@ def on_user_deleted(
     return handle
 
 
-def evict_deleted(cache: LinkCache) -> Callable[[Sequence[LinkDeleted]], Awaitable[None]]:
-    async def handle(events: Sequence[LinkDeleted]) -> None:
-        """Every replica drops a deleted link from its cache, wherever it was deleted."""
+E = TypeVar("E", LinkDeleted, LinkUpdated)
+
+
+def evict_changed(cache: LinkCache) -> Callable[[Sequence[E]], Awaitable[None]]:
+    async def handle(events: Sequence[E]) -> None:
+        """Every replica drops a deleted or changed link from its cache, wherever it was
+        deleted or changed: its next redirect reads it again."""
         for event in events:
             cache.evict(event.code)
 

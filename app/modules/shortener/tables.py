@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Column,
     DateTime,
     Identity,
     Index,
+    Integer,
     MetaData,
     Table,
     Text,
     Uuid,
     func,
+    text,
 )
 
 from app.bus.inbox import inbox_tables
@@ -31,6 +34,12 @@ urls = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True)),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("title", Text),
+    # As given, at most one spelling per link: tags compare case-insensitively.
+    Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    # Raised by each change: other modules and replicas keep the newest they heard of.
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("updated_at", DateTime(timezone=True)),
     Index("urls_owner_created", "owner_id", "created_at"),
 )
 

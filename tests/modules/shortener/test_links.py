@@ -16,6 +16,16 @@ from tests.support.accounts import bearer, new_account, shorten
 from tests.support.problems import assert_problem
 
 BASE62 = re.compile(r"[A-Za-z0-9]{8}")
+LINK_FIELDS = {
+    "code",
+    "short_url",
+    "url",
+    "created_at",
+    "expires_at",
+    "title",
+    "tags",
+    "click_count",
+}
 
 
 async def test_creating_a_link_answers_201_with_the_link_and_its_location(
@@ -30,7 +40,7 @@ async def test_creating_a_link_answers_201_with_the_link_and_its_location(
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"code", "short_url", "url", "created_at", "expires_at", "click_count"}
+    assert set(body) == LINK_FIELDS
     assert BASE62.fullmatch(body["code"])
     assert body["short_url"] == f"http://encurta.test/{body['code']}"
     assert body["url"] == "https://example.com/some/page?q=1#top"
@@ -292,7 +302,7 @@ async def test_listing_pages_the_callers_live_links_newest_first(
     assert {body["total"] for body in pages} == {5}
     assert [(body["page"], body["per_page"]) for body in pages] == [(1, 2), (2, 2), (3, 2), (4, 2)]
     first = pages[0]["items"][0]
-    assert set(first) == {"code", "short_url", "url", "created_at", "expires_at", "click_count"}
+    assert set(first) == LINK_FIELDS
     default = (await client.get("/api/links", headers=ana.headers)).json()
     assert (default["page"], default["per_page"], default["total"]) == (1, 20, 5)
     assert [item["code"] for item in default["items"]] == newest_first
