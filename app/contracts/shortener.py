@@ -32,6 +32,8 @@ class LinkCreated(_LinkEvent):
     # title and no tags, and consumers that know nothing of them ignore them.
     title: str | None = None
     tags: tuple[str, ...] = ()
+    valid_from: datetime | None = None
+    forward_query: bool = False
 
 
 class LinkUpdated(_LinkEvent):
@@ -48,6 +50,8 @@ class LinkUpdated(_LinkEvent):
     title: str | None
     tags: tuple[str, ...]
     expires_at: datetime | None
+    valid_from: datetime | None = None
+    forward_query: bool = False
 
 
 class LinkDeleted(_LinkEvent):

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote_from_bytes
 from uuid import UUID
 
 
@@ -24,6 +25,8 @@ class CachedLink:
     target_url: str
     expires_at: datetime | None
     deleted: bool
+    valid_from: datetime | None = None
+    forward_query: bool = False
     # The redirect's headers, encoded once per cached link rather than once per redirect:
     # for ASGI, and as the lines of the express lane's head (app.kernel.express).
     redirect_headers: tuple[tuple[bytes, bytes], ...] = field(init=False)
@@ -45,6 +48,35 @@ class CachedLink:
             return True
         return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
+    def is_pending(self, now: datetime | None = None) -> bool:
+        """Not valid yet: it answers like an unknown code."""
+        return self.valid_from is not None and self.valid_from > (now or datetime.now(UTC))
+
+    def location(self, query: bytes) -> bytes:
+        """The target, with the visit's query string appended when the link forwards it
+        (before any fragment; bytes outside printable ASCII percent-encoded)."""
+        target = self.target_url.encode("latin-1")
+        if not (self.forward_query and query):
+            return target
+        target, hash_, fragment = target.partition(b"#")
+        joiner = b"&" if b"?" in target else b"?"
+        return (
+            target + joiner + quote_from_bytes(query, safe=_QUERY_SAFE).encode() + hash_ + fragment
+        )
+
+    def headers_for(self, query: bytes) -> tuple[tuple[bytes, bytes], ...]:
+        if not (self.forward_query and query):
+            return self.redirect_headers
+        return ((b"location", self.location(query)), *self.redirect_headers[1:])
+
+    def lines_for(self, query: bytes) -> bytes:
+        if not (self.forward_query and query):
+            return self.redirect_lines
+        return b"".join(name + b": " + value + b"\r\n" for name, value in self.headers_for(query))
+
+
+# Printable ASCII but space: kept as the visitor sent it (already percent-encoded or not).
+_QUERY_SAFE = "".join(chr(code) for code in range(0x21, 0x7F))
 
 MISSING = object()  # "not cached", as opposed to a cached None ("no such code")
 

@@ -30,7 +30,8 @@ from app.kernel.database import driver_connection
 from app.modules.shortener.cache import CachedLink, LinkCache
 
 _SELECT = """
-    SELECT code, id, target_url, expires_at, deleted_at IS NOT NULL AS deleted
+    SELECT code, id, target_url, expires_at, deleted_at IS NOT NULL AS deleted, valid_from,
+           forward_query
     FROM urls WHERE code = ANY($1::text[])
 """
 _CODES_PER_QUERY = 500
@@ -150,4 +151,6 @@ def _cached(row: asyncpg.Record) -> CachedLink:
         target_url=row["target_url"],
         expires_at=row["expires_at"],
         deleted=row["deleted"],
+        valid_from=row["valid_from"],
+        forward_query=row["forward_query"],
     )

@@ -52,9 +52,10 @@ class Redirector:
         at once (or once its click committed), anything else once looked up."""
         code = route_path(scope)[1:]
         link = self._links.cached(code)
-        if link is None or link.is_gone():
+        if link is None or link.is_gone() or link.is_pending():
             return asyncio.create_task(self._express_later(scope, code))
-        response = ExpressResponse(self._status_line + link.redirect_lines)
+        lines = link.lines_for(scope["query_string"]) if link.forward_query else link.redirect_lines
+        response = ExpressResponse(self._status_line + lines)
         if scope["method"] != "GET":  # a HEAD request fetches no page: not a click
             return response
         committed = self._batcher.enqueue(self._edge.click(scope, code), response)
@@ -64,14 +65,14 @@ class Redirector:
         outcome = await self._outcome(scope, code)
         if isinstance(outcome, Problem):
             return problem_express(outcome)
-        return ExpressResponse(self._status_line + outcome.redirect_lines)
+        return ExpressResponse(self._status_line + outcome.lines_for(scope["query_string"]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = await self._outcome(scope, route_path(scope)[1:])
         if isinstance(outcome, Problem):
             await problem_response(outcome)(scope, receive, send)
             return
-        headers = outcome.redirect_headers
+        headers = outcome.headers_for(scope["query_string"])
         await send({"type": "http.response.start", "status": self._status, "headers": headers})
         await send(_EMPTY_BODY)
 
@@ -81,7 +82,7 @@ class Redirector:
         try:
             # Anything no code can be is answered at once: no cache entry, no query.
             link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
-            if link is None:
+            if link is None or link.is_pending():
                 return not_found(code)
             if link.is_gone():
                 return Problem(

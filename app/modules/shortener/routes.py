@@ -28,6 +28,7 @@ from app.modules.shortener.schemas import (
     UpdateLink,
 )
 from app.modules.shortener.service import (
+    ClosedWindow,
     CodeTaken,
     Link,
     LinkNotFound,
@@ -47,6 +48,10 @@ CODE_PARAMETER = {
 
 # PATCH's fields that the table names otherwise.
 _COLUMNS = {"url": "target_url"}
+
+
+def _closed_window() -> Problem:
+    return invalid_fields([{"field": "valid_from", "message": "It must be before expires_at."}])
 
 
 def _known_shape(code: str) -> str:
@@ -85,6 +90,8 @@ def build_routes(
             expires_at=link.expires_at,
             title=link.title,
             tags=link.tags,
+            valid_from=link.valid_from,
+            forward_query=link.forward_query,
             click_count=link.click_count,
         )
 
@@ -102,6 +109,8 @@ def build_routes(
             owner = await verifier.authenticate(request)
         body = await read_json(request, CreateLink)
         target = checked(request, body.url)
+        if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
+            raise _closed_window()
         try:
             link = await links.create(
                 target,
@@ -110,6 +119,8 @@ def build_routes(
                 body.expires_at,
                 body.title,
                 body.tags,
+                body.valid_from,
+                body.forward_query,
             )
         except CodeTaken:
             raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None
@@ -155,6 +166,8 @@ def build_routes(
             changes["target_url"] = checked(request, str(changes["target_url"]))
         if "tags" in changes and changes["tags"] is None:
             changes["tags"] = []
+        if "forward_query" in changes and changes["forward_query"] is None:
+            changes["forward_query"] = False
         try:
             if changes:
                 link = await links.update(owner.user_id, code, changes)
@@ -162,6 +175,8 @@ def build_routes(
                 link = await links.get(owner.user_id, code)
         except LinkNotFound:
             raise _not_found(code) from None
+        except ClosedWindow:
+            raise _closed_window() from None
         return json_response(present(request)(link))
 
     async def qr(request: Request) -> Response:

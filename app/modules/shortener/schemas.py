@@ -51,9 +51,23 @@ def _future(expires_at: datetime | None) -> datetime | None:
     return expires_at
 
 
+def _in_range(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The time is out of range.") from None
+    if not 1970 <= moment.year <= 9000:
+        raise ValueError("The time is out of range.")
+    return moment
+
+
 _TITLE = f"A title of at most {MAX_TITLE} characters."
 _TAGS = f"At most {MAX_TAGS} tags of 1 to {MAX_TAG} characters, compared case-insensitively."
 _EXPIRES_AT = "When the link starts answering 410 (with a time zone)."
+_VALID_FROM = "Until then the link answers 404, like an unknown code (before expires_at)."
+_FORWARD_QUERY = "Append the query string of each visit to the target (default false)."
 
 
 class CreateLink(BaseModel):
@@ -66,6 +80,8 @@ class CreateLink(BaseModel):
     expires_at: AwareDatetime | None = Field(default=None, description=_EXPIRES_AT)
     title: str | None = Field(default=None, description=_TITLE)
     tags: list[str] = Field(default_factory=list, description=_TAGS)
+    valid_from: AwareDatetime | None = Field(default=None, description=_VALID_FROM)
+    forward_query: bool = Field(default=False, description=_FORWARD_QUERY)
 
     @field_validator("code")
     @classmethod
@@ -77,6 +93,7 @@ class CreateLink(BaseModel):
     _valid_title = field_validator("title")(_title)
     _valid_tags = field_validator("tags")(_tags)
     _valid_expiry = field_validator("expires_at")(_future)
+    _valid_start = field_validator("valid_from")(_in_range)
 
 
 class UpdateLink(BaseModel):
@@ -88,6 +105,8 @@ class UpdateLink(BaseModel):
     expires_at: AwareDatetime | None = Field(default=None, description=_EXPIRES_AT)
     title: str | None = Field(default=None, description=_TITLE)
     tags: list[str] | None = Field(default=None, description=_TAGS)
+    valid_from: AwareDatetime | None = Field(default=None, description=_VALID_FROM)
+    forward_query: bool | None = Field(default=None, description=_FORWARD_QUERY)
 
     @field_validator("url")
     @classmethod
@@ -99,6 +118,7 @@ class UpdateLink(BaseModel):
     _valid_title = field_validator("title")(_title)
     _valid_tags = field_validator("tags")(_tags)
     _valid_expiry = field_validator("expires_at")(_future)
+    _valid_start = field_validator("valid_from")(_in_range)
 
 
 class LinkOut(BaseModel):
@@ -111,6 +131,8 @@ class LinkOut(BaseModel):
     expires_at: datetime | None
     title: str | None
     tags: list[str]
+    valid_from: datetime | None
+    forward_query: bool
     click_count: int
 
 

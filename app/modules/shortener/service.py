@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import BigInteger, ColumnElement, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.outbox import write_outbox
@@ -35,6 +37,20 @@ class OwnerDeleted(Exception):
     """The token outlived its account."""
 
 
+class ClosedWindow(Exception):
+    """`valid_from` would not be before `expires_at` (the table's `urls_window` check)."""
+
+
+@contextmanager
+def _window_checked() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        if "urls_window" in str(exc.orig):
+            raise ClosedWindow from None
+        raise
+
+
 @dataclass(frozen=True)
 class Link:
     id: UUID
@@ -45,6 +61,8 @@ class Link:
     expires_at: datetime | None
     title: str | None
     tags: list[str]
+    valid_from: datetime | None
+    forward_query: bool
     click_count: int
 
 
@@ -77,6 +95,8 @@ _STORED_COLUMNS = [
     urls.c.expires_at,
     urls.c.title,
     urls.c.tags,
+    urls.c.valid_from,
+    urls.c.forward_query,
 ]
 _LINK_COLUMNS = [*_STORED_COLUMNS, _CLICK_COUNT]
 _SORTS = {
@@ -86,7 +106,7 @@ _SORTS = {
     "-click_count": (_CLICK_COUNT.desc(), urls.c.created_at.desc(), urls.c.id),
 }
 # The columns a change may set (PATCH's fields, as the routes name them in the table).
-CHANGEABLE = frozenset({"target_url", "expires_at", "title", "tags"})
+CHANGEABLE = frozenset({"target_url", "expires_at", "title", "tags", "valid_from", "forward_query"})
 
 
 def _has_tag(tag: str) -> ColumnElement[bool]:
@@ -123,6 +143,8 @@ class Links:
         expires_at: datetime | None,
         title: str | None = None,
         tags: Sequence[str] = (),
+        valid_from: datetime | None = None,
+        forward_query: bool = False,
     ) -> Link:
         """Insert the link and its `link_created` event in one transaction."""
         attempts = 1 if code else _GENERATION_ATTEMPTS
@@ -145,6 +167,8 @@ class Links:
                             expires_at=expires_at,
                             title=title,
                             tags=list(tags),
+                            valid_from=valid_from,
+                            forward_query=forward_query,
                         )
                         .on_conflict_do_nothing(index_elements=["code"])
                         .returning(*_STORED_COLUMNS)
@@ -165,6 +189,8 @@ class Links:
                             expires_at=link.expires_at,
                             title=link.title,
                             tags=tuple(link.tags),
+                            valid_from=link.valid_from,
+                            forward_query=link.forward_query,
                         )
                     ],
                 )
@@ -220,6 +246,10 @@ class Links:
         unknown = set(changes) - CHANGEABLE
         if unknown:
             raise ValueError(f"not changeable: {sorted(unknown)}")
+        with _window_checked():
+            return await self._update(owner_id, code, changes)
+
+    async def _update(self, owner_id: UUID, code: str, changes: dict[str, object]) -> Link:
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -243,6 +273,8 @@ class Links:
                         title=row.title,
                         tags=tuple(row.tags),
                         expires_at=row.expires_at,
+                        valid_from=row.valid_from,
+                        forward_query=row.forward_query,
                     )
                 ],
             )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Identity,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    false,
     func,
     text,
 )
@@ -40,7 +43,12 @@ urls = Table(
     # Raised by each change: other modules and replicas keep the newest they heard of.
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("updated_at", DateTime(timezone=True)),
+    # Before it, the link answers like an unknown code.
+    Column("valid_from", DateTime(timezone=True)),
+    # The visit's query string is appended to the target.
+    Column("forward_query", Boolean, nullable=False, server_default=false()),
     Index("urls_owner_created", "owner_id", "created_at"),
+    CheckConstraint("valid_from < expires_at", name="urls_window"),
 )
 
 # Clicks counted but not yet added to click_counts: each click group appends one row per

@@ -26,7 +26,9 @@ def settings(settings: Any) -> Any:
     return settings.model_copy(update={"bus": settings.bus.model_copy(update={"handoff_limit": 0})})
 
 
-def express(client: httpx.AsyncClient, path: str, method: str = "GET") -> Express | None:
+def express(
+    client: httpx.AsyncClient, path: str, method: str = "GET", query: bytes = b""
+) -> Express | None:
     transport = client._transport
     assert isinstance(transport, httpx.ASGITransport)
     app = transport.app
@@ -37,15 +39,17 @@ def express(client: httpx.AsyncClient, path: str, method: str = "GET") -> Expres
         "path": urllib.parse.unquote(path),  # as the server's protocol decodes it
         "raw_path": path.encode(),
         "root_path": "",
-        "query_string": b"",
+        "query_string": query,
         "headers": [(b"host", b"encurta.test"), (b"user-agent", CHROME.encode())],
         "client": ("198.51.100.23", 40000),
     }
     return app.express(scope)
 
 
-async def answered(client: httpx.AsyncClient, path: str, method: str = "GET") -> ExpressResponse:
-    answer = express(client, path, method)
+async def answered(
+    client: httpx.AsyncClient, path: str, method: str = "GET", query: bytes = b""
+) -> ExpressResponse:
+    answer = express(client, path, method, query)
     assert answer is not None
     return answer if isinstance(answer, ExpressResponse) else await answer
 
@@ -144,3 +148,19 @@ async def test_unknown_and_deleted_links_get_the_asgi_problems_and_no_click(
 async def test_paths_of_other_routes_are_left_to_asgi(client: httpx.AsyncClient) -> None:
     for path in ["/healthz", "/openapi.json", "/api/links", "/abc/def", "/"]:
         assert express(client, path) is None, path
+
+
+async def test_links_not_valid_yet_or_forwarding_the_query_answer_as_through_asgi(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    await shorten(client, ana, "https://example.com/p?a=1#top", code="fwd", forward_query=True)
+    await shorten(client, ana, code="soon", valid_from="2999-01-01T00:00:00Z")
+    await follow(client, "fwd")  # cached now
+
+    for _ in range(2):  # cached, then the express lane's own cache hit
+        status, headers = head_of(await answered(client, "/fwd", query=b"b=2&c=\xc3\xa9"))
+        assert status.endswith(" 302 Found")
+        assert headers["location"] == "https://example.com/p?a=1&b=2&c=%C3%A9#top"
+    status, _ = head_of(await answered(client, "/soon"))
+    assert status.endswith(" 404 Not Found")

@@ -201,3 +201,87 @@ async def test_tags_are_listed_with_their_live_links_most_used_first(
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [{"tag": "Promo", "links": 2}, {"tag": "news", "links": 1}]}
     assert_problem(await client.get("/api/tags"), 401)
+
+
+async def test_before_valid_from_a_link_answers_like_an_unknown_code(
+    client: httpx.AsyncClient, database_urls: dict[str, str]
+) -> None:
+    ana = await new_account(client)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    link = await shorten(client, ana, code="launch", valid_from=tomorrow.isoformat())
+    unknown = await client.get("/never-made")
+
+    early = await client.get("/launch")
+
+    assert_problem(early, 404)
+    assert early.json()["type"] == unknown.json()["type"]
+    assert datetime.fromisoformat(link["valid_from"]) == tomorrow
+    # The moment comes (moved here rather than waited for): it redirects, cache or not.
+    await change(client, ana, "launch", valid_from=None)
+    assert (await client.get("/launch")).status_code == 302
+    await ShortenerDb(database_urls).execute(
+        "UPDATE urls SET valid_from = now() + interval '1 day' WHERE code = 'launch'"
+    )
+    await change(client, ana, "launch", title="evicts the cached link")
+    assert_problem(await client.get("/launch"), 404)
+
+
+async def test_a_window_that_closes_before_it_opens_is_a_422_naming_valid_from(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    soon = datetime.now(UTC) + timedelta(days=1)
+    later = soon + timedelta(days=1)
+
+    created = await client.post(
+        "/api/links",
+        json={
+            "url": "https://example.com/",
+            "valid_from": later.isoformat(),
+            "expires_at": soon.isoformat(),
+        },
+        headers=ana.headers,
+    )
+    assert_problem(created, 422, fields=["valid_from"])
+
+    await shorten(client, ana, code="window", expires_at=soon.isoformat())
+    changed = await client.patch(
+        "/api/links/window", json={"valid_from": later.isoformat()}, headers=ana.headers
+    )
+    assert_problem(changed, 422, fields=["valid_from"])
+    assert (await client.get("/window")).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("target", "visit", "expected"),
+    [
+        ("https://example.com/p", "/fwd?utm_source=mail", "https://example.com/p?utm_source=mail"),
+        ("https://example.com/p?a=1", "/fwd?b=2&c=3", "https://example.com/p?a=1&b=2&c=3"),
+        ("https://example.com/p#top", "/fwd?b=2", "https://example.com/p?b=2#top"),
+        ("https://example.com/p?a=1", "/fwd", "https://example.com/p?a=1"),
+        ("https://example.com/p", "/fwd?q=%C3%A9%20x", "https://example.com/p?q=%C3%A9%20x"),
+    ],
+)
+async def test_a_link_that_forwards_the_query_appends_the_visits_query_to_its_target(
+    client: httpx.AsyncClient, target: str, visit: str, expected: str
+) -> None:
+    ana = await new_account(client)
+    await shorten(client, ana, target, code="fwd", forward_query=True)
+    await shorten(client, ana, target, code="plain")
+
+    for _ in range(2):  # looked up, then cached
+        response = await client.get(visit)
+        assert response.status_code == 302
+        assert response.headers["location"] == expected
+    plain = await client.get(visit.replace("/fwd", "/plain"))
+    assert plain.headers["location"] == target
+
+
+async def test_forward_query_is_turned_on_and_off_by_a_change(client: httpx.AsyncClient) -> None:
+    ana = await new_account(client)
+    await shorten(client, ana, "https://example.com/", code="toggle")
+
+    assert (await change(client, ana, "toggle", forward_query=True))["forward_query"] is True
+    assert (await client.get("/toggle?x=1")).headers["location"] == "https://example.com/?x=1"
+    assert (await change(client, ana, "toggle", forward_query=None))["forward_query"] is False
+    assert (await client.get("/toggle?x=1")).headers["location"] == "https://example.com/"

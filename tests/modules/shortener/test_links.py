@@ -24,6 +24,8 @@ LINK_FIELDS = {
     "expires_at",
     "title",
     "tags",
+    "valid_from",
+    "forward_query",
     "click_count",
 }
 
