@@ -34,6 +34,7 @@ class LinkCreated(_LinkEvent):
     tags: tuple[str, ...] = ()
     valid_from: datetime | None = None
     forward_query: bool = False
+    max_visits: int | None = None
 
 
 class LinkUpdated(_LinkEvent):
@@ -52,6 +53,7 @@ class LinkUpdated(_LinkEvent):
     expires_at: datetime | None
     valid_from: datetime | None = None
     forward_query: bool = False
+    max_visits: int | None = None
 
 
 class LinkDeleted(_LinkEvent):

@@ -27,10 +27,14 @@ class CachedLink:
     deleted: bool
     valid_from: datetime | None = None
     forward_query: bool = False
+    max_visits: int | None = None
     # The redirect's headers, encoded once per cached link rather than once per redirect:
     # for ASGI, and as the lines of the express lane's head (app.kernel.express).
     redirect_headers: tuple[tuple[bytes, bytes], ...] = field(init=False)
     redirect_lines: bytes = field(init=False)
+    # Answered only after a look at the database or the clock (not valid yet, a visit
+    # limit): never in the express lane's fast path.
+    guarded: bool = field(init=False)
 
     def __post_init__(self) -> None:
         headers = (
@@ -41,6 +45,9 @@ class CachedLink:
         object.__setattr__(self, "redirect_headers", headers)
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         object.__setattr__(self, "redirect_lines", lines)
+        object.__setattr__(
+            self, "guarded", self.valid_from is not None or self.max_visits is not None
+        )
 
     def is_gone(self, now: datetime | None = None) -> bool:
         """Deleted, or past its expiry."""

@@ -114,6 +114,15 @@ class Edge:
         self._trusted = trusted_proxies
         bot_patterns()  # compiled now, not on the first redirect
 
+    @staticmethod
+    def is_bot(scope: Scope) -> bool:
+        """What `click` will say of the request's user agent."""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                agent = value.replace(b"\x00", b"").decode("latin-1")[:_MAX_HEADER]
+                return bot_reason(agent) is not None
+        return True  # no user agent: "no user agent" is a bot's reason
+
     def click(self, scope: Scope, code: str) -> Envelope:
         """The click of a redirect, from its ASGI scope (no Request object is made), as the
         envelope of its `link_clicked` event: its payload encoded here, once, with no model

@@ -31,7 +31,7 @@ from app.modules.shortener.cache import CachedLink, LinkCache
 
 _SELECT = """
     SELECT code, id, target_url, expires_at, deleted_at IS NOT NULL AS deleted, valid_from,
-           forward_query
+           forward_query, max_visits
     FROM urls WHERE code = ANY($1::text[])
 """
 _CODES_PER_QUERY = 500
@@ -153,4 +153,5 @@ def _cached(row: asyncpg.Record) -> CachedLink:
         deleted=row["deleted"],
         valid_from=row["valid_from"],
         forward_query=row["forward_query"],
+        max_visits=row["max_visits"],
     )

@@ -52,7 +52,7 @@ class Redirector:
         at once (or once its click committed), anything else once looked up."""
         code = route_path(scope)[1:]
         link = self._links.cached(code)
-        if link is None or link.is_gone() or link.is_pending():
+        if link is None or link.guarded or link.is_gone():
             return asyncio.create_task(self._express_later(scope, code))
         lines = link.lines_for(scope["query_string"]) if link.forward_query else link.redirect_lines
         response = ExpressResponse(self._status_line + lines)
@@ -88,9 +88,18 @@ class Redirector:
                 return Problem(
                     410, f"The link '{code}' has expired or was deleted.", slug="link-gone"
                 )
+            if link.max_visits is not None and not await self._visit_allowed(scope, code):
+                return Problem(410, f"The link '{code}' has had all its visits.", slug="link-gone")
             if scope["method"] == "GET":  # a HEAD request fetches no page: not a click
                 await self._batcher.record(self._edge.click(scope, code))
             return link
         except Exception:
             log.exception("unhandled error on %s /%s", scope["method"], code[:64])
             return failed()
+
+    async def _visit_allowed(self, scope: Scope, code: str) -> bool:
+        """A person's visit uses one of the link's visits, if one is left; a bot's visit,
+        or a HEAD request, is let through while one is left, and uses none."""
+        if scope["method"] == "GET" and not self._edge.is_bot(scope):
+            return await self._links.use_visit(code)
+        return await self._links.has_visits_left(code)

@@ -92,6 +92,7 @@ def build_routes(
             tags=link.tags,
             valid_from=link.valid_from,
             forward_query=link.forward_query,
+            max_visits=link.max_visits,
             click_count=link.click_count,
         )
 
@@ -121,6 +122,7 @@ def build_routes(
                 body.tags,
                 body.valid_from,
                 body.forward_query,
+                body.max_visits,
             )
         except CodeTaken:
             raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None

@@ -67,6 +67,7 @@ _TITLE = f"A title of at most {MAX_TITLE} characters."
 _TAGS = f"At most {MAX_TAGS} tags of 1 to {MAX_TAG} characters, compared case-insensitively."
 _EXPIRES_AT = "When the link starts answering 410 (with a time zone)."
 _VALID_FROM = "Until then the link answers 404, like an unknown code (before expires_at)."
+_MAX_VISITS = "After this many visits by people (bots use none) the link answers 410."
 _FORWARD_QUERY = "Append the query string of each visit to the target (default false)."
 
 
@@ -82,6 +83,7 @@ class CreateLink(BaseModel):
     tags: list[str] = Field(default_factory=list, description=_TAGS)
     valid_from: AwareDatetime | None = Field(default=None, description=_VALID_FROM)
     forward_query: bool = Field(default=False, description=_FORWARD_QUERY)
+    max_visits: int | None = Field(default=None, ge=1, le=2**31 - 1, description=_MAX_VISITS)
 
     @field_validator("code")
     @classmethod
@@ -107,6 +109,7 @@ class UpdateLink(BaseModel):
     tags: list[str] | None = Field(default=None, description=_TAGS)
     valid_from: AwareDatetime | None = Field(default=None, description=_VALID_FROM)
     forward_query: bool | None = Field(default=None, description=_FORWARD_QUERY)
+    max_visits: int | None = Field(default=None, ge=1, le=2**31 - 1, description=_MAX_VISITS)
 
     @field_validator("url")
     @classmethod
@@ -133,6 +136,7 @@ class LinkOut(BaseModel):
     tags: list[str]
     valid_from: datetime | None
     forward_query: bool
+    max_visits: int | None
     click_count: int
 
 

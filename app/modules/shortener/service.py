@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.shortener import LinkCreated, LinkDeleted, LinkUpdated
+from app.kernel.database import driver_connection
 from app.modules.shortener import codes
 from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
 from app.modules.shortener.lookup import Lookups
@@ -23,6 +24,13 @@ from app.modules.shortener.owners import is_deleted, lock_owner
 from app.modules.shortener.tables import click_counts, click_tallies, urls
 
 _GENERATION_ATTEMPTS = 8
+_USE_VISIT = """
+    UPDATE urls SET visits = visits + 1
+    WHERE code = $1 AND deleted_at IS NULL AND visits < max_visits
+    RETURNING true
+"""
+_VISITS_LEFT = "SELECT visits < max_visits FROM urls WHERE code = $1 AND deleted_at IS NULL"
+_VISIT_TIMEOUT = 10.0
 
 
 class CodeTaken(Exception):
@@ -63,6 +71,7 @@ class Link:
     tags: list[str]
     valid_from: datetime | None
     forward_query: bool
+    max_visits: int | None
     click_count: int
 
 
@@ -97,6 +106,7 @@ _STORED_COLUMNS = [
     urls.c.tags,
     urls.c.valid_from,
     urls.c.forward_query,
+    urls.c.max_visits,
 ]
 _LINK_COLUMNS = [*_STORED_COLUMNS, _CLICK_COUNT]
 _SORTS = {
@@ -106,7 +116,9 @@ _SORTS = {
     "-click_count": (_CLICK_COUNT.desc(), urls.c.created_at.desc(), urls.c.id),
 }
 # The columns a change may set (PATCH's fields, as the routes name them in the table).
-CHANGEABLE = frozenset({"target_url", "expires_at", "title", "tags", "valid_from", "forward_query"})
+CHANGEABLE = frozenset(
+    {"target_url", "expires_at", "title", "tags", "valid_from", "forward_query", "max_visits"}
+)
 
 
 def _has_tag(tag: str) -> ColumnElement[bool]:
@@ -145,6 +157,7 @@ class Links:
         tags: Sequence[str] = (),
         valid_from: datetime | None = None,
         forward_query: bool = False,
+        max_visits: int | None = None,
     ) -> Link:
         """Insert the link and its `link_created` event in one transaction."""
         attempts = 1 if code else _GENERATION_ATTEMPTS
@@ -169,6 +182,7 @@ class Links:
                             tags=list(tags),
                             valid_from=valid_from,
                             forward_query=forward_query,
+                            max_visits=max_visits,
                         )
                         .on_conflict_do_nothing(index_elements=["code"])
                         .returning(*_STORED_COLUMNS)
@@ -191,6 +205,7 @@ class Links:
                             tags=tuple(link.tags),
                             valid_from=link.valid_from,
                             forward_query=link.forward_query,
+                            max_visits=link.max_visits,
                         )
                     ],
                 )
@@ -275,6 +290,7 @@ class Links:
                         expires_at=row.expires_at,
                         valid_from=row.valid_from,
                         forward_query=row.forward_query,
+                        max_visits=row.max_visits,
                     )
                 ],
             )
@@ -317,6 +333,16 @@ class Links:
                 conn, [LinkDeleted(code=code, link_id=row.id, owner_id=row.owner_id)]
             )
         self.cache.evict(code)
+
+    async def use_visit(self, code: str) -> bool:
+        """Count a person's visit of a limited link, if one is left. One statement on the
+        link's row: replicas queue there, so none lets visit max_visits + 1 through."""
+        async with driver_connection(self.engine) as driver:
+            return bool(await driver.fetchval(_USE_VISIT, code, timeout=_VISIT_TIMEOUT))
+
+    async def has_visits_left(self, code: str) -> bool:
+        async with driver_connection(self.engine) as driver:
+            return bool(await driver.fetchval(_VISITS_LEFT, code, timeout=_VISIT_TIMEOUT))
 
     async def click_counts(self) -> dict[str, int]:
         """Every live link's click count: the shortener's side of `encurta reconcile`."""

@@ -47,8 +47,12 @@ urls = Table(
     Column("valid_from", DateTime(timezone=True)),
     # The visit's query string is appended to the target.
     Column("forward_query", Boolean, nullable=False, server_default=false()),
+    # At most this many human visits are let through; `visits` counts them.
+    Column("max_visits", Integer),
+    Column("visits", Integer, nullable=False, server_default=text("0")),
     Index("urls_owner_created", "owner_id", "created_at"),
     CheckConstraint("valid_from < expires_at", name="urls_window"),
+    CheckConstraint("max_visits > 0", name="urls_max_visits"),
 )
 
 # Clicks counted but not yet added to click_counts: each click group appends one row per

@@ -26,6 +26,7 @@ LINK_FIELDS = {
     "tags",
     "valid_from",
     "forward_query",
+    "max_visits",
     "click_count",
 }
 
