@@ -35,7 +35,13 @@ AUTH_PATHS = {
     "/.well-known/jwks.json",
 }
 HEALTH_PATHS = {"/healthz", "/readyz"}
-SHORTENER_PATHS = {"/api/links", "/api/links/{code}", "/{code}"}
+SHORTENER_PATHS = {
+    "/api/links",
+    "/api/links/{code}",
+    "/api/links/{code}/qr",
+    "/api/tags",
+    "/{code}",
+}
 ANALYTICS_PATHS = {"/api/stats/{code}"}
 DB_PASSWORD = "s3cretpw"
 PRIVATE_KEY = (

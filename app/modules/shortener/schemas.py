@@ -14,6 +14,14 @@ MAX_TAGS = 20
 MAX_TAG = 50
 
 
+def _storable(text: str | None) -> str | None:
+    """PostgreSQL's text cannot hold NUL: refused, a 422 naming the parameter (a JSON body's
+    strings are checked as it is read)."""
+    if text is not None and "\x00" in text:
+        raise ValueError("NUL characters are not allowed.")
+    return text
+
+
 def _title(title: str | None) -> str | None:
     """Trimmed; a blank title is no title."""
     if title is None:
@@ -163,6 +171,8 @@ class PageQuery(BaseModel):
     sort: Literal["created_at", "-created_at", "click_count", "-click_count"] = Field(
         default="-created_at", description="A field, ascending; with `-`, descending."
     )
+
+    _no_nul = field_validator("tag", "q")(_storable)
 
 
 class TagOut(BaseModel):

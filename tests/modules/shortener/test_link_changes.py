@@ -285,3 +285,17 @@ async def test_forward_query_is_turned_on_and_off_by_a_change(client: httpx.Asyn
     assert (await client.get("/toggle?x=1")).headers["location"] == "https://example.com/?x=1"
     assert (await change(client, ana, "toggle", forward_query=None))["forward_query"] is False
     assert (await client.get("/toggle?x=1")).headers["location"] == "https://example.com/"
+
+
+async def test_a_nul_character_is_a_422_naming_its_field_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    await shorten(client, ana, code="nul")
+
+    for fields, named in (({"title": "a\x00b"}, "title"), ({"tags": ["a\x00"]}, "tags.0")):
+        response = await client.patch("/api/links/nul", json=fields, headers=ana.headers)
+        assert_problem(response, 422, fields=[named])
+    for query in ("q", "tag"):
+        response = await client.get("/api/links", params={query: "a\x00"}, headers=ana.headers)
+        assert_problem(response, 422, fields=[query])
