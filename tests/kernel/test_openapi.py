@@ -55,7 +55,12 @@ async def test_every_path_parameter_is_declared_with_the_code_rule(
     document: dict[str, Any],
 ) -> None:
     templated = [(m, p, op) for m, p, op in operations(document) if "{" in p]
-    assert {p for _, p, _ in templated} == {"/{code}", "/api/links/{code}", "/api/stats/{code}"}
+    assert {p for _, p, _ in templated} == {
+        "/{code}",
+        "/api/links/{code}",
+        "/api/links/{code}/qr",
+        "/api/stats/{code}",
+    }
     for method, path, operation in templated:
         declared = [p for p in operation.get("parameters", []) if p["in"] == "path"]
         assert [p["name"] for p in declared] == re.findall(r"\{([^}:]+)", path), (method, path)

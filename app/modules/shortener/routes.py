@@ -50,8 +50,8 @@ CODE_PARAMETER = {
 _COLUMNS = {"url": "target_url"}
 
 
-def _closed_window() -> Problem:
-    return invalid_fields([{"field": "valid_from", "message": "It must be before expires_at."}])
+def _closed_window(moved: str = "valid_from") -> Problem:
+    return invalid_fields([{"field": moved, "message": "valid_from must be before expires_at."}])
 
 
 def _known_shape(code: str) -> str:
@@ -93,6 +93,7 @@ def build_routes(
             valid_from=link.valid_from,
             forward_query=link.forward_query,
             max_visits=link.max_visits,
+            visits=link.visits,
             click_count=link.click_count,
         )
 
@@ -178,7 +179,9 @@ def build_routes(
         except LinkNotFound:
             raise _not_found(code) from None
         except ClosedWindow:
-            raise _closed_window() from None
+            # Named after the end this change moved (the start, when it moved both).
+            moved = "expires_at" if "valid_from" not in changes else "valid_from"
+            raise _closed_window(moved) from None
         return json_response(present(request)(link))
 
     async def qr(request: Request) -> Response:

@@ -145,6 +145,7 @@ class LinkOut(BaseModel):
     valid_from: datetime | None
     forward_query: bool
     max_visits: int | None
+    visits: int = Field(description="People's visits used since the visit limit was set.")
     click_count: int
 
 

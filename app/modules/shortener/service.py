@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ColumnElement, func, or_, select, true, update
+from sqlalchemy import BigInteger, ColumnElement, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -72,6 +72,7 @@ class Link:
     valid_from: datetime | None
     forward_query: bool
     max_visits: int | None
+    visits: int
     click_count: int
 
 
@@ -107,6 +108,7 @@ _STORED_COLUMNS = [
     urls.c.valid_from,
     urls.c.forward_query,
     urls.c.max_visits,
+    urls.c.visits,
 ]
 _LINK_COLUMNS = [*_STORED_COLUMNS, _CLICK_COUNT]
 _SORTS = {
@@ -121,16 +123,33 @@ CHANGEABLE = frozenset(
 )
 
 
+def search_keys(
+    code: str, target_url: str, title: str | None, tags: Sequence[str]
+) -> dict[str, object]:
+    """The folded keys that tag filters and searches compare (in Python: the database's
+    own case folding may know ASCII only)."""
+    return {
+        "tag_keys": [tag.casefold() for tag in tags],
+        "search_key": "\n".join((code, title or "", target_url)).casefold(),
+    }
+
+
 def _has_tag(tag: str) -> ColumnElement[bool]:
-    spelt = func.unnest(urls.c.tags).table_valued("value").render_derived(name="tag")
-    return select(1).select_from(spelt).where(func.lower(spelt.c.value) == tag.lower()).exists()
+    return urls.c.tag_keys.contains([tag.casefold()])
 
 
 def _matches(words: str) -> ColumnElement[bool]:
-    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return or_(
-        urls.c.code.ilike(pattern), urls.c.title.ilike(pattern), urls.c.target_url.ilike(pattern)
-    )
+    folded = words.casefold()
+    pattern = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return urls.c.search_key.like(f"%{pattern}%", escape="\\")
+
+
+def _visits_restart(limit: int | None, changes: dict[str, object]) -> dict[str, object]:
+    """Setting or clearing a visit limit counts visits from 0 again; raising or lowering
+    one keeps the count."""
+    if "max_visits" in changes and (limit is None or changes["max_visits"] is None):
+        return {"visits": 0}
+    return {}
 
 
 def _alive(owner_id: UUID) -> list[ColumnElement[bool]]:
@@ -183,6 +202,7 @@ class Links:
                             valid_from=valid_from,
                             forward_query=forward_query,
                             max_visits=max_visits,
+                            **search_keys(candidate, target_url, title, tags),
                         )
                         .on_conflict_do_nothing(index_elements=["code"])
                         .returning(*_STORED_COLUMNS)
@@ -266,6 +286,18 @@ class Links:
 
     async def _update(self, owner_id: UUID, code: str, changes: dict[str, object]) -> Link:
         async with self.engine.begin() as conn:
+            now = (
+                await conn.execute(
+                    select(urls.c.target_url, urls.c.title, urls.c.tags, urls.c.max_visits)
+                    .where(urls.c.code == code, *_alive(owner_id))
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if now is None:
+                raise LinkNotFound
+            after = {**now._asdict(), **changes}
+            keys = search_keys(code, after["target_url"], after["title"], after["tags"])
+            changes = {**changes, **keys, **_visits_restart(now.max_visits, changes)}
             row = (
                 await conn.execute(
                     update(urls)
@@ -305,8 +337,12 @@ class Links:
     async def tags(self, owner_id: UUID) -> list[tuple[str, int]]:
         """The caller's tags (in one of their spellings, the lowest) with how many live
         links carry each; the most used first."""
-        spelt = func.unnest(urls.c.tags).table_valued("value").render_derived(name="tag")
-        key = func.lower(spelt.c.value)
+        spelt = (
+            func.unnest(urls.c.tags, urls.c.tag_keys)
+            .table_valued("value", "key")
+            .render_derived(name="tag")
+        )
+        key = spelt.c.key
         statement = (
             select(func.min(spelt.c.value), func.count())
             .select_from(urls.join(spelt, true()))

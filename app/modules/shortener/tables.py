@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -20,6 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
@@ -38,8 +38,11 @@ urls = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("deleted_at", DateTime(timezone=True)),
     Column("title", Text),
-    # As given, at most one spelling per link: tags compare case-insensitively.
+    # As given, at most one spelling per link: tags compare case-insensitively, by their
+    # keys (str.casefold, in the same order). `search_key`: code, title and target, folded.
     Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("tag_keys", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("search_key", Text, nullable=False, server_default=text("''")),
     # Raised by each change: other modules and replicas keep the newest they heard of.
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("updated_at", DateTime(timezone=True)),

@@ -299,3 +299,57 @@ async def test_a_nul_character_is_a_422_naming_its_field_not_a_500(
     for query in ("q", "tag"):
         response = await client.get("/api/links", params={query: "a\x00"}, headers=ana.headers)
         assert_problem(response, 422, fields=[query])
+
+
+async def test_tags_and_words_compare_case_insensitively_beyond_ascii(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    await shorten(client, ana, code="upper", tags=["CAFÉ"], title="Émile")
+    await shorten(client, ana, code="lower", tags=["café", "Straße"])
+
+    async def codes(**query: str) -> list[str]:
+        response = await client.get("/api/links", params=query, headers=ana.headers)
+        return sorted(item["code"] for item in response.json()["items"])
+
+    assert await codes(tag="Café") == ["lower", "upper"]
+    assert await codes(tag="STRASSE") == ["lower"]  # casefold: ß is ss
+    assert await codes(q="émile") == ["upper"]
+    tags = (await client.get("/api/tags", headers=ana.headers)).json()["items"]
+    assert [(tag["tag"].casefold(), tag["links"]) for tag in tags] == [
+        ("café", 2),
+        ("strasse", 1),
+    ]
+
+
+async def test_a_changed_title_or_target_is_what_a_search_finds(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    await shorten(client, ana, "https://old.example/", code="moving", title="Before")
+    await change(client, ana, "moving", title="Après", tags=["Neu"])
+    await change(client, ana, "moving", url="https://new.example/")
+
+    async def codes(**query: str) -> list[str]:
+        response = await client.get("/api/links", params=query, headers=ana.headers)
+        return [item["code"] for item in response.json()["items"]]
+
+    assert await codes(q="APRÈS") == await codes(q="new.example") == ["moving"]
+    assert await codes(tag="neu") == ["moving"]
+    assert await codes(q="before") == await codes(q="old.example") == []
+
+
+async def test_moving_the_expiry_before_the_start_is_a_422_naming_expires_at(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    start = datetime.now(UTC) + timedelta(days=2)
+    await shorten(client, ana, code="windowed", valid_from=start.isoformat())
+
+    response = await client.patch(
+        "/api/links/windowed",
+        json={"expires_at": (start - timedelta(days=1)).isoformat()},
+        headers=ana.headers,
+    )
+
+    assert_problem(response, 422, fields=["expires_at"])

@@ -27,6 +27,7 @@ LINK_FIELDS = {
     "valid_from",
     "forward_query",
     "max_visits",
+    "visits",
     "click_count",
 }
 

@@ -32,7 +32,7 @@ async def test_the_png_decodes_to_the_short_url_at_about_the_size_asked(
     assert response.headers["content-type"] == "image/png"
     assert decoded(response.content) == [link["short_url"]]
     width, height = Image.open(io.BytesIO(response.content)).size
-    assert width == height and 300 <= width <= 500
+    assert width == height and 300 <= width <= 400
 
 
 def rasterised(svg: bytes) -> bytes:
