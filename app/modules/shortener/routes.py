@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -82,19 +83,9 @@ def build_routes(
 
     def present(request: Request) -> Callable[[Link], LinkOut]:
         base = base_url(request)
+        # LinkOut takes the fields it names (not the link's id or owner).
         return lambda link: LinkOut(
-            code=link.code,
-            short_url=f"{base}/{link.code}",
-            url=link.target_url,
-            created_at=link.created_at,
-            expires_at=link.expires_at,
-            title=link.title,
-            tags=link.tags,
-            valid_from=link.valid_from,
-            forward_query=link.forward_query,
-            max_visits=link.max_visits,
-            visits=link.visits,
-            click_count=link.click_count,
+            **asdict(link), short_url=f"{base}/{link.code}", url=link.target_url
         )
 
     def checked(request: Request, url: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import BigInteger, ColumnElement, func, select, true, update
@@ -144,6 +145,22 @@ def _matches(words: str) -> ColumnElement[bool]:
     return urls.c.search_key.like(f"%{pattern}%", escape="\\")
 
 
+def _published(link: Link) -> dict[str, Any]:
+    """What both link events tell of a link."""
+    return {
+        "code": link.code,
+        "link_id": link.id,
+        "owner_id": link.owner_id,
+        "target_url": link.target_url,
+        "expires_at": link.expires_at,
+        "title": link.title,
+        "tags": tuple(link.tags),
+        "valid_from": link.valid_from,
+        "forward_query": link.forward_query,
+        "max_visits": link.max_visits,
+    }
+
+
 def _visits_restart(limit: int | None, changes: dict[str, object]) -> dict[str, object]:
     """Setting or clearing a visit limit counts visits from 0 again; raising or lowering
     one keeps the count."""
@@ -211,24 +228,8 @@ class Links:
                 if row is None:
                     continue  # the code is taken: a custom one is refused, a generated retried
                 link = Link(**row._asdict(), click_count=0)
-                await write_outbox(
-                    conn,
-                    [
-                        LinkCreated(
-                            code=link.code,
-                            link_id=link.id,
-                            target_url=link.target_url,
-                            owner_id=link.owner_id,
-                            created_at=link.created_at,
-                            expires_at=link.expires_at,
-                            title=link.title,
-                            tags=tuple(link.tags),
-                            valid_from=link.valid_from,
-                            forward_query=link.forward_query,
-                            max_visits=link.max_visits,
-                        )
-                    ],
-                )
+                created = LinkCreated(**_published(link), created_at=link.created_at)
+                await write_outbox(conn, [created])
             self.cache.evict(link.code)  # a cached "no such code" must not outlive this
             return link
         raise CodeTaken
@@ -308,35 +309,19 @@ class Links:
             ).one_or_none()
             if row is None:
                 raise LinkNotFound
-            await write_outbox(
-                conn,
-                [
-                    LinkUpdated(
-                        code=code,
-                        link_id=row.id,
-                        owner_id=row.owner_id,
-                        version=row.version,
-                        target_url=row.target_url,
-                        title=row.title,
-                        tags=tuple(row.tags),
-                        expires_at=row.expires_at,
-                        valid_from=row.valid_from,
-                        forward_query=row.forward_query,
-                        max_visits=row.max_visits,
-                    )
-                ],
-            )
+            fields = row._asdict()
+            version = fields.pop("version")
             count = (
                 await conn.execute(select(_CLICK_COUNT).where(urls.c.code == code))
             ).scalar_one()
+            link = Link(**fields, click_count=count)
+            await write_outbox(conn, [LinkUpdated(**_published(link), version=version)])
         self.cache.evict(code)
-        fields = row._asdict()
-        del fields["version"]
-        return Link(**fields, click_count=count)
+        return link
 
     async def tags(self, owner_id: UUID) -> list[tuple[str, int]]:
-        """The caller's tags (in one of their spellings, the lowest) with how many live
-        links carry each; the most used first."""
+        """The caller's tags (in one of their spellings, the lowest) with how many of their
+        links (not deleted) carry each; the most used first."""
         spelt = (
             func.unnest(urls.c.tags, urls.c.tag_keys)
             .table_valued("value", "key")
