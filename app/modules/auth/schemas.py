@@ -54,6 +54,7 @@ class User(BaseModel):
     first_name: str | None
     last_name: str | None
     is_active: bool
+    role: Literal["admin", "user"] = Field(description="The first account is the admin.")
     created_at: datetime
 
 

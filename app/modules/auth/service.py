@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -46,6 +46,7 @@ _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_ke
 # been revoked this long, so a client late by less is told "revoked", not "not valid".
 ENDED_SESSION_GRACE = timedelta(hours=1)
 _PURGE_BATCH = 10_000
+_FIRST_ACCOUNT_LOCK = 0x61750001  # pg_advisory_xact_lock's key: "au" 1
 
 
 def _user(row: Any) -> User:
@@ -83,11 +84,15 @@ class AuthService:
                 password_hash=password_hash,
                 first_name=first_name,
                 last_name=last_name,
+                role=case((exists(select(users.c.id)), "user"), else_="admin"),
             )
             .returning(*_USER_COLUMNS)
         )
         try:
             async with self.engine.begin() as conn:
+                # Registrations take turns at the role, so two first accounts made at
+                # once do not both find the table empty.
+                await conn.execute(select(func.pg_advisory_xact_lock(_FIRST_ACCOUNT_LOCK)))
                 row = (await conn.execute(statement)).one()
         except IntegrityError as exc:
             if "users_email_key" in str(exc.orig):

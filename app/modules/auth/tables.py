@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -36,7 +37,10 @@ users = Table(
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The first account of an instance is its admin (service.register).
+    Column("role", Text, nullable=False, server_default=text("'user'")),
     Index("users_email_key", "email_key", unique=True),
+    CheckConstraint("role IN ('admin', 'user')", name="users_role"),
 )
 
 refresh_tokens = Table(

@@ -137,3 +137,30 @@ def test_0002_keys_the_stored_rows_and_reports_the_ones_it_cannot(
     # and back: the old index takes the same rows again
     command.downgrade(migrations.alembic_config("auth", scratch_url), "auth_0001")
     assert len(run(scratch_url, "SELECT id FROM users")) == len(ROWS)
+
+
+def test_0005_makes_the_oldest_account_the_admin_of_an_existing_instance(
+    scratch_url: str,
+) -> None:
+    migrations.upgrade("auth", scratch_url, "auth_0004")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # Inserted out of age order: the oldest is not the first row.
+    ages = {"newer@example.com": 1, "oldest@example.com": 0, "newest@example.com": 2}
+    for email, minutes in ages.items():
+        run(
+            scratch_url,
+            "INSERT INTO users (id, email, email_key, password_hash, created_at) "
+            "VALUES ($1, $2, $2, 'x', $3)",
+            uuid.uuid4(),
+            email,
+            start + timedelta(minutes=minutes),
+        )
+
+    migrations.upgrade("auth", scratch_url)
+
+    roles = {row["email"]: row["role"] for row in run(scratch_url, "SELECT email, role FROM users")}
+    assert roles == {
+        "oldest@example.com": "admin",
+        "newer@example.com": "user",
+        "newest@example.com": "user",
+    }
