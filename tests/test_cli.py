@@ -33,6 +33,8 @@ AUTH_PATHS = {
     "/api/auth/logout",
     "/api/auth/me",
     "/.well-known/jwks.json",
+    "/api/admin/users",
+    "/api/admin/users/{id}",
 }
 HEALTH_PATHS = {"/healthz", "/readyz"}
 SHORTENER_PATHS = {

@@ -54,7 +54,7 @@ async def test_the_served_document_is_valid_openapi_3_1(document: dict[str, Any]
 async def test_every_path_parameter_is_declared_with_the_code_rule(
     document: dict[str, Any],
 ) -> None:
-    templated = [(m, p, op) for m, p, op in operations(document) if "{" in p]
+    templated = [(m, p, op) for m, p, op in operations(document) if "{code}" in p]
     assert {p for _, p, _ in templated} == {
         "/{code}",
         "/api/links/{code}",
@@ -206,3 +206,9 @@ def test_path_parameters_follow_their_convertor_and_unknown_ones_are_refused() -
 
     with pytest.raises(ValueError, match="no path parameter code"):
         ApiRoute("/things/{id}", _endpoint, method="GET", summary="x", path_params={"code": {}})
+
+
+async def test_an_account_id_is_declared_as_a_uuid(document: dict[str, Any]) -> None:
+    [declared] = document["paths"]["/api/admin/users/{id}"]["patch"]["parameters"]
+    assert (declared["name"], declared["in"], declared["required"]) == ("id", "path", True)
+    assert (declared["schema"]["type"], declared["schema"]["format"]) == ("string", "uuid")

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.contracts.auth import UserDeleted
 from app.kernel.tokens import public_jwk
+from app.modules.auth.admin import Accounts, build_admin_routes
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.purge import PeriodicPurge
@@ -54,7 +55,10 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(service, context.verifier, jwks, settings.trusted_proxies),
+        routes=[
+            *build_routes(service, context.verifier, jwks, settings.trusted_proxies),
+            *build_admin_routes(Accounts(context.engine), context.verifier),
+        ],
         on_startup=[purge.start],
         on_shutdown=[purge.stop, passwords.close],
         publishes=[UserDeleted],

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
+from app.modules.auth.admin import ROLES_LOCK
 from app.modules.auth.emails import email_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
@@ -46,7 +47,6 @@ _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_ke
 # been revoked this long, so a client late by less is told "revoked", not "not valid".
 ENDED_SESSION_GRACE = timedelta(hours=1)
 _PURGE_BATCH = 10_000
-_FIRST_ACCOUNT_LOCK = 0x61750001  # pg_advisory_xact_lock's key: "au" 1
 
 
 def _user(row: Any) -> User:
@@ -92,7 +92,7 @@ class AuthService:
             async with self.engine.begin() as conn:
                 # Registrations take turns at the role, so two first accounts made at
                 # once do not both find the table empty.
-                await conn.execute(select(func.pg_advisory_xact_lock(_FIRST_ACCOUNT_LOCK)))
+                await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
                 row = (await conn.execute(statement)).one()
         except IntegrityError as exc:
             if "users_email_key" in str(exc.orig):

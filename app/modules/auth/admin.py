@@ -1,0 +1,191 @@
+"""Administering the accounts of an instance: list them, disable or enable one, change a role.
+
+Only an admin may, as auth itself knows from its own table (not from a token claim, so a
+demoted admin loses the right at once). The instance keeps at least one active admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from app.kernel.http import json_response, read_json, read_query
+from app.kernel.openapi import ApiRoute
+from app.kernel.problems import Problem, invalid_fields
+from app.kernel.tokens import TokenVerifier, unauthorized
+from app.modules.auth.schemas import User
+from app.modules.auth.tables import refresh_tokens, users
+
+# Taken by every change of who is an admin, and by registrations (which pick the role).
+ROLES_LOCK = 0x61750001
+
+
+class UserQuery(BaseModel):
+    page: int = Field(default=1, ge=1, le=100_000, description="From 1.")
+    per_page: int = Field(default=50, ge=1, le=200, description="Accounts per page.")
+
+
+class UserPage(BaseModel):
+    """Accounts of the instance, oldest first."""
+
+    items: list[User]
+    page: int
+    per_page: int
+    total: int
+
+
+class ChangeUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    is_active: bool | None = Field(
+        default=None, description="false: the account cannot log in and its sessions end."
+    )
+    role: Literal["admin", "user"] | None = None
+
+
+class LastAdmin(Exception):
+    """The change would leave the instance without an active admin."""
+
+
+class UserNotFound(Exception):
+    pass
+
+
+_USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_key")]
+
+
+@dataclass
+class Accounts:
+    engine: AsyncEngine
+
+    async def role(self, user_id: UUID) -> str | None:
+        """The role of an active account; None for a disabled or unknown one."""
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(users.c.role).where(users.c.id == user_id, users.c.is_active)
+                )
+            ).scalar_one_or_none()
+
+    async def page(self, page: int, per_page: int) -> tuple[list[User], int]:
+        async with self.engine.connect() as conn:
+            total = (await conn.execute(select(func.count()).select_from(users))).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(*_USER_COLUMNS)
+                    .order_by(users.c.created_at, users.c.id)
+                    .limit(per_page)
+                    .offset((page - 1) * per_page)
+                )
+            ).all()
+        return [User.model_validate(row, from_attributes=True) for row in rows], total
+
+    async def change(self, user_id: UUID, changes: dict[str, object]) -> User:
+        """Apply the changes; a disabled account's sessions end in the same transaction."""
+        async with self.engine.begin() as conn:
+            await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
+            row = (
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id == user_id)
+                    .values(**changes, updated_at=func.now())
+                    .returning(*_USER_COLUMNS)
+                )
+            ).one_or_none()
+            if row is None:
+                raise UserNotFound
+            admins = (
+                await conn.execute(
+                    select(func.count()).where(users.c.role == "admin", users.c.is_active)
+                )
+            ).scalar_one()
+            if admins == 0:
+                raise LastAdmin  # rolls the change back
+            if changes.get("is_active") is False:
+                await conn.execute(
+                    update(refresh_tokens)
+                    .where(
+                        refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None)
+                    )
+                    .values(revoked_at=func.now())
+                )
+        return User.model_validate(row, from_attributes=True)
+
+
+def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[BaseRoute]:
+    async def admin(request: Request) -> None:
+        principal = await verifier.authenticate(request)
+        role = await accounts.role(principal.user_id)
+        if role is None:
+            raise unauthorized("The account of this token is disabled or gone.")
+        if role != "admin":
+            raise Problem(403, "Only an admin of this instance may do this.", slug="not-admin")
+
+    async def list_users(request: Request) -> Response:
+        await admin(request)
+        query = read_query(request, UserQuery)
+        items, total = await accounts.page(query.page, query.per_page)
+        return json_response(
+            UserPage(items=items, page=query.page, per_page=query.per_page, total=total)
+        )
+
+    async def change_user(request: Request) -> Response:
+        await admin(request)
+        body = await read_json(request, ChangeUser)
+        try:
+            user_id = UUID(request.path_params["id"])
+        except ValueError:
+            raise Problem(404, "There is no such account.", slug="user-not-found") from None
+        changes = {name: getattr(body, name) for name in body.model_fields_set}
+        for name, value in changes.items():
+            if value is None:
+                raise invalid_fields([{"field": name, "message": "It cannot be null."}])
+        try:
+            user = await accounts.change(user_id, changes)
+        except UserNotFound:
+            raise Problem(404, "There is no such account.", slug="user-not-found") from None
+        except LastAdmin:
+            raise Problem(
+                409, "The instance must keep at least one active admin.", slug="last-admin"
+            ) from None
+        return json_response(user)
+
+    tag = "admin"
+    return [
+        ApiRoute(
+            "/api/admin/users",
+            list_users,
+            method="GET",
+            tag=tag,
+            auth=True,
+            summary="Every account of the instance, oldest first (admins only)",
+            query=UserQuery,
+            responses={200: UserPage, 401: "No or invalid access token", 403: "Not an admin"},
+        ),
+        ApiRoute(
+            "/api/admin/users/{id}",
+            change_user,
+            method="PATCH",
+            tag=tag,
+            auth=True,
+            summary="Disable or enable an account, or change its role (admins only)",
+            path_params={"id": {"type": "string", "format": "uuid"}},
+            body=ChangeUser,
+            responses={
+                200: User,
+                401: "No or invalid access token",
+                403: "Not an admin",
+                404: "No such account",
+                409: "It would leave no active admin",
+                422: "Invalid field",
+            },
+        ),
+    ]
