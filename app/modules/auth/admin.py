@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -55,6 +55,21 @@ class LastAdmin(Exception):
     """The change would leave the instance without an active admin."""
 
 
+class NotAdmin(Exception):
+    """The caller is not (or no longer) an active admin."""
+
+
+async def keep_an_admin(conn: AsyncConnection) -> None:
+    """Raise LastAdmin (the caller's transaction rolls back) when accounts are left but no
+    active admin among them. (The last account may go: an empty instance is a new one, whose
+    first account is its admin.) Every change of who is an admin takes ROLES_LOCK first, so
+    these checks take turns."""
+    admins = select(users.c.id).where(users.c.role == "admin", users.c.is_active).exists()
+    accounts = select(users.c.id).exists()
+    if (await conn.execute(select(~admins & accounts))).scalar_one():
+        raise LastAdmin
+
+
 class UserNotFound(Exception):
     pass
 
@@ -88,10 +103,18 @@ class Accounts:
             ).all()
         return [User.model_validate(row, from_attributes=True) for row in rows], total
 
-    async def change(self, user_id: UUID, changes: dict[str, object]) -> User:
-        """Apply the changes; a disabled account's sessions end in the same transaction."""
+    async def change(self, caller: UUID, user_id: UUID, changes: dict[str, object]) -> User:
+        """Apply the changes, if the caller is still an admin once the changes of roles
+        before it are done; a disabled account's sessions end in the same transaction."""
         async with self.engine.begin() as conn:
             await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
+            still = await conn.execute(
+                select(users.c.id).where(
+                    users.c.id == caller, users.c.role == "admin", users.c.is_active
+                )
+            )
+            if still.one_or_none() is None:
+                raise NotAdmin
             row = (
                 await conn.execute(
                     update(users)
@@ -102,13 +125,7 @@ class Accounts:
             ).one_or_none()
             if row is None:
                 raise UserNotFound
-            admins = (
-                await conn.execute(
-                    select(func.count()).where(users.c.role == "admin", users.c.is_active)
-                )
-            ).scalar_one()
-            if admins == 0:
-                raise LastAdmin  # rolls the change back
+            await keep_an_admin(conn)
             if changes.get("is_active") is False:
                 await conn.execute(
                     update(refresh_tokens)
@@ -120,14 +137,27 @@ class Accounts:
         return User.model_validate(row, from_attributes=True)
 
 
+def last_admin() -> Problem:
+    return Problem(
+        409,
+        "The instance must keep at least one active admin: make another admin first.",
+        slug="last-admin",
+    )
+
+
+def _not_admin() -> Problem:
+    return Problem(403, "Only an admin of this instance may do this.", slug="not-admin")
+
+
 def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[BaseRoute]:
-    async def admin(request: Request) -> None:
+    async def admin(request: Request) -> UUID:
         principal = await verifier.authenticate(request)
         role = await accounts.role(principal.user_id)
         if role is None:
             raise unauthorized("The account of this token is disabled or gone.")
         if role != "admin":
-            raise Problem(403, "Only an admin of this instance may do this.", slug="not-admin")
+            raise _not_admin()
+        return principal.user_id
 
     async def list_users(request: Request) -> Response:
         await admin(request)
@@ -138,7 +168,7 @@ def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[Base
         )
 
     async def change_user(request: Request) -> Response:
-        await admin(request)
+        caller = await admin(request)
         body = await read_json(request, ChangeUser)
         try:
             user_id = UUID(request.path_params["id"])
@@ -149,13 +179,13 @@ def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[Base
             if value is None:
                 raise invalid_fields([{"field": name, "message": "It cannot be null."}])
         try:
-            user = await accounts.change(user_id, changes)
+            user = await accounts.change(caller, user_id, changes)
+        except NotAdmin:
+            raise _not_admin() from None
         except UserNotFound:
             raise Problem(404, "There is no such account.", slug="user-not-found") from None
         except LastAdmin:
-            raise Problem(
-                409, "The instance must keep at least one active admin.", slug="last-admin"
-            ) from None
+            raise last_admin() from None
         return json_response(user)
 
     tag = "admin"

@@ -13,6 +13,7 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
 from app.kernel.tokens import TokenVerifier, unauthorized
+from app.modules.auth.admin import LastAdmin, last_admin
 from app.modules.auth.passwords import HashInFlight, HashQueueFull
 from app.modules.auth.schemas import (
     DeleteAccountRequest,
@@ -157,6 +158,8 @@ def build_routes(
                 "The password is wrong, or the account is already gone.",
                 slug="wrong-password",
             ) from None
+        except LastAdmin:
+            raise last_admin() from None
         return Response(status_code=204)
 
     async def jwks_document(request: Request) -> Response:
@@ -237,6 +240,7 @@ def build_routes(
                 204: "Deleted; every module forgets its data",
                 401: "Missing or invalid access token",
                 403: "Wrong password",
+                409: "The last active admin, while other accounts remain",
                 429: "Too many failed attempts, or a password check of this "
                 "client still in progress",
                 503: "Too many password checks waiting",

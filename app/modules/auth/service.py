@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
-from app.modules.auth.admin import ROLES_LOCK
+from app.modules.auth.admin import ROLES_LOCK, keep_an_admin
 from app.modules.auth.emails import email_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
@@ -211,7 +211,9 @@ class AuthService:
                 raise InvalidCredentials
             attempt.succeeded()
         async with self.engine.begin() as conn:
+            await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
             await conn.execute(delete(users).where(users.c.id == user_id))
+            await keep_an_admin(conn)  # raises LastAdmin: an instance never loses its last
             await write_outbox(conn, [UserDeleted(user_id=user_id)])
 
     async def user(self, user_id: UUID) -> User | None:

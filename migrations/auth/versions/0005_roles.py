@@ -1,7 +1,7 @@
 """roles: admin or user; the first account of an instance is its admin
 
-An instance made before roles existed gets its oldest account as admin, so that someone
-can administer it.
+An instance made before roles existed gets its oldest active account as admin, so that
+someone can administer it.
 
 Revision ID: auth_0005
 Revises: auth_0004
@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.create_check_constraint("users_role", "users", "role IN ('admin', 'user')")
     op.execute(
         "UPDATE users SET role = 'admin' "
-        "WHERE id = (SELECT id FROM users ORDER BY created_at, id LIMIT 1)"
+        "WHERE id = (SELECT id FROM users WHERE is_active ORDER BY created_at, id LIMIT 1)"
     )
 
 

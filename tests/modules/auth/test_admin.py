@@ -107,3 +107,44 @@ async def test_bad_changes_are_422_naming_the_field_and_unknown_accounts_404(
             f"/api/admin/users/{unknown}", json={"is_active": True}, headers=as_admin
         )
         assert_problem(response, 404)
+
+
+async def test_the_last_admin_cannot_delete_their_account_while_others_remain(
+    client: httpx.AsyncClient,
+) -> None:
+    admin, as_admin = await signed_in(client, "admin@example.com")
+    user, as_user = await signed_in(client, "user@example.com")
+
+    refused = await client.request(
+        "DELETE", "/api/auth/me", json={"password": PASSWORD}, headers=as_admin
+    )
+    assert_problem(refused, 409)
+    assert (await client.get("/api/admin/users", headers=as_admin)).status_code == 200
+
+    # Another admin first; then the first may go, and the user may go too.
+    await client.patch(f"/api/admin/users/{user['id']}", json={"role": "admin"}, headers=as_admin)
+    for headers in (as_admin, as_user):
+        gone = await client.request(
+            "DELETE", "/api/auth/me", json={"password": PASSWORD}, headers=headers
+        )
+        assert gone.status_code == 204, gone.text
+    assert admin["role"] == "admin"
+
+
+async def test_an_admin_demoted_meanwhile_changes_nothing(client: httpx.AsyncClient) -> None:
+    first, as_first = await signed_in(client, "first@example.com")
+    second, as_second = await signed_in(client, "second@example.com")
+    await client.patch(f"/api/admin/users/{second['id']}", json={"role": "admin"}, headers=as_first)
+
+    # The second admin demotes the first; the first's next change is refused, not applied.
+    await client.patch(f"/api/admin/users/{first['id']}", json={"role": "user"}, headers=as_second)
+    refused = await client.patch(
+        f"/api/admin/users/{second['id']}", json={"is_active": False}, headers=as_first
+    )
+
+    assert_problem(refused, 403)
+    listed = (await client.get("/api/admin/users", headers=as_second)).json()["items"]
+    assert [(u["email"], u["role"], u["is_active"]) for u in listed] == [
+        ("first@example.com", "user", True),
+        ("second@example.com", "admin", True),
+    ]

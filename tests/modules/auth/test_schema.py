@@ -139,21 +139,27 @@ def test_0002_keys_the_stored_rows_and_reports_the_ones_it_cannot(
     assert len(run(scratch_url, "SELECT id FROM users")) == len(ROWS)
 
 
-def test_0005_makes_the_oldest_account_the_admin_of_an_existing_instance(
+def test_0005_makes_the_oldest_active_account_the_admin_of_an_existing_instance(
     scratch_url: str,
 ) -> None:
     migrations.upgrade("auth", scratch_url, "auth_0004")
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    # Inserted out of age order: the oldest is not the first row.
-    ages = {"newer@example.com": 1, "oldest@example.com": 0, "newest@example.com": 2}
+    # Inserted out of age order; the very oldest is disabled and could not administer.
+    ages = {
+        "newer@example.com": 1,
+        "oldest@example.com": 0,
+        "newest@example.com": 2,
+        "disabled@example.com": -1,
+    }
     for email, minutes in ages.items():
         run(
             scratch_url,
-            "INSERT INTO users (id, email, email_key, password_hash, created_at) "
-            "VALUES ($1, $2, $2, 'x', $3)",
+            "INSERT INTO users (id, email, email_key, password_hash, created_at, is_active) "
+            "VALUES ($1, $2, $2, 'x', $3, $4)",
             uuid.uuid4(),
             email,
             start + timedelta(minutes=minutes),
+            email != "disabled@example.com",
         )
 
     migrations.upgrade("auth", scratch_url)
@@ -163,4 +169,5 @@ def test_0005_makes_the_oldest_account_the_admin_of_an_existing_instance(
         "oldest@example.com": "admin",
         "newer@example.com": "user",
         "newest@example.com": "user",
+        "disabled@example.com": "user",
     }

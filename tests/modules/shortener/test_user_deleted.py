@@ -29,6 +29,7 @@ async def deliver_everything(client: httpx.AsyncClient) -> None:
 async def test_a_deleted_accounts_links_answer_410_and_nobody_elses_do(
     client: httpx.AsyncClient, database_urls: dict[str, str]
 ) -> None:
+    await new_account(client, "admin@example.com")  # the instance's admin: ana may go
     ana = await new_account(client)
     bo = await new_account(client, "bo@example.com")
     await stop_background_relays(client)
