@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import jwt
@@ -86,12 +86,39 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
+Role = Literal["admin", "user"]
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who a verified access token speaks for."""
+    """Who a verified access token (or API key) speaks for."""
 
     user_id: UUID
     token_id: str
+    role: Role = "user"
+    issued_at: float = 0.0  # seconds since the epoch
+    # What the caller may do: None for a session (everything its role allows), an API
+    # key's scopes otherwise.
+    scopes: frozenset[str] | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin" and (self.scopes is None or "admin" in self.scopes)
+
+    def require(self, scope: str) -> None:
+        """A 403 problem naming `scope` when an API key lacks it."""
+        if self.scopes is not None and scope not in self.scopes:
+            raise Problem(
+                403,
+                f"This API key lacks the scope '{scope}'.",
+                slug="missing-scope",
+            )
+
+    def require_admin(self) -> None:
+        """A 403 problem unless the caller is an admin (and, for a key, has `admin`)."""
+        self.require("admin")
+        if self.role != "admin":
+            raise Problem(403, "Only an admin of this instance may do this.", slug="not-admin")
 
 
 class InvalidToken(Exception):
@@ -189,7 +216,12 @@ class TokenVerifier:
                 leeway=self._settings.leeway_seconds,
                 options={"require": _REQUIRED_CLAIMS},
             )
-            return Principal(user_id=UUID(str(claims["sub"])), token_id=str(claims["jti"]))
+            return Principal(
+                user_id=UUID(str(claims["sub"])),
+                token_id=str(claims["jti"]),
+                role="admin" if claims.get("role") == "admin" else "user",
+                issued_at=float(claims["iat"]),
+            )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("The access token has expired.") from exc
         except (jwt.PyJWTError, ValueError) as exc:

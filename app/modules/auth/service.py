@@ -113,9 +113,9 @@ class AuthService:
             async with self.engine.connect() as conn:
                 row = (
                     await conn.execute(
-                        select(users.c.id, users.c.password_hash, users.c.is_active).where(
-                            users.c.email_key == key
-                        )
+                        select(
+                            users.c.id, users.c.password_hash, users.c.is_active, users.c.role
+                        ).where(users.c.email_key == key)
                     )
                 ).one_or_none()
             valid, new_hash = await self.passwords.verify(
@@ -133,7 +133,7 @@ class AuthService:
                     .where(users.c.id == row.id)
                     .values(password_hash=new_hash, updated_at=func.now())
                 )
-            pair, _ = await self._issue(conn, row.id, family_id=uuid.uuid4())
+            pair, _ = await self._issue(conn, row.id, row.role, family_id=uuid.uuid4())
             return pair
 
     async def refresh(self, token: str) -> TokenPair:
@@ -160,10 +160,12 @@ class AuthService:
                 raise InvalidRefreshToken("The refresh token has been revoked.")
             elif row.expires_at <= datetime.now(UTC):
                 raise InvalidRefreshToken("The refresh token has expired.")
-            elif not await self._is_active(conn, row.user_id):
+            elif (role := await self._active_role(conn, row.user_id)) is None:
                 raise InvalidRefreshToken("The account is disabled or gone.")
             else:
-                pair, successor = await self._issue(conn, row.user_id, family_id=row.family_id)
+                pair, successor = await self._issue(
+                    conn, row.user_id, role, family_id=row.family_id
+                )
                 await conn.execute(
                     update(refresh_tokens)
                     .where(refresh_tokens.c.id == row.id)
@@ -264,7 +266,7 @@ class AuthService:
     # helpers
 
     async def _issue(
-        self, conn: AsyncConnection, user_id: UUID, family_id: UUID
+        self, conn: AsyncConnection, user_id: UUID, role: str, family_id: UUID
     ) -> tuple[TokenPair, UUID]:
         """A new access token and refresh token; returns the pair and the refresh row's id."""
         refresh = new_refresh_token()
@@ -279,7 +281,7 @@ class AuthService:
             )
         )
         pair = TokenPair(
-            access_token=self.access_tokens.issue(user_id),
+            access_token=self.access_tokens.issue(user_id, role),
             refresh_token=refresh,
             expires_in=self.access_tokens.ttl_seconds,
         )
@@ -294,8 +296,8 @@ class AuthService:
         )
 
     @staticmethod
-    async def _is_active(conn: AsyncConnection, user_id: UUID) -> bool:
-        active = (
-            await conn.execute(select(users.c.is_active).where(users.c.id == user_id))
+    async def _active_role(conn: AsyncConnection, user_id: UUID) -> str | None:
+        """The role of an active account; None for a disabled or unknown one."""
+        return (
+            await conn.execute(select(users.c.role).where(users.c.id == user_id, users.c.is_active))
         ).scalar_one_or_none()
-        return bool(active)

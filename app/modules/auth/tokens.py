@@ -22,11 +22,14 @@ class AccessTokenIssuer:
         self._settings = settings
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user_id: UUID) -> str:
+    def issue(self, user_id: UUID, role: str) -> str:
         now = datetime.now(UTC)
         claims = {
             "sub": str(user_id),
-            "iat": now,
+            # To the microsecond, not RFC 7519's usual whole second: a token issued just
+            # after a password change must not look older than the change.
+            "iat": now.timestamp(),
+            "role": role,
             "exp": now + timedelta(seconds=self.ttl_seconds),
             "iss": self._settings.issuer,
             "aud": self._settings.audience,

@@ -84,8 +84,9 @@ async def test_jwks_publishes_the_public_key_that_verifies_access_tokens(
     assert "d" not in jwk  # never the private part
     assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
     decoded = jwt.decode(token, public_key_from_jwk(jwk), algorithms=["EdDSA"], audience="encurta")
-    assert set(decoded) >= {"sub", "iat", "exp", "iss", "aud", "jti"}
-    assert decoded["exp"] - decoded["iat"] == 900
+    assert set(decoded) >= {"sub", "iat", "exp", "iss", "aud", "jti", "role"}
+    assert 899 < decoded["exp"] - decoded["iat"] <= 900  # exp whole seconds, iat finer
+    assert decoded["role"] == "admin"  # the instance's first account
 
 
 async def test_a_token_signed_by_auths_key_is_accepted(
