@@ -22,7 +22,8 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import TokenVerifier, unauthorized
 from app.modules.auth.schemas import User
-from app.modules.auth.tables import refresh_tokens, users
+from app.modules.auth.sessions import end_sessions
+from app.modules.auth.tables import users
 
 # Taken by every change of who is an admin, and by registrations (which pick the role).
 ROLES_LOCK = 0x61750001
@@ -127,13 +128,7 @@ class Accounts:
                 raise UserNotFound
             await keep_an_admin(conn)
             if changes.get("is_active") is False:
-                await conn.execute(
-                    update(refresh_tokens)
-                    .where(
-                        refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None)
-                    )
-                    .values(revoked_at=func.now())
-                )
+                await end_sessions(conn, user_id)
         return User.model_validate(row, from_attributes=True)
 
 
