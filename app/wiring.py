@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from app.bus.handoff import HandOff
+from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked
 from app.contracts.base import IntegrationEvent
+from app.kernel.access import AccessList, Gate
 from app.kernel.settings import DatabaseSettings, TokenSettings
-from app.kernel.tokens import TokenVerifier
 
 E = TypeVar("E", bound=IntegrationEvent)
 S = TypeVar("S", bound=DatabaseSettings)
@@ -67,7 +68,7 @@ class ModuleContext:
     """What the composition root hands every module it builds, and all it hands."""
 
     engine: AsyncEngine  # the module's own database
-    verifier: TokenVerifier  # checks access tokens; routes use this one, not app state
+    gate: Gate  # authenticates callers (tokens, API keys) against this module's access list
     tokens: TokenSettings  # issuer and audience of access tokens
     data_dir: Path  # keys and secrets generated at first start
     # Where a hot writer of the module's outbox hands committed rows to its relay.
@@ -117,6 +118,45 @@ class Module:
     def subscribe_every_process(self, event: type[E], handle: BroadcastHandler[E]) -> None:
         """Hear `event` in every process of this module, with no inbox (cache eviction)."""
         self.broadcasts.append(Broadcast(event, handle))
+
+    def keep_access_list(self) -> None:
+        """Keep this module's copy of auth's access list (app.kernel.access), which its
+        Gate reads: the module's tables need `access_tables(metadata)`. Every write is
+        idempotent and order-proof, so the inbox need not record these events."""
+        access = AccessList()
+
+        async def account(conn: AsyncConnection, events: Sequence[AccessChanged]) -> None:
+            for e in events:
+                await access.account_changed(
+                    conn,
+                    user_id=e.user_id,
+                    active=e.active,
+                    role=e.role,
+                    tokens_after=e.tokens_after,
+                    changed_at=e.changed_at,
+                )
+
+        async def issued(conn: AsyncConnection, events: Sequence[ApiKeyIssued]) -> None:
+            for e in events:
+                await access.key_issued(
+                    conn,
+                    key_id=e.key_id,
+                    key_hash=bytes.fromhex(e.key_hash),
+                    user_id=e.user_id,
+                    role=e.role,
+                    scopes=e.scopes,
+                    expires_at=e.expires_at,
+                )
+
+        async def revoked(conn: AsyncConnection, events: Sequence[ApiKeyRevoked]) -> None:
+            for e in events:
+                await access.key_revoked(
+                    conn, key_id=e.key_id, key_hash=bytes.fromhex(e.key_hash), user_id=e.user_id
+                )
+
+        self.subscribe(AccessChanged, account, deduplicates=True)
+        self.subscribe(ApiKeyIssued, issued, deduplicates=True)
+        self.subscribe(ApiKeyRevoked, revoked, deduplicates=True)
 
 
 @dataclass(frozen=True)

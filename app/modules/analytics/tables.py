@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from app.bus.inbox import inbox_tables
+from app.kernel.access import access_tables
 from app.modules.analytics.dimensions import DIMENSIONS
 
 metadata = MetaData()
@@ -126,3 +127,4 @@ url_dimension_stats = Table(
 )
 
 processed_events, parked_events = inbox_tables(metadata)
+access_accounts, access_keys = access_tables(metadata)

@@ -12,9 +12,11 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.contracts.auth import UserDeleted
+from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked, UserDeleted
+from app.kernel.access import AccessList
 from app.kernel.tokens import public_jwk
 from app.modules.auth.admin import Accounts, build_admin_routes
+from app.modules.auth.api_keys import ApiKeys, build_key_routes
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.purge import PeriodicPurge
@@ -56,12 +58,13 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         engine=context.engine,
         metadata=metadata,
         routes=[
-            *build_routes(service, context.verifier, jwks, settings.trusted_proxies),
-            *build_admin_routes(Accounts(context.engine), context.verifier),
+            *build_routes(service, context.gate, jwks, settings.trusted_proxies),
+            *build_admin_routes(Accounts(context.engine), context.gate),
+            *build_key_routes(ApiKeys(context.engine, AccessList()), context.gate),
         ],
         on_startup=[purge.start],
         on_shutdown=[purge.stop, passwords.close],
-        publishes=[UserDeleted],
+        publishes=[UserDeleted, AccessChanged, ApiKeyIssued, ApiKeyRevoked],
         public_keys=[signing_key.public_key()],
     )
 

@@ -8,11 +8,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from app.kernel.access import Gate
 from app.kernel.http import client_ip, json_response, read_json
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
-from app.kernel.tokens import TokenVerifier, unauthorized
+from app.kernel.tokens import unauthorized
 from app.modules.auth.admin import LastAdmin, last_admin
 from app.modules.auth.passwords import HashInFlight, HashQueueFull
 from app.modules.auth.schemas import (
@@ -80,7 +81,7 @@ def _hash_queue_full() -> Problem:
 
 def build_routes(
     service: AuthService,
-    verifier: TokenVerifier,
+    gate: Gate,
     jwks: Jwks,
     trusted_proxies: Sequence[IPNetwork] = (),
 ) -> list[BaseRoute]:
@@ -135,14 +136,15 @@ def build_routes(
         return Response(status_code=204)
 
     async def me(request: Request) -> Response:
-        principal = await verifier.authenticate(request)
+        principal = await gate.authenticate(request)
         user = await service.user(principal.user_id)
         if user is None or not user.is_active:
             raise unauthorized("The account of this token is disabled or gone.")
         return json_response(user)
 
     async def delete_me(request: Request) -> Response:
-        principal = await verifier.authenticate(request)
+        principal = await gate.authenticate(request)
+        principal.require_session()
         body = await read_json(request, DeleteAccountRequest)
         try:
             await service.delete_account(principal.user_id, body.password, ip(request))

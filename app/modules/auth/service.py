@@ -18,6 +18,7 @@ from app.modules.auth.admin import ROLES_LOCK, keep_an_admin
 from app.modules.auth.emails import email_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
+from app.modules.auth.sessions import end_sessions
 from app.modules.auth.tables import refresh_tokens, users
 from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle, client_key
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
@@ -216,6 +217,7 @@ class AuthService:
             await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
             await conn.execute(delete(users).where(users.c.id == user_id))
             await keep_an_admin(conn)  # raises LastAdmin: an instance never loses its last
+            await end_sessions(conn, user_id)  # its tokens and keys stop everywhere
             await write_outbox(conn, [UserDeleted(user_id=user_id)])
 
     async def user(self, user_id: UUID) -> User | None:

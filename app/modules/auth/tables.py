@@ -17,8 +17,10 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.bus.outbox import outbox_table
+from app.kernel.access import access_tables
 
 metadata = MetaData()
 
@@ -61,4 +63,20 @@ refresh_tokens = Table(
     Index("refresh_tokens_expires", "expires_at"),  # the purge
 )
 
+# API keys as their owners see them; what the Gates need is in access_keys.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    # The key's first characters, to tell keys apart in a list; never enough to use one.
+    Column("prefix", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True)),
+    Index("api_keys_user", "user_id", "created_at"),
+)
+
 outbox = outbox_table(metadata)
+access_accounts, access_keys = access_tables(metadata)

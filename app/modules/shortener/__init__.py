@@ -39,13 +39,14 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(links, redirector, context.verifier, settings),
+        routes=build_routes(links, redirector, context.gate, settings),
         front=redirector,
         tallies={"clicks per link": links.click_counts},
         on_startup=[keys.start, batcher.start],
         on_shutdown=[batcher.stop, keys.stop],
         publishes=[LinkCreated, LinkUpdated, LinkDeleted, LinkClicked],
     )
+    module.keep_access_list()
     module.subscribe(UserDeleted, on_user_deleted(cache.evict))
     module.subscribe_every_process(LinkDeleted, evict_changed(cache))
     module.subscribe_every_process(LinkUpdated, evict_changed(cache))

@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from app.kernel.access import Gate
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
-from app.kernel.tokens import Principal, TokenVerifier, unauthorized
+from app.kernel.tokens import Principal, unauthorized
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
@@ -64,7 +65,7 @@ def _known_shape(code: str) -> str:
 def build_routes(
     links: Links,
     redirector: Redirector,
-    verifier: TokenVerifier,
+    gate: Gate,
     settings: ShortenerSettings,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
@@ -98,8 +99,9 @@ def build_routes(
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
-        if "authorization" in request.headers or not settings.allow_anonymous:
-            owner = await verifier.authenticate(request)
+        identified = "authorization" in request.headers or "x-api-key" in request.headers
+        if identified or not settings.allow_anonymous:
+            owner = await gate.authenticate(request, "links:write")
         body = await read_json(request, CreateLink)
         target = checked(request, body.url)
         if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
@@ -125,7 +127,7 @@ def build_routes(
         return response
 
     async def list_links(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         query = read_query(request, PageQuery)
         page = await links.page(
             owner.user_id, query.page, query.per_page, tag=query.tag, q=query.q, sort=query.sort
@@ -141,7 +143,7 @@ def build_routes(
         )
 
     async def show(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         code = _known_shape(request.path_params["code"])
         try:
             link = await links.get(owner.user_id, code)
@@ -150,7 +152,7 @@ def build_routes(
         return json_response(present(request)(link))
 
     async def change(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:write")
         code = _known_shape(request.path_params["code"])
         body = await read_json(request, UpdateLink)
         changes = {
@@ -176,7 +178,7 @@ def build_routes(
         return json_response(present(request)(link))
 
     async def qr(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         code = _known_shape(request.path_params["code"])
         query = read_query(request, QrQuery)
         try:
@@ -187,12 +189,12 @@ def build_routes(
         return Response(image, media_type=MEDIA_TYPES[query.format])
 
     async def list_tags(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         tags = await links.tags(owner.user_id)
         return json_response(TagList(items=[TagOut(tag=tag, links=count) for tag, count in tags]))
 
     async def delete(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:write")
         code = _known_shape(request.path_params["code"])
         try:
             await links.delete(owner.user_id, code)

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
+from app.kernel.access import access_tables
 
 metadata = MetaData()
 
@@ -92,3 +93,4 @@ deleted_owners = Table(
 
 outbox = outbox_table(metadata)
 processed_events, parked_events = inbox_tables(metadata)
+access_accounts, access_keys = access_tables(metadata)
