@@ -3,10 +3,10 @@
 A copy of the tree gets a throwaway fourth module, `notes`: its own database (provisioned by
 the embedded server like the others), its own Alembic history, a route that checks access
 tokens with the gate it was built with (against its own copy of the access list), and an
-inbox subscription to the shortener's `link_created`. The only change to existing code is the registry's line of names. Then the
-import contracts hold on the copy, `encurta modules` shows the new module's canvas, and
-`encurta serve` runs all four: a link created in the shortener reaches `notes` through the
-bus and its own inbox. The real tree is never touched.
+inbox subscription to the shortener's `link_created`. The only change to existing code is
+the registry's line of names. Then the import contracts hold on the copy, `encurta modules`
+shows the new module's canvas, and `encurta serve` runs all four: a link created in the
+shortener reaches `notes` through the bus and its own inbox. The real tree is never touched.
 """
 
 from __future__ import annotations
