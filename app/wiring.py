@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import MetaData
@@ -22,6 +24,8 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from app.bus.handoff import HandOff
+from app.bus.outbox import write_outbox
+from app.contracts.access import ApiKeyUsed
 from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked
 from app.contracts.base import IntegrationEvent
 from app.kernel.access import AccessList, Gate
@@ -157,6 +161,16 @@ class Module:
         self.subscribe(AccessChanged, account, deduplicates=True)
         self.subscribe(ApiKeyIssued, issued, deduplicates=True)
         self.subscribe(ApiKeyRevoked, revoked, deduplicates=True)
+
+    def report_key_use(self, gate: Gate) -> None:
+        """Tell auth when this module admits an API key (at most once a minute per key),
+        through the module's outbox, so its owner sees the key's last use wherever it was."""
+
+        async def used(conn: AsyncConnection, key_id: UUID, user_id: UUID, at: datetime) -> None:
+            await write_outbox(conn, [ApiKeyUsed(key_id=key_id, user_id=user_id, used_at=at)])
+
+        gate.on_key_use = used
+        self.publishes = [*self.publishes, ApiKeyUsed]
 
 
 @dataclass(frozen=True)

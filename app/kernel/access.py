@@ -19,7 +19,7 @@ import re
 import secrets
 import string
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 from uuid import UUID
@@ -56,6 +56,10 @@ _KEY_PATTERN = re.compile(rf"{API_KEY_PREFIX}[0-9A-Za-z]{{{_RANDOM_LENGTH + _CHE
 # `last_used_at` is written at most this often per key and module: a busy key costs one
 # small write a minute, not one per request.
 _LAST_USED_STEP = timedelta(minutes=1)
+
+# Told, in the admitting transaction, when a key's `last_used_at` moves: (conn, key id,
+# owner id, when).
+KeyUse = Callable[[AsyncConnection, UUID, UUID, datetime], Awaitable[None]]
 
 
 def access_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -176,6 +180,17 @@ class AccessList:
             .on_conflict_do_nothing()
         )
 
+    async def key_used(self, conn: AsyncConnection, *, key_id: UUID, used_at: datetime) -> None:
+        keys = self.keys
+        await conn.execute(
+            update(keys)
+            .where(
+                keys.c.key_id == key_id,
+                or_(keys.c.last_used_at.is_(None), keys.c.last_used_at < used_at),
+            )
+            .values(last_used_at=used_at)
+        )
+
     async def key_revoked(
         self, conn: AsyncConnection, *, key_id: UUID, key_hash: bytes, user_id: UUID
     ) -> None:
@@ -197,6 +212,7 @@ class Gate:
         self.verifier = verifier
         self._engine = engine
         self._list = AccessList()
+        self.on_key_use: KeyUse | None = None
 
     async def authenticate(self, request: Request, scope: str | None = None) -> Principal:
         """The caller, or a 401 problem; a 403 naming `scope` when a key lacks it."""
@@ -270,11 +286,11 @@ class Gate:
                     "The API key is not valid: unknown, revoked or expired.",
                     error="invalid_token",
                 )
-            last = row.last_used_at
-            if last is None or last < datetime.now(UTC) - _LAST_USED_STEP:
-                await conn.execute(
-                    update(keys).where(keys.c.key_id == row.key_id).values(last_used_at=now)
-                )
+            used_at = datetime.now(UTC)
+            if row.last_used_at is None or row.last_used_at < used_at - _LAST_USED_STEP:
+                await self._list.key_used(conn, key_id=row.key_id, used_at=used_at)
+                if self.on_key_use is not None:
+                    await self.on_key_use(conn, row.key_id, row.user_id, used_at)
         admin = row.role == "admin" and row.account_role in (None, "admin")
         return Principal(
             user_id=row.user_id,

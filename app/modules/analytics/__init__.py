@@ -43,6 +43,7 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
     module.subscribe(LinkUpdated, on_link_updated)
     module.subscribe(LinkDeleted, on_link_deleted)
     module.keep_access_list()
+    module.report_key_use(context.gate)
     module.subscribe(UserDeleted, on_user_deleted)
     return module
 

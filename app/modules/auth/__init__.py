@@ -8,10 +8,13 @@ Nothing else in the package is imported from outside it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.contracts.access import ApiKeyUsed
 from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked, UserDeleted
 from app.kernel.access import AccessList
 from app.kernel.tokens import public_jwk
@@ -53,20 +56,30 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
     )
     purge = PeriodicPurge(service.purge_refresh_tokens, settings.refresh_token_purge_seconds)
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
-    return Module(
+    access = AccessList()
+    module = Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
         routes=[
             *build_routes(service, context.gate, jwks, settings.trusted_proxies),
             *build_admin_routes(Accounts(context.engine), context.gate),
-            *build_key_routes(ApiKeys(context.engine, AccessList()), context.gate),
+            *build_key_routes(ApiKeys(context.engine, access), context.gate),
         ],
         on_startup=[purge.start],
         on_shutdown=[purge.stop, passwords.close],
         publishes=[UserDeleted, AccessChanged, ApiKeyIssued, ApiKeyRevoked],
         public_keys=[signing_key.public_key()],
     )
+
+    async def key_used(conn: AsyncConnection, events: Sequence[ApiKeyUsed]) -> None:
+        """Another module admitted a key: its owner's list shows the latest use."""
+        for event in events:
+            await access.key_used(conn, key_id=event.key_id, used_at=event.used_at)
+
+    # Uses on auth's own routes are written by its gate; only the others' arrive here.
+    module.subscribe(ApiKeyUsed, key_used, deduplicates=True)
+    return module
 
 
 MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module)

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
 from app.kernel.access import access_tables
 
@@ -79,4 +80,5 @@ api_keys = Table(
 )
 
 outbox = outbox_table(metadata)
+processed_events, parked_events = inbox_tables(metadata)  # only access.api_key_used
 access_accounts, access_keys = access_tables(metadata)

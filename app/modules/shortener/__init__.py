@@ -47,6 +47,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         publishes=[LinkCreated, LinkUpdated, LinkDeleted, LinkClicked],
     )
     module.keep_access_list()
+    module.report_key_use(context.gate)
     module.subscribe(UserDeleted, on_user_deleted(cache.evict))
     module.subscribe_every_process(LinkDeleted, evict_changed(cache))
     module.subscribe_every_process(LinkUpdated, evict_changed(cache))

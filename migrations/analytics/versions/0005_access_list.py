@@ -44,7 +44,29 @@ def upgrade() -> None:
     )
     op.create_index("access_keys_hash", "access_keys", ["key_hash"], unique=True)
 
+    # app.bus.outbox.outbox_table as of this revision, written out: analytics now tells
+    # auth when it admitted an API key (access.api_key_used).
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column("event_id", sa.Uuid(), nullable=False, unique=True),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column("sent_at", sa.DateTime(timezone=True)),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
+        sa.Column("last_error", sa.Text()),
+        sa.Column("claimed_by", sa.Uuid()),
+        sa.Column("claimed_until", sa.DateTime(timezone=True)),
+    )
+    op.create_index("outbox_unsent", "outbox", ["id"], postgresql_where=sa.text("sent_at IS NULL"))
+
 
 def downgrade() -> None:
+    op.drop_table("outbox")
     op.drop_table("access_keys")
     op.drop_table("access_accounts")

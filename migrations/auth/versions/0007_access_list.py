@@ -59,8 +59,44 @@ def upgrade() -> None:
     )
     op.create_index("api_keys_user", "api_keys", ["user_id", "created_at"])
 
+    # app.bus.inbox.inbox_tables as of this revision, written out: auth now consumes the
+    # other modules' access.api_key_used.
+    op.create_table(
+        "processed_events",
+        sa.Column("event_id", sa.Uuid(), primary_key=True),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column("ttl_expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("processed_events_ttl", "processed_events", ["ttl_expires_at"])
+    op.create_table(
+        "parked_events",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("event_id", sa.Uuid()),
+        sa.Column("type", sa.Text()),
+        sa.Column("envelope", sa.Text(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "first_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+        sa.Column(
+            "last_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("parked_events")
+    op.drop_table("processed_events")
     op.drop_table("api_keys")
     op.drop_table("access_keys")
     op.drop_table("access_accounts")

@@ -68,6 +68,13 @@ async def test_a_key_is_shown_once_and_works_within_its_scopes_in_every_module(
     stats = await client.get(f"/api/stats/{code}", headers=as_key)
     assert_problem(stats, 403)
     assert "stats:read" in stats.json()["detail"]
+    # Its owner sees that it was used: the shortener told auth, through the bus.
+    listed = await eventually(
+        lambda: client.get("/api/keys", headers=session),
+        lambda r: r.json()["items"][0]["last_used_at"] is not None,
+        what="the key's last use reaches auth",
+    )
+    assert datetime.fromisoformat(listed.json()["items"][0]["last_used_at"]) <= datetime.now(UTC)
     # A key cannot manage keys or the account.
     assert_problem(await client.get("/api/keys", headers=as_key), 403)
     assert_problem(
