@@ -35,6 +35,9 @@ AUTH_PATHS = {
     "/.well-known/jwks.json",
     "/api/admin/users",
     "/api/admin/users/{id}",
+    "/api/admin/invites",
+    "/api/admin/invites/{id}",
+    "/api/auth/password",
 }
 HEALTH_PATHS = {"/healthz", "/readyz"}
 SHORTENER_PATHS = {

@@ -17,6 +17,7 @@ from app.kernel.tokens import public_jwk
 from app.modules.auth.admin import Accounts, build_admin_routes
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.passwords import Passwords
+from app.modules.auth.provisioning import build_provisioning_routes
 from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.routes import build_routes
 from app.modules.auth.schemas import Jwks
@@ -48,6 +49,7 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         throttle=LoginThrottle(settings.throttle),
         registrations=RegistrationThrottle(settings.throttle),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        registration=settings.registration,
     )
     purge = PeriodicPurge(service.purge_refresh_tokens, settings.refresh_token_purge_seconds)
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
@@ -58,6 +60,9 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         routes=[
             *build_routes(service, context.verifier, jwks, settings.trusted_proxies),
             *build_admin_routes(Accounts(context.engine), context.verifier),
+            *build_provisioning_routes(
+                context.engine, passwords, context.verifier, settings.trusted_proxies
+            ),
         ],
         on_startup=[purge.start],
         on_shutdown=[purge.stop, passwords.close],

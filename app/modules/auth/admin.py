@@ -140,19 +140,24 @@ def last_admin() -> Problem:
     )
 
 
-def _not_admin() -> Problem:
+def not_admin() -> Problem:
     return Problem(403, "Only an admin of this instance may do this.", slug="not-admin")
+
+
+async def require_admin(request: Request, verifier: TokenVerifier, accounts: Accounts) -> UUID:
+    """The caller's id, if the token is good and its account an active admin now."""
+    principal = await verifier.authenticate(request)
+    role = await accounts.role(principal.user_id)
+    if role is None:
+        raise unauthorized("The account of this token is disabled or gone.")
+    if role != "admin":
+        raise not_admin()
+    return principal.user_id
 
 
 def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[BaseRoute]:
     async def admin(request: Request) -> UUID:
-        principal = await verifier.authenticate(request)
-        role = await accounts.role(principal.user_id)
-        if role is None:
-            raise unauthorized("The account of this token is disabled or gone.")
-        if role != "admin":
-            raise _not_admin()
-        return principal.user_id
+        return await require_admin(request, verifier, accounts)
 
     async def list_users(request: Request) -> Response:
         await admin(request)
@@ -176,7 +181,7 @@ def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[Base
         try:
             user = await accounts.change(caller, user_id, changes)
         except NotAdmin:
-            raise _not_admin() from None
+            raise not_admin() from None
         except UserNotFound:
             raise Problem(404, "There is no such account.", slug="user-not-found") from None
         except LastAdmin:
