@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 pytestmark = pytest.mark.integration
 
 ENCURTA = Path(sys.executable).parent / "encurta"
-SUBCOMMANDS = ["serve", "migrate", "events", "reconcile", "config", "openapi", "modules"]
+SUBCOMMANDS = ["serve", "migrate", "events", "reconcile", "config", "openapi", "modules", "users"]
 AUTH_PATHS = {
     "/api/auth/register",
     "/api/auth/login",
@@ -174,6 +174,7 @@ def test_top_level_help_lists_every_command(runs: dict[str, Run]) -> None:
         ("modules", ["routes, tables"]),
         ("events", ["parked", "replay"]),
         ("reconcile", ["click_count", "--wait", "1 some differ", "3 nothing to compare"]),
+        ("users", ["users create EMAIL [--admin] --password-stdin", "users list", "2 usage"]),
     ],
 )
 def test_each_command_help_describes_it(

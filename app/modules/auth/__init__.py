@@ -3,7 +3,8 @@
 Its public face is this file: `MODULE`, which the registry lists. `create_module` loads
 (or generates, at first start) the Ed25519 signing key and offers its public half as the
 module's `public_keys`, from which every module in the process verifies access tokens.
-Nothing else in the package is imported from outside it.
+`MODULE.commands` adds `encurta users` (commands.py). Nothing else in the package is
+imported from outside it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.contracts.auth import UserDeleted
 from app.kernel.tokens import public_jwk
 from app.modules.auth.admin import Accounts, build_admin_routes
+from app.modules.auth.commands import USERS
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.provisioning import build_provisioning_routes
@@ -71,4 +73,4 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
     )
 
 
-MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module)
+MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module, commands=[USERS])
