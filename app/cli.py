@@ -143,8 +143,11 @@ def print_modules(settings: Settings) -> None:
 
 
 def _print_canvas(runtime: Runtime) -> None:
+    commands = {spec.name: spec.commands for spec in MODULES}
     for module in runtime.modules:
         print(f"{module.name}")
+        for command in commands.get(module.name, ()):
+            print(f"  command    encurta {command.name}")
         for route in module.routes:
             methods = ",".join(sorted(getattr(route, "methods", None) or [])) or "-"
             print(f"  route      {methods:<10} {getattr(route, 'path', '?')}")

@@ -96,6 +96,7 @@ def runs(
         ENCURTA_AUTH__PRIVATE_KEY=PRIVATE_KEY,
     )
     add("openapi", ["openapi"])
+    add("modules", ["modules"])
     add("openapi without auth", ["openapi"], ENCURTA_MODULES="shortener,analytics")
     # Describing uses none of these: a key file not mounted where the docs are built, a
     # broker library not installed there.
@@ -298,3 +299,12 @@ def test_an_invalid_setting_exits_non_zero_naming_it(runs: dict[str, Run]) -> No
     assert "ENCURTA_PORT" in run.stderr
     assert "Traceback" not in run.stderr
     assert run.stdout == ""
+
+
+def test_modules_names_the_commands_a_module_adds(runs: dict[str, Run]) -> None:
+    run = runs["modules"]
+
+    assert run.returncode == 0, run
+    lines = run.stdout.splitlines()
+    assert lines[lines.index("auth") + 1].split() == ["command", "encurta", "users"]
+    assert ["route", "POST", "/api/admin/invites"] in [line.split() for line in lines]
