@@ -29,13 +29,13 @@ from app.modules.auth.schemas import (
 from app.modules.auth.service import (
     AccountDisabled,
     AuthService,
-    EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
     InviteRequired,
     RegistrationClosed,
 )
 from app.modules.auth.throttle import Throttled
+from app.modules.auth.users import EmailTaken
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

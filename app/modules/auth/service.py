@@ -21,9 +21,7 @@ from app.modules.auth.schemas import TokenPair, User
 from app.modules.auth.tables import refresh_tokens, users
 from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle, client_key
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
-from app.modules.auth.users import EmailTaken, insert_user, store_password
-
-__all__ = ["AuthService", "EmailTaken"]
+from app.modules.auth.users import insert_user, store_password
 
 
 class RegistrationClosed(Exception):
@@ -246,9 +244,9 @@ class AuthService:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(
-                        users.c.email, users.c.email_key, users.c.password_hash, users.c.role
-                    ).where(users.c.id == user_id, users.c.is_active)
+                    select(users.c.email, users.c.email_key, users.c.password_hash).where(
+                        users.c.id == user_id, users.c.is_active
+                    )
                 )
             ).one_or_none()
         if row is None:
@@ -281,10 +279,12 @@ class AuthService:
                 if kept is None:
                     raise InvalidRefreshToken("It is not a live refresh token of this account.")
             family = kept.family_id if kept is not None else None
-            if not await store_password(conn, user_id, new_hash, keep_family=family):
-                raise AccountDisabled  # deleted meanwhile
+            await store_password(conn, user_id, new_hash, keep_family=family)
+            # Disabled, demoted or deleted since the check: what the row says now.
+            if (role := await self._active_role(conn, user_id)) is None:
+                raise AccountDisabled
             pair, successor = await self._issue(
-                conn, user_id, row.role, family_id=family or uuid.uuid4()
+                conn, user_id, role, family_id=family or uuid.uuid4()
             )
             if kept is not None:
                 await conn.execute(
