@@ -10,6 +10,7 @@ everything else (settings sections, the composition root, the CLI) derives from 
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -174,10 +175,30 @@ class Module:
 
 
 @dataclass(frozen=True)
+class Command(Generic[S]):
+    """An operator command a module adds to `encurta` (`encurta users ...`).
+
+    `arguments` declares its arguments on its argparse parser; `run(args, settings,
+    engine)` does the work against the module's own database (migrated first), with the
+    module's settings section, and returns the exit status: 0 done, 1 refused or failed
+    (having said why on stderr in one line), 2 a usage error. Nothing else of the module is
+    built: no key is loaded, no route or relay made.
+    """
+
+    name: str
+    help: str
+    description: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, S, AsyncEngine], Awaitable[int]]
+
+
+@dataclass(frozen=True)
 class ModuleSpec(Generic[S]):
     """A module as the registry lists it: its name (which is also its settings section,
-    its database, its role and its Alembic history), its settings model, its factory."""
+    its database, its role and its Alembic history), its settings model, its factory, and
+    the operator commands it adds to `encurta`."""
 
     name: str
     settings: type[S]
     create: Callable[[S, ModuleContext], Module]
+    commands: Sequence[Command[S]] = ()

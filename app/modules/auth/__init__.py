@@ -3,7 +3,8 @@
 Its public face is this file: `MODULE`, which the registry lists. `create_module` loads
 (or generates, at first start) the Ed25519 signing key and offers its public half as the
 module's `public_keys`, from which every module in the process verifies access tokens.
-Nothing else in the package is imported from outside it.
+`MODULE.commands` adds `encurta users` (commands.py). Nothing else in the package is
+imported from outside it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from app.kernel.access import AccessList
 from app.kernel.tokens import public_jwk
 from app.modules.auth.admin import Accounts, build_admin_routes
 from app.modules.auth.api_keys import ApiKeys, build_key_routes
+from app.modules.auth.commands import USERS
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.passwords import Passwords
+from app.modules.auth.provisioning import build_provisioning_routes
 from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.routes import build_routes
 from app.modules.auth.schemas import Jwks
@@ -53,6 +56,7 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         throttle=LoginThrottle(settings.throttle),
         registrations=RegistrationThrottle(settings.throttle),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        registration=settings.registration,
     )
     purge = PeriodicPurge(service.purge_refresh_tokens, settings.refresh_token_purge_seconds)
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
@@ -65,6 +69,9 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
             *build_routes(service, context.gate, jwks, settings.trusted_proxies),
             *build_admin_routes(Accounts(context.engine), context.gate),
             *build_key_routes(ApiKeys(context.engine, access), context.gate),
+            *build_provisioning_routes(
+                context.engine, passwords, context.gate, settings.trusted_proxies
+            ),
         ],
         on_startup=[purge.start],
         on_shutdown=[purge.stop, passwords.close],
@@ -82,4 +89,4 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
     return module
 
 
-MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module)
+MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module, commands=[USERS])

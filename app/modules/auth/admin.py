@@ -143,19 +143,25 @@ def last_admin() -> Problem:
     )
 
 
-def _not_admin() -> Problem:
+def not_admin() -> Problem:
     return Problem(403, "Only an admin of this instance may do this.", slug="not-admin")
+
+
+async def require_admin(request: Request, gate: Gate, accounts: Accounts) -> UUID:
+    """The caller's id, if the token (or an `admin` key) is good and its account an active
+    admin now."""
+    principal = await gate.authenticate(request, "admin")
+    role = await accounts.role(principal.user_id)
+    if role is None:
+        raise unauthorized("The account of this token is disabled or gone.")
+    if role != "admin":
+        raise not_admin()
+    return principal.user_id
 
 
 def build_admin_routes(accounts: Accounts, gate: Gate) -> list[BaseRoute]:
     async def admin(request: Request) -> UUID:
-        principal = await gate.authenticate(request, "admin")
-        role = await accounts.role(principal.user_id)
-        if role is None:
-            raise unauthorized("The account of this token is disabled or gone.")
-        if role != "admin":
-            raise _not_admin()
-        return principal.user_id
+        return await require_admin(request, gate, accounts)
 
     async def list_users(request: Request) -> Response:
         await admin(request)
@@ -179,7 +185,7 @@ def build_admin_routes(accounts: Accounts, gate: Gate) -> list[BaseRoute]:
         try:
             user = await accounts.change(caller, user_id, changes)
         except NotAdmin:
-            raise _not_admin() from None
+            raise not_admin() from None
         except UserNotFound:
             raise Problem(404, "There is no such account.", slug="user-not-found") from None
         except LastAdmin:

@@ -79,6 +79,23 @@ api_keys = Table(
     Index("api_keys_user", "user_id", "created_at"),
 )
 
+# Invitations to register (ENCURTA_AUTH__REGISTRATION=invite): single use, expiring.
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    # SHA-256 of the token, as for refresh tokens: the token is shown once, never stored.
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    # Optional restriction: only this address may use it (compared by its email_key).
+    Column("email", Text),
+    Column("email_key", Text),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("used_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
+)
+
 outbox = outbox_table(metadata)
 processed_events, parked_events = inbox_tables(metadata)  # only access.api_key_used
 access_accounts, access_keys = access_tables(metadata)

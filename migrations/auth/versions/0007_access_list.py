@@ -5,7 +5,7 @@ hashes of its API keys; every module keeps them here, and its Gate reads them on
 authenticated request (app.kernel.access).
 
 Revision ID: auth_0007
-Revises: auth_0005
+Revises: auth_0006
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "auth_0007"
-down_revision: str | None = "auth_0005"
+down_revision: str | None = "auth_0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
