@@ -26,7 +26,12 @@ from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import Principal, TokenVerifier
-from app.modules.shortener.blocklist import Blocklist, InvalidDomain, normalise_domain
+from app.modules.shortener.blocklist import (
+    MAX_DOMAIN,
+    Blocklist,
+    InvalidDomain,
+    normalise_domain,
+)
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.orphans import MAX_PATH, recent
@@ -47,6 +52,12 @@ from app.modules.shortener.service import (
 from app.modules.shortener.tables import urls
 
 MAX_REASON = 500
+_MAX_DOMAIN_PARAMETER = MAX_DOMAIN + 1  # and a trailing dot
+
+
+class AdminLinkQuery(PageQuery):
+    """GET /api/links' filters and sorts, over every user's links. (A class of its own: the
+    OpenAPI document describes a query model once, for the first route that reads it.)"""
 
 
 class AdminLinkOut(LinkOut):
@@ -211,7 +222,7 @@ def build_admin_routes(
 
     async def list_links(request: Request) -> Response:
         await admin(request)
-        query = read_query(request, PageQuery)
+        query = read_query(request, AdminLinkQuery)
         links, total = await admin_links.page(
             query.page, query.per_page, tag=query.tag, q=query.q, sort=query.sort
         )
@@ -259,8 +270,11 @@ def build_admin_routes(
 
     async def unblock(request: Request) -> Response:
         await admin(request)
+        raw = request.path_params["domain"]
+        if len(raw) > _MAX_DOMAIN_PARAMETER:
+            raise _bad_domain(f"A domain has at most {MAX_DOMAIN} characters.")
         try:
-            domain = normalise_domain(request.path_params["domain"])
+            domain = normalise_domain(raw)
         except InvalidDomain as exc:
             raise _bad_domain(str(exc)) from None
         if not await blocklist.unblock(domain):
@@ -284,7 +298,13 @@ def build_admin_routes(
     tag = "admin"
     not_admin = "Not an admin"
     unauthenticated = "No or invalid access token"
-    domain = {"domain": {"type": "string", "description": "A blocked domain, as listed."}}
+    domain = {
+        "domain": {
+            "type": "string",
+            "pattern": f"^[^\\s/?#@\\\\]{{1,{_MAX_DOMAIN_PARAMETER}}}$",
+            "description": "A blocked domain, as listed.",
+        }
+    }
     return [
         ApiRoute(
             "/api/admin/links",
@@ -293,7 +313,7 @@ def build_admin_routes(
             tag=tag,
             auth=True,
             summary="Every user's links, with their owners, filtered and sorted (admins only)",
-            query=PageQuery,
+            query=AdminLinkQuery,
             responses={200: AdminLinkPage, 401: unauthenticated, 403: not_admin},
         ),
         ApiRoute(

@@ -33,6 +33,7 @@ from app.modules.shortener.targets import UnsafeTarget, _parse_host, _split_port
 log = logging.getLogger(__name__)
 
 MAX_DOMAIN = 253
+_RETRY_SECONDS = 1.0
 
 
 class InvalidDomain(ValueError):
@@ -87,6 +88,7 @@ class Blocklist:
         self._reload = reload_seconds
         self._domains: frozenset[str] = frozenset()
         self._task: asyncio.Task[None] | None = None
+        self._loaded = False
 
     # The redirect's side: judged as a link is loaded into the cache.
 
@@ -121,11 +123,16 @@ class Blocklist:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(blocked_domains.c.domain))).scalars()
             self._replace(frozenset(rows))
+        self._loaded = True
 
     async def start(self) -> None:
-        await self.load()
-        if self._reload > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        """Load the set; a database that is not up yet does not stop the start (nor could
+        a link be loaded meanwhile): the load is tried again every second until it works."""
+        try:
+            await self.load()
+        except Exception:
+            log.exception("blocked domains: the first load failed; retried every second")
+        self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -136,7 +143,9 @@ class Blocklist:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._reload)
+            if self._loaded and self._reload <= 0:
+                return
+            await asyncio.sleep(self._reload if self._loaded else _RETRY_SECONDS)
             try:
                 await self.load()
             except Exception:

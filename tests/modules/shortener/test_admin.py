@@ -249,3 +249,21 @@ async def test_an_invalid_domain_is_a_422_naming_domain(
     )
     listed = await client.get("/api/admin/blocked-domains", headers=admin.headers)
     assert listed.json() == {"items": []}
+
+
+async def test_the_admin_routes_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+
+    assert response.status_code == 200, response.text
+    paths = response.json()["paths"]
+    documented = {(method.upper(), path) for path in paths for method in paths[path]}
+    assert documented >= {
+        ("GET", "/api/admin/links"),
+        ("PATCH", "/api/admin/links/{code}"),
+        ("GET", "/api/admin/blocked-domains"),
+        ("POST", "/api/admin/blocked-domains"),
+        ("DELETE", "/api/admin/blocked-domains/{domain}"),
+        ("GET", "/api/stats/orphans"),
+    }
+    parameters = paths["/api/admin/links"]["get"]["parameters"]
+    assert {parameter["name"] for parameter in parameters} >= {"q", "page", "per_page"}
