@@ -5,12 +5,14 @@ The first account of an instance is its admin (auth), and its access token says 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.modules.shortener.helpers import ShortenerDb
+from tests.modules.shortener.test_express import answered, head_of
 from tests.support.accounts import Account, new_account, shorten
 from tests.support.problems import assert_problem
 
@@ -267,3 +269,24 @@ async def test_the_admin_routes_are_in_the_openapi_document(client: httpx.AsyncC
     }
     parameters = paths["/api/admin/links"]["get"]["parameters"]
     assert {parameter["name"] for parameter in parameters} >= {"q", "page", "per_page"}
+
+
+async def test_the_express_lane_answers_a_disabled_or_blocked_link_410_with_the_reason(
+    client: httpx.AsyncClient,
+) -> None:
+    admin, user = await admin_and_user(client)
+    await shorten(client, user, code="fast")
+    await shorten(client, user, "https://blocked.example/", code="fastblock")
+    for code in ("fast", "fastblock"):
+        status, _ = head_of(await answered(client, f"/{code}"))
+        assert status == "HTTP/1.1 302 Found"  # and cached
+
+    await disable(client, admin, "fast", reason="Spam")
+    assert (await block(client, admin, "blocked.example")).status_code == 201
+
+    for code, said in (("fast", "Spam"), ("fastblock", "blocked.example")):
+        response = await answered(client, f"/{code}")
+        status, headers = head_of(response)
+        assert status == "HTTP/1.1 410 Gone"
+        assert headers["content-type"] == "application/problem+json"
+        assert said in json.loads(response.body)["detail"]

@@ -12,6 +12,7 @@ from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.redirect import Redirector
 from tests.conftest import AppFactory, runtime_of
 from tests.modules.shortener.helpers import ShortenerDb
+from tests.modules.shortener.test_express import answered, head_of
 from tests.support.accounts import new_account, shorten
 from tests.support.problems import assert_problem
 
@@ -108,3 +109,16 @@ async def test_a_bad_orphans_query_is_a_422_naming_the_parameter(
     response = await client.get("/api/stats/orphans", params=query, headers=admin.headers)
 
     assert_problem(response, 422, fields=[named])
+
+
+async def test_the_express_lane_counts_them_too(
+    client: httpx.AsyncClient, database_urls: dict[str, str]
+) -> None:
+    for _ in range(4):
+        status, _ = head_of(await answered(client, "/expressly-missing"))
+        assert status == "HTTP/1.1 404 Not Found"
+
+    await tally_of(client).flush()
+
+    rows = await ShortenerDb(database_urls).fetch("SELECT path, visits FROM orphan_visits")
+    assert [tuple(row) for row in rows] == [("/expressly-missing", 4)]
