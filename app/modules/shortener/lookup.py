@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +31,7 @@ from app.modules.shortener.cache import CachedLink, LinkCache
 
 _SELECT = """
     SELECT code, id, target_url, expires_at, deleted_at IS NOT NULL AS deleted, valid_from,
-           forward_query, max_visits
+           forward_query, max_visits, disabled_at IS NOT NULL AS disabled, disabled_reason
     FROM urls WHERE code = ANY($1::text[])
 """
 _CODES_PER_QUERY = 500
@@ -39,6 +39,11 @@ _QUERIES_AT_ONCE = 4  # each holds a pooled connection while it is out
 # Past this a lookup fails (and its connection is dropped) rather than hold its redirects:
 # an indexed lookup of a few hundred codes takes milliseconds.
 _TIMEOUT_SECONDS = 10.0
+
+
+# Why a link to this target answers 410 though it exists (its domain is blocked), or None:
+# judged once per load into the cache.
+Screen = Callable[[str], str | None]
 
 
 class LookupFailed(Exception):
@@ -56,8 +61,9 @@ class _Flight:
 
 
 class Lookups:
-    def __init__(self, engine: AsyncEngine, cache: LinkCache) -> None:
+    def __init__(self, engine: AsyncEngine, cache: LinkCache, screen: Screen | None = None) -> None:
         self._engine = engine
+        self._screen = screen
         self._cache = cache
         # The flights a miss may join: not overtaken by an eviction since they began.
         self._joinable: dict[str, _Flight] = {}
@@ -108,7 +114,7 @@ class Lookups:
         for flight in batch:
             row = found.get(flight.code)
             try:
-                link = None if row is None else _cached(row)
+                link = None if row is None else _cached(row, self._screen)
             except Exception as exc:  # noqa: BLE001 - one bad row fails its code alone
                 self._fail(flight, exc)
                 continue
@@ -144,7 +150,18 @@ class Lookups:
             return rows
 
 
-def _cached(row: asyncpg.Record) -> CachedLink:
+def disabled_reason(reason: str | None) -> str:
+    """What a link disabled by an admin answers (its 410's detail)."""
+    said = f": {reason}" if reason else "."
+    return f"This link has been disabled by an admin of this instance{said}"
+
+
+def _cached(row: asyncpg.Record, screen: Screen | None) -> CachedLink:
+    refused = None
+    if row["disabled"]:
+        refused = disabled_reason(row["disabled_reason"])
+    elif screen is not None:
+        refused = screen(row["target_url"])
     return CachedLink(
         id=row["id"],
         code=row["code"],
@@ -154,4 +171,5 @@ def _cached(row: asyncpg.Record) -> CachedLink:
         valid_from=row["valid_from"],
         forward_query=row["forward_query"],
         max_visits=row["max_visits"],
+        refused=refused,
     )

@@ -15,6 +15,7 @@ from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import Principal, unauthorized
+from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
@@ -67,6 +68,7 @@ def build_routes(
     redirector: Redirector,
     gate: Gate,
     settings: ShortenerSettings,
+    blocklist: Blocklist | None = None,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
         return (settings.public_url or str(request.base_url)).rstrip("/")
@@ -91,11 +93,14 @@ def build_routes(
 
     def checked(request: Request, url: str) -> str:
         try:
-            return check_target(
+            target = check_target(
                 url, own_hosts=own_hosts(request), allow_private=settings.allow_private_targets
             )
         except UnsafeTarget as exc:
             raise invalid_fields([{"field": "url", "message": str(exc)}]) from None
+        if blocklist is not None and (refusal := blocklist.refusal(target)):
+            raise invalid_fields([{"field": "url", "message": refusal}])
+        return target
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None

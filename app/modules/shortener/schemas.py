@@ -147,6 +147,10 @@ class LinkOut(BaseModel):
     max_visits: int | None
     visits: int = Field(description="People's visits used since the visit limit was set.")
     click_count: int
+    disabled: bool = Field(
+        default=False, description="Disabled by an admin: it answers 410; only an admin undoes it."
+    )
+    disabled_reason: str | None = Field(default=None, description="The admin's reason, if given.")
 
 
 class LinkPage(BaseModel):

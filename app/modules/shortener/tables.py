@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Identity,
     Index,
@@ -54,6 +55,9 @@ urls = Table(
     # At most this many human visits are let through; `visits` counts them.
     Column("max_visits", Integer),
     Column("visits", Integer, nullable=False, server_default=text("0")),
+    # Disabled by an admin: it answers 410 with the reason, and only an admin re-enables it.
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", Text),
     Index("urls_owner_created", "owner_id", "created_at"),
     CheckConstraint("valid_from < expires_at", name="urls_window"),
     CheckConstraint("max_visits > 0", name="urls_max_visits"),
@@ -89,6 +93,26 @@ deleted_owners = Table(
     metadata,
     Column("owner_id", Uuid, primary_key=True),
     Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Domains an admin blocked, each with its subdomains: links to them are refused, and
+# existing ones answer 410 (admin.py, blocklist.py).
+blocked_domains = Table(
+    "blocked_domains",
+    metadata,
+    Column("domain", Text, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", Uuid),
+)
+
+# Visits to codes that do not exist, per day and path: a rollup that the redirect's
+# in-memory tally is folded into (orphans.py), never a row per visit, never an address.
+orphan_visits = Table(
+    "orphan_visits",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("visits", BigInteger, nullable=False),
 )
 
 outbox = outbox_table(metadata)

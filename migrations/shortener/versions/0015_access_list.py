@@ -5,7 +5,7 @@ hashes of its API keys; every module keeps them here, and its Gate reads them on
 authenticated request (app.kernel.access).
 
 Revision ID: shortener_0015
-Revises: shortener_0012
+Revises: shortener_0014
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "shortener_0015"
-down_revision: str | None = "shortener_0012"
+down_revision: str | None = "shortener_0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -29,6 +29,8 @@ LINK_FIELDS = {
     "max_visits",
     "visits",
     "click_count",
+    "disabled",
+    "disabled_reason",
 }
 
 
