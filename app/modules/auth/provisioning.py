@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from app.kernel.access import Gate
 from app.kernel.http import client_ip, json_response, read_json
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
-from app.kernel.access import Gate
 from app.modules.auth.admin import ROLES_LOCK, Accounts, NotAdmin, not_admin, require_admin
 from app.modules.auth.invites import InviteList, InviteRequest, Invites, NewInvite
 from app.modules.auth.passwords import (

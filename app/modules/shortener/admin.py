@@ -22,10 +22,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from app.bus.outbox import write_outbox
+from app.kernel.access import Gate
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
-from app.kernel.access import Gate
 from app.kernel.tokens import Principal
 from app.modules.shortener.blocklist import (
     MAX_DOMAIN,
