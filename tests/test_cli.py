@@ -38,6 +38,8 @@ AUTH_PATHS = {
     "/api/admin/invites",
     "/api/admin/invites/{id}",
     "/api/auth/password",
+    "/api/keys",
+    "/api/keys/{id}",
 }
 HEALTH_PATHS = {"/healthz", "/readyz"}
 SHORTENER_PATHS = {
@@ -46,6 +48,11 @@ SHORTENER_PATHS = {
     "/api/links/{code}/qr",
     "/api/tags",
     "/{code}",
+    "/api/admin/links",
+    "/api/admin/links/{code}",
+    "/api/admin/blocked-domains",
+    "/api/admin/blocked-domains/{domain}",
+    "/api/stats/orphans",
 }
 ANALYTICS_PATHS = {"/api/stats/{code}"}
 DB_PASSWORD = "s3cretpw"
@@ -231,7 +238,7 @@ def test_openapi_prints_a_3_1_document_with_the_auth_and_health_paths(
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == AUTH_PATHS | HEALTH_PATHS | SHORTENER_PATHS | ANALYTICS_PATHS
     assert set(document["paths"]["/api/auth/login"]) == {"post"}
-    assert document["paths"]["/api/auth/me"]["get"]["security"] == [{"bearer": []}]
+    assert document["paths"]["/api/auth/me"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
 
 
 def test_openapi_without_the_auth_module_has_no_auth_paths(runs: dict[str, Run]) -> None:
