@@ -142,13 +142,27 @@ class AuthService:
         if not row.is_active:
             raise AccountDisabled
         async with self.engine.begin() as conn:
+            # The account as it is now, locked until the tokens commit: a password changed
+            # or the account disabled while the hash ran wins. (Such a change locks the row
+            # too: it waits for these tokens and then ends them, or this waits for it.)
+            now = (
+                await conn.execute(
+                    select(users.c.password_hash, users.c.is_active, users.c.role)
+                    .where(users.c.id == row.id)
+                    .with_for_update(key_share=True)
+                )
+            ).one_or_none()
+            if now is None or now.password_hash != row.password_hash:
+                raise InvalidCredentials
+            if not now.is_active:
+                raise AccountDisabled
             if new_hash is not None:
                 await conn.execute(
                     update(users)
                     .where(users.c.id == row.id)
                     .values(password_hash=new_hash, updated_at=func.now())
                 )
-            pair, _ = await self._issue(conn, row.id, row.role, family_id=uuid.uuid4())
+            pair, _ = await self._issue(conn, row.id, now.role, family_id=uuid.uuid4())
             return pair
 
     async def refresh(self, token: str) -> TokenPair:
@@ -156,13 +170,23 @@ class AuthService:
 
         A token that was already rotated is being reused, by a thief or by the owner
         after a thief: the whole family is revoked. The row lock serialises concurrent
-        refreshes of one token, so at most one of them succeeds.
+        refreshes of one token, so at most one of them succeeds. The account's row is
+        locked first (shared), as a password change or a disabling locks it before ending
+        the sessions: either the change waits and then ends the token made here, or this
+        waits and finds its token revoked.
         """
+        hashed = refresh_token_hash(token)
         async with self.engine.begin() as conn:
+            owner = select(refresh_tokens.c.user_id).where(refresh_tokens.c.token_hash == hashed)
+            await conn.execute(
+                select(users.c.id)
+                .where(users.c.id == owner.scalar_subquery())
+                .with_for_update(read=True)
+            )
             row = (
                 await conn.execute(
                     select(refresh_tokens)
-                    .where(refresh_tokens.c.token_hash == refresh_token_hash(token))
+                    .where(refresh_tokens.c.token_hash == hashed)
                     .with_for_update()
                 )
             ).one_or_none()
@@ -268,6 +292,10 @@ class AuthService:
         with self.passwords.slot(client_key(client_ip)) as slot:
             new_hash = await self.passwords.hash(new, slot=slot)
         async with self.engine.begin() as conn:
+            # The account's row before any token's, in the order refresh takes them.
+            await conn.execute(
+                select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+            )
             kept = None
             if refresh_token is not None:
                 kept = (
