@@ -391,7 +391,7 @@ class AuthService:
                 user_id=user_id,
                 family_id=family_id,
                 token_hash=refresh_token_hash(refresh),
-                expires_at=datetime.now(UTC) + self.refresh_ttl,
+                expires_at=func.now() + self.refresh_ttl,
             )
         )
         pair = TokenPair(
