@@ -75,7 +75,7 @@ class Passwords:
     length of a flood.
     """
 
-    def __init__(self, settings: Argon2Settings) -> None:
+    def __init__(self, settings: Argon2Settings, *, unknown_users: bool = True) -> None:
         self._hash = PasswordHash(
             (
                 Argon2Hasher(
@@ -91,8 +91,9 @@ class Passwords:
         self._capacity = settings.max_concurrent + settings.max_queued
         self._lock = threading.Lock()  # the slots are given back in the worker threads
         self._clients: set[str] = set()  # those holding a slot
-        # Verified against when the email is unknown, so both cases cost the same.
-        self._dummy_hash = self._hash.hash("encurta-dummy-password")
+        # Verified against when the user is unknown, so both cases cost the same; made only
+        # where there are users (one hash at start-up).
+        self._dummy_hash = self._hash.hash("encurta-dummy-password") if unknown_users else ""
 
     def slot(self, client: str) -> HashSlot:
         """Take `client`'s one slot, or raise HashInFlight or HashQueueFull. No await:
@@ -118,6 +119,8 @@ class Passwords:
     ) -> tuple[bool, str | None]:
         """(valid, new hash when the parameters changed). `hashed=None`: unknown user."""
         if hashed is None:
+            if not self._dummy_hash:
+                raise ValueError("no hash to verify against (built with unknown_users=False)")
             await self._run(slot, self._hash.verify, password, self._dummy_hash)
             return False, None
         return await self._run(slot, self._hash.verify_and_update, password, hashed)

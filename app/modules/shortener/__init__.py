@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkUpdated
+from app.kernel.hashing import Passwords
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
+from app.modules.shortener.passwords import LinkPasswords
+from app.modules.shortener.protection import GuessThrottle
 from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.routes import build_routes
 from app.modules.shortener.service import Links
@@ -35,15 +38,22 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
     batcher = ClickBatcher(context.engine, settings, context.handoff)
     redirector = Redirector(links, edge, batcher, settings.redirect_status)
+    passwords = LinkPasswords(
+        links,
+        redirector,
+        Passwords(settings.argon2, unknown_users=False),
+        GuessThrottle(settings.password_guesses, settings.password_guess_window_seconds),
+        settings.trusted_proxies,
+    )
     module = Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(links, redirector, context.verifier, settings),
+        routes=build_routes(links, redirector, context.verifier, settings, passwords),
         front=redirector,
         tallies={"clicks per link": links.click_counts},
         on_startup=[keys.start, batcher.start],
-        on_shutdown=[batcher.stop, keys.stop],
+        on_shutdown=[batcher.stop, keys.stop, passwords.close],
         publishes=[LinkCreated, LinkUpdated, LinkDeleted, LinkClicked],
     )
     module.subscribe(UserDeleted, on_user_deleted(cache.evict))

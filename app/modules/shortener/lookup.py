@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.database import driver_connection
 from app.modules.shortener.cache import CachedLink, LinkCache
+from app.modules.shortener.rules import compiled
 
 _SELECT = """
     SELECT code, id, target_url, expires_at, deleted_at IS NOT NULL AS deleted, valid_from,
-           forward_query, max_visits
+           forward_query, max_visits, password_hash IS NOT NULL AS has_password, redirect_rules
     FROM urls WHERE code = ANY($1::text[])
 """
 _CODES_PER_QUERY = 500
@@ -154,4 +157,11 @@ def _cached(row: asyncpg.Record) -> CachedLink:
         valid_from=row["valid_from"],
         forward_query=row["forward_query"],
         max_visits=row["max_visits"],
+        has_password=row["has_password"],
+        rules=compiled(_json(row["redirect_rules"])),
     )
+
+
+def _json(value: Any) -> Any:
+    """jsonb as asyncpg gives it: text, unless a codec on the connection decoded it."""
+    return json.loads(value) if isinstance(value, str) else value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -15,9 +16,11 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import Principal, TokenVerifier, unauthorized
 from app.modules.shortener.codes import ANY_CODE
+from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.redirect import not_found as _not_found
+from app.modules.shortener.rules import RedirectRule
 from app.modules.shortener.schemas import (
     CreateLink,
     LinkOut,
@@ -66,6 +69,7 @@ def build_routes(
     redirector: Redirector,
     verifier: TokenVerifier,
     settings: ShortenerSettings,
+    passwords: LinkPasswords,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
         return (settings.public_url or str(request.base_url)).rstrip("/")
@@ -88,13 +92,21 @@ def build_routes(
             **asdict(link), short_url=f"{base}/{link.code}", url=link.target_url
         )
 
-    def checked(request: Request, url: str) -> str:
+    def checked(request: Request, url: str, field: str = "url") -> str:
         try:
             return check_target(
                 url, own_hosts=own_hosts(request), allow_private=settings.allow_private_targets
             )
         except UnsafeTarget as exc:
-            raise invalid_fields([{"field": "url", "message": str(exc)}]) from None
+            raise invalid_fields([{"field": field, "message": str(exc)}]) from None
+
+    def checked_rules(request: Request, rules: list[RedirectRule] | None) -> list[dict[str, Any]]:
+        """The rules as stored, each target checked like `url` (422 naming the rule's)."""
+        stored = []
+        for number, rule in enumerate(rules or []):
+            rule.url = checked(request, rule.url, f"redirect_rules.{number}.url")
+            stored.append(rule.stored())
+        return stored
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
@@ -102,6 +114,7 @@ def build_routes(
             owner = await verifier.authenticate(request)
         body = await read_json(request, CreateLink)
         target = checked(request, body.url)
+        rules = checked_rules(request, body.redirect_rules)
         if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
             raise _closed_window()
         try:
@@ -115,6 +128,8 @@ def build_routes(
                 body.valid_from,
                 body.forward_query,
                 body.max_visits,
+                await passwords.hash(request, body.password) if body.password else None,
+                rules,
             )
         except CodeTaken:
             raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None
@@ -162,6 +177,13 @@ def build_routes(
             changes["tags"] = []
         if "forward_query" in changes and changes["forward_query"] is None:
             changes["forward_query"] = False
+        if "redirect_rules" in changes:
+            changes["redirect_rules"] = checked_rules(request, body.redirect_rules)
+        if "password" in changes:
+            password = changes.pop("password")
+            changes["password_hash"] = (
+                await passwords.hash(request, str(password)) if password else None
+            )
         try:
             if changes:
                 link = await links.update(owner.user_id, code, changes)
@@ -297,9 +319,29 @@ def build_routes(
             path_params=code,
             responses={
                 settings.redirect_status: "To the target",
+                200: "A password link: its password form (HTML)",
+                401: "A password link, to a client that accepts JSON only",
                 404: "No such link",
                 410: "Expired or deleted",
             },
             headers={settings.redirect_status: {"Location": "The target URL"}},
+        ),
+        ApiRoute(
+            "/{code}",
+            passwords.unlock,
+            method="POST",
+            tag="redirect",
+            summary="Give a password link its password (form field `password`) and follow it",
+            path_params=code,
+            responses={
+                303: "The password is right: to the target (the click is counted)",
+                401: "Wrong password: the form again (problem+json to a JSON client)",
+                404: "No such link",
+                405: "The link has no password",
+                410: "Expired or deleted",
+                415: "Not an application/x-www-form-urlencoded form",
+                429: "Too many wrong passwords from this client for this link (Retry-After)",
+            },
+            headers={303: {"Location": "The target URL"}},
         ),
     ]
