@@ -164,4 +164,6 @@ def _cached(row: asyncpg.Record) -> CachedLink:
 
 def _json(value: Any) -> Any:
     """jsonb as asyncpg gives it: text, unless a codec on the connection decoded it."""
+    if value == "[]":  # no rules, most links: no parsing
+        return ()
     return json.loads(value) if isinstance(value, str) else value
