@@ -101,11 +101,17 @@ def build_routes(
             raise invalid_fields([{"field": field, "message": str(exc)}]) from None
 
     def checked_rules(request: Request, rules: list[RedirectRule] | None) -> list[dict[str, Any]]:
-        """The rules as stored, each target checked like `url` (422 naming the rule's)."""
-        stored = []
+        """The rules as stored, each target checked like `url` (one 422 naming every bad one)."""
+        stored, errors = [], []
         for number, rule in enumerate(rules or []):
-            rule.url = checked(request, rule.url, f"redirect_rules.{number}.url")
+            try:
+                rule.url = checked(request, rule.url, f"redirect_rules.{number}.url")
+            except Problem as problem:
+                errors.extend(problem.errors)
+                continue
             stored.append(rule.stored())
+        if errors:
+            raise invalid_fields(errors)
         return stored
 
     async def create(request: Request) -> Response:

@@ -248,6 +248,19 @@ async def test_a_bad_rule_is_a_422_naming_its_field_on_create_and_change(
     ] == []
 
 
+async def test_every_hostile_rule_target_is_named_at_once(client: httpx.AsyncClient) -> None:
+    ana = await new_account(client)
+    rules = [
+        rule("data:text/html,<script>alert(1)</script>", device="ios"),
+        rule("https://example.com/fine", device="android"),
+        rule("http://[::1]/admin", device="desktop"),
+    ]
+    created = await client.post(
+        "/api/links", json={"url": FALLBACK, "redirect_rules": rules}, headers=ana.headers
+    )
+    assert_problem(created, 422, fields=["redirect_rules.0.url", "redirect_rules.2.url"])
+
+
 async def test_rules_set_on_one_replica_reach_the_other_by_their_event(
     app_client: AppFactory,
 ) -> None:
