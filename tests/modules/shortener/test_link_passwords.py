@@ -11,6 +11,7 @@ import pytest
 
 from app.config import Settings
 from app.modules.shortener.cache import CachedLink
+from app.modules.shortener.protection import GuessThrottle, Throttled, form_page, wants_json
 from tests.conftest import FAST_ARGON2, AppFactory, relay_of
 from tests.modules.shortener.helpers import (
     CHROME,
@@ -294,3 +295,58 @@ async def test_a_password_set_on_one_replica_reaches_the_other_by_its_event(
         assert cleared.json()["has_password"] is False
         await relay_of(two, "shortener").drain()
         assert (await two.get("/shared")).status_code == 302
+
+
+async def test_a_password_link_with_a_visit_limit_uses_a_visit_only_when_unlocked(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    await shorten(client, ana, TARGET, code="once", password=SECRET, max_visits=1)
+    assert_form(await client.get("/once"), 200)  # asking uses no visit
+    assert (await unlock(client, "once", "wrong")).status_code == 401
+    assert (await unlock(client, "once", SECRET)).status_code == 303
+    assert_problem(await unlock(client, "once", SECRET), 410)
+    shown = (await client.get("/api/links/once", headers=ana.headers)).json()
+    assert (shown["visits"], shown["click_count"]) == (1, 1)
+
+
+def test_the_page_escapes_what_it_shows() -> None:
+    page = form_page('<script>"x"</script>', 401, "a & <b>")
+    assert b"<script>" not in page.body
+    assert b"&lt;script&gt;&quot;x&quot;&lt;/script&gt;" in page.body
+    assert b"a &amp; &lt;b&gt;" in page.body
+
+
+@pytest.mark.parametrize(
+    ("accept", "json"),
+    [
+        ("application/json", True),
+        ("application/problem+json", True),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", False),
+        ("text/html, application/json", False),
+        ("*/*", False),
+        (None, False),
+    ],
+)
+def test_only_a_client_that_asks_for_json_and_not_html_gets_json(
+    accept: str | None, json: bool
+) -> None:
+    headers = [] if accept is None else [(b"accept", accept.encode())]
+    assert wants_json({"headers": headers}) is json
+
+
+def test_wrong_guesses_age_out_of_the_window() -> None:
+    now = [1000.0]
+    throttle = GuessThrottle(2, 60, clock=lambda: now[0])
+    throttle.guess("203.0.113.9", "abc")
+    now[0] += 30
+    throttle.guess("203.0.113.9", "abc")
+    with pytest.raises(Throttled) as refused:
+        throttle.guess("203.0.113.9", "abc")
+    assert refused.value.retry_after == 30  # when the first guess leaves the window
+    throttle.guess("203.0.113.10", "abc")  # another client
+    throttle.guess("203.0.113.9", "xyz")  # another link
+    now[0] += 30
+    throttle.guess("203.0.113.9", "abc").right()  # the first aged out; a right one forgets
+    throttle.guess("203.0.113.9", "abc")
+    throttle.guess("203.0.113.9", "abc")
