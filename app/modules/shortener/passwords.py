@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -21,7 +22,7 @@ from app.kernel.hashing import HashInFlight, HashQueueFull, Passwords
 from app.kernel.http import client_ip, client_key
 from app.kernel.problems import Problem, problem_response
 from app.kernel.settings import IPNetwork
-from app.modules.shortener.codes import ANY_CODE
+from app.modules.shortener.codes import ANY_CODE, RESERVED
 from app.modules.shortener.protection import (
     WRONG,
     GuessThrottle,
@@ -91,6 +92,8 @@ class LinkPasswords:
     async def unlock(self, request: Request) -> Response:
         """`POST /{code}`: the redirect for the right password, the form again for a wrong one."""
         code: str = request.path_params["code"]
+        if code.lower() in RESERVED:  # another route's path (`/healthz`): not a link's
+            raise HTTPException(405)
         link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
         if link is None or link.is_pending():
             raise not_found(code)
