@@ -338,6 +338,9 @@ def build_routes(
             method="POST",
             tag="redirect",
             summary="Give a password link its password (form field `password`) and follow it",
+            description="The body is the page's form, `application/x-www-form-urlencoded` with "
+            "the field `password` (at most 4 KiB). 303, not the link's redirect status, so the "
+            "browser fetches the target with GET and never sends the password on.",
             path_params=code,
             responses={
                 303: "The password is right: to the target (the click is counted)",

@@ -17,6 +17,7 @@ from tests.modules.shortener.helpers import (
     click_count,
     stop_background_relays,
 )
+from tests.modules.shortener.test_express import answered, head_of
 from tests.support.accounts import Account, new_account, shorten
 from tests.support.problems import assert_problem
 
@@ -280,6 +281,19 @@ async def test_rules_set_on_one_replica_reach_the_other_by_their_event(
         await relay_of(two, "shortener").drain()  # the link_updated event, as two hears it
 
         assert await target(two, "/shared", **{"User-Agent": SAFARI}) == "https://example.com/ios"
+
+
+async def test_the_express_lane_answers_a_rule_link_with_its_rule_target(
+    client: httpx.AsyncClient,
+) -> None:
+    ana = await new_account(client)
+    code = await ruled(client, ana, rule("https://desk.example.com/", device="desktop"))
+    assert await target(client, f"/{code}") == "https://desk.example.com/"  # cached now
+
+    response = await answered(client, f"/{code}")  # as the server's protocol asks, with Chrome
+
+    assert head_of(response)[1]["location"] == "https://desk.example.com/"
+    assert await click_count(client, ana, code) == 2
 
 
 def test_matching_reads_only_what_the_rules_ask_for() -> None:
