@@ -1,4 +1,5 @@
-"""The `encurta` command: serve, migrate, events, reconcile, config, openapi, modules."""
+"""The `encurta` command: serve, migrate, events, reconcile, config, openapi, modules, and
+the operator commands the modules add (`users`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -18,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
 from app.kernel import migrations
-from app.kernel.database import redact
+from app.kernel.database import create_engine, redact
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from app.main import (
     ConfigurationError,
@@ -28,8 +30,8 @@ from app.main import (
     create_app,
     openapi,
 )
-from app.registry import NAMES
-from app.wiring import Module
+from app.registry import MODULES, NAMES
+from app.wiring import Command, Module, ModuleSpec
 
 log = logging.getLogger("encurta")
 
@@ -141,8 +143,11 @@ def print_modules(settings: Settings) -> None:
 
 
 def _print_canvas(runtime: Runtime) -> None:
+    commands = {spec.name: spec.commands for spec in MODULES}
     for module in runtime.modules:
         print(f"{module.name}")
+        for command in commands.get(module.name, ()):
+            print(f"  command    encurta {command.name}")
         for route in module.routes:
             methods = ",".join(sorted(getattr(route, "methods", None) or [])) or "-"
             print(f"  route      {methods:<10} {getattr(route, 'path', '?')}")
@@ -290,6 +295,55 @@ def reconcile(settings: Settings, wait_seconds: float) -> int:
         return asyncio.run(_reconcile(runtime, in_process, wait_seconds))
 
 
+def _reason(exc: BaseException) -> str:
+    """One line about a database failure, without SQLAlchemy's statement and parameters
+    (which may hold a password hash)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+async def _run_command(
+    command: Command[Any], args: argparse.Namespace, section: Any, url: str, settings: Any
+) -> int:
+    engine = create_engine(url, settings)
+    try:
+        return await command.run(args, section, engine)
+    finally:
+        await engine.dispose()
+
+
+def module_command(
+    settings: Settings, spec: ModuleSpec[Any], command: Command[Any], args: argparse.Namespace
+) -> int:
+    """A module's operator command, on the module's database: the configured one, or the
+    embedded server's (joined if `serve` runs, else started for the while). A database
+    behind its migrations is migrated first, as serve would (unless
+    ENCURTA_MIGRATE_ON_START=false, then the command refuses)."""
+    with databases(settings, [spec.name], take_orphans=False) as urls:
+        try:
+            if migrations.behind({spec.name: urls[spec.name]}):
+                if not settings.migrate_on_start:
+                    raise ConfigurationError(
+                        f"the {spec.name} database is not at its latest migration: run "
+                        f"`encurta migrate {spec.name}` first"
+                    )
+                migrate_all([spec.name], urls, check_first=False)
+            return asyncio.run(
+                _run_command(
+                    command,
+                    args,
+                    settings.section(spec),
+                    urls[spec.name],
+                    settings.database(spec.name),
+                )
+            )
+        except (OSError, asyncpg.PostgresError, SQLAlchemyError) as exc:
+            raise ConfigurationError(
+                f"{command.name}: the {spec.name} database could not be used: {_reason(exc)}"
+            ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="encurta",
@@ -349,6 +403,14 @@ def _parser() -> argparse.ArgumentParser:
         help="how long differences may take to settle (default 30)",
     )
 
+    for spec in MODULES:
+        for command in spec.commands:
+            module_cmd = commands.add_parser(
+                command.name, help=command.help, description=command.description
+            )
+            command.arguments(module_cmd)
+            module_cmd.set_defaults(module_command=(spec, command))
+
     commands.add_parser(
         "config",
         help="print the effective settings, secrets masked",
@@ -383,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        if hasattr(args, "module_command"):
+            spec, command = args.module_command
+            return module_command(settings, spec, command, args)
         if args.command == "serve":
             serve(settings, args.host or settings.host, args.port or settings.port)
         elif args.command == "migrate":

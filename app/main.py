@@ -29,6 +29,7 @@ from app.bus.protocol import Bus
 from app.bus.relay import OutboxRelay
 from app.bus.settings import UnsafeKafkaSettings
 from app.config import Settings
+from app.kernel.access import Gate
 from app.kernel.database import create_engine
 from app.kernel.front import FrontedStarlette
 from app.kernel.health import health_routes
@@ -144,9 +145,10 @@ def build_runtime(
                 f"the {name} module has no database: set ENCURTA_{name.upper()}__DATABASE_URL "
                 "or let `encurta serve` start the embedded PostgreSQL"
             )
+        engine = create_engine(url, settings.database(name))
         return ModuleContext(
-            engine=create_engine(url, settings.database(name)),
-            verifier=verifier,
+            engine=engine,
+            gate=Gate(verifier, engine),
             tokens=settings.tokens,
             data_dir=settings.data_dir,
             handoff=handoffs[name],

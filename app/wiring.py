@@ -10,10 +10,13 @@ everything else (settings sections, the composition root, the CLI) derives from 
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import MetaData
@@ -22,9 +25,12 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from app.bus.handoff import HandOff
+from app.bus.outbox import write_outbox
+from app.contracts.access import ApiKeyUsed
+from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked
 from app.contracts.base import IntegrationEvent
+from app.kernel.access import AccessList, Gate
 from app.kernel.settings import DatabaseSettings, TokenSettings
-from app.kernel.tokens import TokenVerifier
 
 E = TypeVar("E", bound=IntegrationEvent)
 S = TypeVar("S", bound=DatabaseSettings)
@@ -67,7 +73,7 @@ class ModuleContext:
     """What the composition root hands every module it builds, and all it hands."""
 
     engine: AsyncEngine  # the module's own database
-    verifier: TokenVerifier  # checks access tokens; routes use this one, not app state
+    gate: Gate  # authenticates callers (tokens, API keys) against this module's access list
     tokens: TokenSettings  # issuer and audience of access tokens
     data_dir: Path  # keys and secrets generated at first start
     # Where a hot writer of the module's outbox hands committed rows to its relay.
@@ -118,12 +124,81 @@ class Module:
         """Hear `event` in every process of this module, with no inbox (cache eviction)."""
         self.broadcasts.append(Broadcast(event, handle))
 
+    def keep_access_list(self) -> None:
+        """Keep this module's copy of auth's access list (app.kernel.access), which its
+        Gate reads: the module's tables need `access_tables(metadata)`. Every write is
+        idempotent and order-proof, so the inbox need not record these events."""
+        access = AccessList()
+
+        async def account(conn: AsyncConnection, events: Sequence[AccessChanged]) -> None:
+            for e in events:
+                await access.account_changed(
+                    conn,
+                    user_id=e.user_id,
+                    active=e.active,
+                    role=e.role,
+                    tokens_after=e.tokens_after,
+                    changed_at=e.changed_at,
+                )
+
+        async def issued(conn: AsyncConnection, events: Sequence[ApiKeyIssued]) -> None:
+            for e in events:
+                await access.key_issued(
+                    conn,
+                    key_id=e.key_id,
+                    key_hash=bytes.fromhex(e.key_hash),
+                    user_id=e.user_id,
+                    role=e.role,
+                    scopes=e.scopes,
+                    expires_at=e.expires_at,
+                )
+
+        async def revoked(conn: AsyncConnection, events: Sequence[ApiKeyRevoked]) -> None:
+            for e in events:
+                await access.key_revoked(
+                    conn, key_id=e.key_id, key_hash=bytes.fromhex(e.key_hash), user_id=e.user_id
+                )
+
+        self.subscribe(AccessChanged, account, deduplicates=True)
+        self.subscribe(ApiKeyIssued, issued, deduplicates=True)
+        self.subscribe(ApiKeyRevoked, revoked, deduplicates=True)
+
+    def report_key_use(self, gate: Gate) -> None:
+        """Tell auth when this module admits an API key (at most once a minute per key),
+        through the module's outbox, so its owner sees the key's last use wherever it was."""
+
+        async def used(conn: AsyncConnection, key_id: UUID, user_id: UUID, at: datetime) -> None:
+            await write_outbox(conn, [ApiKeyUsed(key_id=key_id, user_id=user_id, used_at=at)])
+
+        gate.on_key_use = used
+        self.publishes = [*self.publishes, ApiKeyUsed]
+
+
+@dataclass(frozen=True)
+class Command(Generic[S]):
+    """An operator command a module adds to `encurta` (`encurta users ...`).
+
+    `arguments` declares its arguments on its argparse parser; `run(args, settings,
+    engine)` does the work against the module's own database (migrated first), with the
+    module's settings section, and returns the exit status: 0 done, 1 refused or failed
+    (having said why on stderr in one line), 2 a usage error. Nothing else of the module is
+    built: no key is loaded, no route or relay made.
+    """
+
+    name: str
+    help: str
+    description: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, S, AsyncEngine], Awaitable[int]]
+
 
 @dataclass(frozen=True)
 class ModuleSpec(Generic[S]):
     """A module as the registry lists it: its name (which is also its settings section,
-    its database, its role and its Alembic history), its settings model, its factory."""
+    its database, its role and its Alembic history), its settings model, its factory, and
+    the operator commands it adds to `encurta`."""
 
     name: str
     settings: type[S]
     create: Callable[[S, ModuleContext], Module]
+    commands: Sequence[Command[S]] = ()

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 pytestmark = pytest.mark.integration
 
 ENCURTA = Path(sys.executable).parent / "encurta"
-SUBCOMMANDS = ["serve", "migrate", "events", "reconcile", "config", "openapi", "modules"]
+SUBCOMMANDS = ["serve", "migrate", "events", "reconcile", "config", "openapi", "modules", "users"]
 AUTH_PATHS = {
     "/api/auth/register",
     "/api/auth/login",
@@ -35,6 +35,11 @@ AUTH_PATHS = {
     "/.well-known/jwks.json",
     "/api/admin/users",
     "/api/admin/users/{id}",
+    "/api/admin/invites",
+    "/api/admin/invites/{id}",
+    "/api/auth/password",
+    "/api/keys",
+    "/api/keys/{id}",
 }
 HEALTH_PATHS = {"/healthz", "/readyz"}
 SHORTENER_PATHS = {
@@ -43,6 +48,11 @@ SHORTENER_PATHS = {
     "/api/links/{code}/qr",
     "/api/tags",
     "/{code}",
+    "/api/admin/links",
+    "/api/admin/links/{code}",
+    "/api/admin/blocked-domains",
+    "/api/admin/blocked-domains/{domain}",
+    "/api/stats/orphans",
 }
 ANALYTICS_PATHS = {"/api/stats/{code}"}
 DB_PASSWORD = "s3cretpw"
@@ -93,6 +103,7 @@ def runs(
         ENCURTA_AUTH__PRIVATE_KEY=PRIVATE_KEY,
     )
     add("openapi", ["openapi"])
+    add("modules", ["modules"])
     add("openapi without auth", ["openapi"], ENCURTA_MODULES="shortener,analytics")
     # Describing uses none of these: a key file not mounted where the docs are built, a
     # broker library not installed there.
@@ -171,6 +182,7 @@ def test_top_level_help_lists_every_command(runs: dict[str, Run]) -> None:
         ("modules", ["routes, tables"]),
         ("events", ["parked", "replay"]),
         ("reconcile", ["click_count", "--wait", "1 some differ", "3 nothing to compare"]),
+        ("users", ["users create EMAIL [--admin] --password-stdin", "users list", "2 usage"]),
     ],
 )
 def test_each_command_help_describes_it(
@@ -226,7 +238,7 @@ def test_openapi_prints_a_3_1_document_with_the_auth_and_health_paths(
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == AUTH_PATHS | HEALTH_PATHS | SHORTENER_PATHS | ANALYTICS_PATHS
     assert set(document["paths"]["/api/auth/login"]) == {"post"}
-    assert document["paths"]["/api/auth/me"]["get"]["security"] == [{"bearer": []}]
+    assert document["paths"]["/api/auth/me"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
 
 
 def test_openapi_without_the_auth_module_has_no_auth_paths(runs: dict[str, Run]) -> None:
@@ -294,3 +306,12 @@ def test_an_invalid_setting_exits_non_zero_naming_it(runs: dict[str, Run]) -> No
     assert "ENCURTA_PORT" in run.stderr
     assert "Traceback" not in run.stderr
     assert run.stdout == ""
+
+
+def test_modules_names_the_commands_a_module_adds(runs: dict[str, Run]) -> None:
+    run = runs["modules"]
+
+    assert run.returncode == 0, run
+    lines = run.stdout.splitlines()
+    assert lines[lines.index("auth") + 1].split() == ["command", "encurta", "users"]
+    assert ["route", "POST", "/api/admin/invites"] in [line.split() for line in lines]

@@ -62,6 +62,10 @@ class LinkUpdated(_LinkEvent):
     # redirect rules as the API shows them: `{"when": {...}, "url": ...}`, first match wins.
     has_password: bool = False
     redirect_rules: tuple[dict[str, Any], ...] = ()
+    # Disabled by an admin: the link answers 410 with the reason (additive: older events
+    # read as enabled).
+    disabled: bool = False
+    disabled_reason: str | None = None
 
 
 class LinkDeleted(_LinkEvent):
@@ -87,3 +91,22 @@ class LinkClicked(_LinkEvent):
     is_bot: bool
     bot_reason: str | None
     metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class _DomainEvent(IntegrationEvent):
+    domain: str  # lowercase ASCII (IDNA), no trailing dot; an IP literal as it is written
+
+    @property
+    def partition_key(self) -> str:
+        return self.domain
+
+
+class DomainBlocked(_DomainEvent):
+    """An admin blocked a domain and its subdomains: links to them answer 410, and new
+    ones are refused."""
+
+    type: ClassVar[str] = "shortener.domain_blocked.v1"
+
+
+class DomainUnblocked(_DomainEvent):
+    type: ClassVar[str] = "shortener.domain_unblocked.v1"

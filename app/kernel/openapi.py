@@ -68,7 +68,8 @@ _BODY_PROBLEMS = {
     422: "A field of the body is invalid; `errors` names each one",
 }
 _QUERY_PROBLEM = "A query parameter is invalid; `errors` names each one"
-_AUTH_PROBLEM = "No access token, or one that is invalid or expired"
+_AUTH_PROBLEM = "No access token or API key, or one that is invalid, expired or revoked"
+_SCOPE_PROBLEM = "The API key lacks the scope this needs (named in `detail`), or needs a login"
 
 _RETRY_AFTER = {
     "description": "Seconds to wait before trying again.",
@@ -133,6 +134,7 @@ class ApiRoute(Route):
             answers[422] = _QUERY_PROBLEM
         if self.auth:
             answers[401] = _AUTH_PROBLEM
+            answers[403] = _SCOPE_PROBLEM
         answers.update(self.responses)
         return dict(sorted(answers.items()))
 
@@ -175,7 +177,7 @@ def openapi_document(routes: Iterable[BaseRoute], title: str, version: str) -> d
         if route.tag:
             operation["tags"] = [route.tag]
         if route.auth:
-            operation["security"] = [{"bearer": []}]
+            operation["security"] = [{"bearer": []}, {"apiKey": []}]
         parameters = _path_parameters(route)
         if route.query is not None:
             parameters += _query_parameters(definition(route.query))
@@ -205,7 +207,9 @@ def openapi_document(routes: Iterable[BaseRoute], title: str, version: str) -> d
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                # Also accepted as `Authorization: Bearer enc_...`.
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
             },
         },
     }

@@ -114,6 +114,16 @@ class Principal:
                 slug="missing-scope",
             )
 
+    def require_session(self) -> None:
+        """A 403 problem for an API key: what only the account's owner may do (manage
+        keys, change the password, delete the account) needs a login."""
+        if self.scopes is not None:
+            raise Problem(
+                403,
+                "An API key cannot do this: log in and use the access token.",
+                slug="needs-session",
+            )
+
     def require_admin(self) -> None:
         """A 403 problem unless the caller is an admin (and, for a key, has `admin`)."""
         self.require("admin")

@@ -2,11 +2,11 @@
 
 A copy of the tree gets a throwaway fourth module, `notes`: its own database (provisioned by
 the embedded server like the others), its own Alembic history, a route that checks access
-tokens with the verifier it was built with, and an inbox subscription to the shortener's
-`link_created`. The only change to existing code is the registry's line of names. Then the
-import contracts hold on the copy, `encurta modules` shows the new module's canvas, and
-`encurta serve` runs all four: a link created in the shortener reaches `notes` through the
-bus and its own inbox. The real tree is never touched.
+tokens with the gate it was built with (against its own copy of the access list), and an
+inbox subscription to the shortener's `link_created`. The only change to existing code is
+the registry's line of names. Then the import contracts hold on the copy, `encurta modules`
+shows the new module's canvas, and `encurta serve` runs all four: a link created in the
+shortener reaches `notes` through the bus and its own inbox. The real tree is never touched.
 """
 
 from __future__ import annotations
@@ -43,12 +43,14 @@ from starlette.routing import Route
 
 from app.bus.inbox import inbox_tables
 from app.contracts.shortener import LinkCreated
+from app.kernel.access import access_tables
 from app.kernel.settings import DatabaseSettings
 from app.wiring import Module, ModuleContext, ModuleSpec
 
 metadata = MetaData()
 heard = Table("heard_links", metadata, Column("code", Text, primary_key=True))
 inbox_tables(metadata)
+access_tables(metadata)  # its copy of who may call it, which its gate reads
 
 
 class NotesSettings(DatabaseSettings):
@@ -62,7 +64,7 @@ async def on_link_created(conn: AsyncConnection, events: Sequence[LinkCreated]) 
 
 def create_module(settings: NotesSettings, context: ModuleContext) -> Module:
     async def heard_links(request: Request) -> Response:
-        await context.verifier.authenticate(request)
+        await context.gate.authenticate(request)
         async with context.engine.connect() as conn:
             codes = (await conn.execute(select(heard.c.code))).scalars().all()
         return JSONResponse(sorted(codes))
@@ -74,6 +76,7 @@ def create_module(settings: NotesSettings, context: ModuleContext) -> Module:
         routes=[Route("/api/notes/heard", heard_links)],
     )
     module.subscribe(LinkCreated, on_link_created)
+    module.keep_access_list()
     return module
 
 

@@ -96,7 +96,13 @@ class Deployment:
 
 
 TOPOLOGIES = ("inprocess", "kafka", "split")
-_ROUTES = [("/api/auth", "auth"), ("/.well-known", "auth"), ("/api/stats", "analytics")]
+_ROUTES = [
+    ("/api/auth", "auth"),
+    ("/.well-known", "auth"),
+    ("/api/keys", "auth"),
+    ("/api/admin/users", "auth"),
+    ("/api/stats", "analytics"),
+]
 
 
 class _Router(httpx.AsyncBaseTransport):

@@ -57,6 +57,7 @@ async def test_every_path_parameter_is_declared_with_the_code_rule(
     templated = [(m, p, op) for m, p, op in operations(document) if "{code}" in p]
     assert {p for _, p, _ in templated} == {
         "/{code}",
+        "/api/admin/links/{code}",
         "/api/links/{code}",
         "/api/links/{code}/qr",
         "/api/stats/{code}",

@@ -35,13 +35,15 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(stats, context.verifier),
+        routes=build_routes(stats, context.gate),
         tallies={"clicks per link": stats.click_totals},
     )
     module.subscribe(LinkCreated, on_link_created)
     module.subscribe(LinkClicked, on_link_clicked, deduplicates=True)
     module.subscribe(LinkUpdated, on_link_updated)
     module.subscribe(LinkDeleted, on_link_deleted)
+    module.keep_access_list()
+    module.report_key_use(context.gate)
     module.subscribe(UserDeleted, on_user_deleted)
     return module
 

@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from app.kernel.access import Gate
 from app.kernel.http import json_response, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
-from app.kernel.tokens import TokenVerifier
 from app.modules.analytics.schemas import LinkStats, StatsQuery
 from app.modules.analytics.service import InvalidRange, LinkNotFound, StatsService
 
@@ -31,9 +31,9 @@ def _not_found() -> Problem:
     return Problem(404, "You have no link with this code.", slug="link-not-found")
 
 
-def build_routes(service: StatsService, verifier: TokenVerifier) -> list[BaseRoute]:
+def build_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
     async def link_stats(request: Request) -> Response:
-        principal = await verifier.authenticate(request)
+        principal = await gate.authenticate(request, "stats:read")
         code: str = request.path_params["code"]
         if not _ANY_CODE.fullmatch(code):
             raise _not_found()

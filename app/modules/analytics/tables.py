@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 
 from app.bus.inbox import inbox_tables
+from app.bus.outbox import outbox_table
+from app.kernel.access import access_tables
 from app.modules.analytics.dimensions import DIMENSIONS
 
 metadata = MetaData()
@@ -126,3 +128,5 @@ url_dimension_stats = Table(
 )
 
 processed_events, parked_events = inbox_tables(metadata)
+outbox = outbox_table(metadata)  # only access.api_key_used
+access_accounts, access_keys = access_tables(metadata)

@@ -3,20 +3,28 @@
 Its public face is this file: `MODULE`, which the registry lists. `create_module` loads
 (or generates, at first start) the Ed25519 signing key and offers its public half as the
 module's `public_keys`, from which every module in the process verifies access tokens.
-Nothing else in the package is imported from outside it.
+`MODULE.commands` adds `encurta users` (commands.py). Nothing else in the package is
+imported from outside it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.contracts.auth import UserDeleted
+from app.contracts.access import ApiKeyUsed
+from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked, UserDeleted
+from app.kernel.access import AccessList
 from app.kernel.tokens import public_jwk
 from app.modules.auth.admin import Accounts, build_admin_routes
+from app.modules.auth.api_keys import ApiKeys, build_key_routes
+from app.modules.auth.commands import USERS
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.passwords import Passwords
+from app.modules.auth.provisioning import build_provisioning_routes
 from app.modules.auth.purge import PeriodicPurge
 from app.modules.auth.routes import build_routes
 from app.modules.auth.schemas import Jwks
@@ -48,22 +56,37 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         throttle=LoginThrottle(settings.throttle),
         registrations=RegistrationThrottle(settings.throttle),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        registration=settings.registration,
     )
     purge = PeriodicPurge(service.purge_refresh_tokens, settings.refresh_token_purge_seconds)
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
-    return Module(
+    access = AccessList()
+    module = Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
         routes=[
-            *build_routes(service, context.verifier, jwks, settings.trusted_proxies),
-            *build_admin_routes(Accounts(context.engine), context.verifier),
+            *build_routes(service, context.gate, jwks, settings.trusted_proxies),
+            *build_admin_routes(Accounts(context.engine), context.gate),
+            *build_key_routes(ApiKeys(context.engine, access), context.gate),
+            *build_provisioning_routes(
+                context.engine, passwords, context.gate, settings.trusted_proxies
+            ),
         ],
         on_startup=[purge.start],
         on_shutdown=[purge.stop, passwords.close],
-        publishes=[UserDeleted],
+        publishes=[UserDeleted, AccessChanged, ApiKeyIssued, ApiKeyRevoked],
         public_keys=[signing_key.public_key()],
     )
 
+    async def key_used(conn: AsyncConnection, events: Sequence[ApiKeyUsed]) -> None:
+        """Another module admitted a key: its owner's list shows the latest use."""
+        for event in events:
+            await access.key_used(conn, key_id=event.key_id, used_at=event.used_at)
 
-MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module)
+    # Uses on auth's own routes are written by its gate; only the others' arrive here.
+    module.subscribe(ApiKeyUsed, key_used, deduplicates=True)
+    return module
+
+
+MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module, commands=[USERS])

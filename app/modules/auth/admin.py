@@ -17,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from app.kernel.access import Gate
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
-from app.kernel.tokens import TokenVerifier, unauthorized
+from app.kernel.tokens import unauthorized
 from app.modules.auth.schemas import User
-from app.modules.auth.sessions import end_sessions
+from app.modules.auth.sessions import access_changed, end_sessions
 from app.modules.auth.tables import users
 
 # Taken by every change of who is an admin, and by registrations (which pick the role).
@@ -129,6 +130,8 @@ class Accounts:
             await keep_an_admin(conn)
             if changes.get("is_active") is False:
                 await end_sessions(conn, user_id)
+            else:
+                await access_changed(conn, user_id)
         return User.model_validate(row, from_attributes=True)
 
 
@@ -140,19 +143,25 @@ def last_admin() -> Problem:
     )
 
 
-def _not_admin() -> Problem:
+def not_admin() -> Problem:
     return Problem(403, "Only an admin of this instance may do this.", slug="not-admin")
 
 
-def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[BaseRoute]:
+async def require_admin(request: Request, gate: Gate, accounts: Accounts) -> UUID:
+    """The caller's id, if the token (or an `admin` key) is good and its account an active
+    admin now."""
+    principal = await gate.authenticate(request, "admin")
+    role = await accounts.role(principal.user_id)
+    if role is None:
+        raise unauthorized("The account of this token is disabled or gone.")
+    if role != "admin":
+        raise not_admin()
+    return principal.user_id
+
+
+def build_admin_routes(accounts: Accounts, gate: Gate) -> list[BaseRoute]:
     async def admin(request: Request) -> UUID:
-        principal = await verifier.authenticate(request)
-        role = await accounts.role(principal.user_id)
-        if role is None:
-            raise unauthorized("The account of this token is disabled or gone.")
-        if role != "admin":
-            raise _not_admin()
-        return principal.user_id
+        return await require_admin(request, gate, accounts)
 
     async def list_users(request: Request) -> Response:
         await admin(request)
@@ -176,7 +185,7 @@ def build_admin_routes(accounts: Accounts, verifier: TokenVerifier) -> list[Base
         try:
             user = await accounts.change(caller, user_id, changes)
         except NotAdmin:
-            raise _not_admin() from None
+            raise not_admin() from None
         except UserNotFound:
             raise Problem(404, "There is no such account.", slug="user-not-found") from None
         except LastAdmin:

@@ -8,14 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from app.kernel.access import Gate
 from app.kernel.http import client_ip, json_response, read_json
 from app.kernel.openapi import ApiRoute
-from app.kernel.problems import Problem
+from app.kernel.problems import Problem, invalid_fields
 from app.kernel.settings import IPNetwork
-from app.kernel.tokens import TokenVerifier, unauthorized
+from app.kernel.tokens import unauthorized
 from app.modules.auth.admin import LastAdmin, last_admin
+from app.modules.auth.invites import InvalidInvite
 from app.modules.auth.passwords import HashInFlight, HashQueueFull
 from app.modules.auth.schemas import (
+    ChangePasswordRequest,
     DeleteAccountRequest,
     Jwks,
     LoginRequest,
@@ -27,11 +30,13 @@ from app.modules.auth.schemas import (
 from app.modules.auth.service import (
     AccountDisabled,
     AuthService,
-    EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
+    InviteRequired,
+    RegistrationClosed,
 )
 from app.modules.auth.throttle import Throttled
+from app.modules.auth.users import EmailTaken
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -60,7 +65,7 @@ def _too_many_registrations(exc: Throttled) -> Problem:
     )
 
 
-def _hash_in_flight() -> Problem:
+def hash_in_flight() -> Problem:
     return Problem(
         429,
         "A password check from this client is still in progress. Try again in a second.",
@@ -69,7 +74,7 @@ def _hash_in_flight() -> Problem:
     )
 
 
-def _hash_queue_full() -> Problem:
+def hash_queue_full() -> Problem:
     return Problem(
         503,
         "Too many password checks are waiting. Try again in a second.",
@@ -78,9 +83,38 @@ def _hash_queue_full() -> Problem:
     )
 
 
+_FIRST_ACCOUNT = (
+    "This instance has no account yet: make its first admin on the server with "
+    "`encurta users create EMAIL --password-stdin`."
+)
+
+
+def registration_closed(empty: bool) -> Problem:
+    return Problem(
+        403,
+        _FIRST_ACCOUNT
+        if empty
+        else "Registration is closed on this instance: an admin creates accounts.",
+        slug="registration-closed",
+    )
+
+
+def invite_required(empty: bool) -> Problem:
+    message = "This instance registers by invitation: send an admin's invite."
+    return invalid_fields(
+        [{"field": "invite", "message": f"{message} {_FIRST_ACCOUNT}" if empty else message}]
+    )
+
+
+def invalid_invite(detail: str) -> Problem:
+    return Problem(
+        403, detail, slug="invalid-invite", errors=[{"field": "invite", "message": detail}]
+    )
+
+
 def build_routes(
     service: AuthService,
-    verifier: TokenVerifier,
+    gate: Gate,
     jwks: Jwks,
     trusted_proxies: Sequence[IPNetwork] = (),
 ) -> list[BaseRoute]:
@@ -91,14 +125,25 @@ def build_routes(
         body = await read_json(request, RegisterRequest)
         try:
             user = await service.register(
-                str(body.email), body.password, body.first_name, body.last_name, ip(request)
+                str(body.email),
+                body.password,
+                body.first_name,
+                body.last_name,
+                ip(request),
+                invite=body.invite,
             )
+        except InviteRequired as exc:
+            raise invite_required(exc.empty) from None
+        except RegistrationClosed as exc:
+            raise registration_closed(exc.empty) from None
+        except InvalidInvite as exc:
+            raise invalid_invite(exc.detail) from None
         except Throttled as exc:
             raise _too_many_registrations(exc) from None
         except HashInFlight:
-            raise _hash_in_flight() from None
+            raise hash_in_flight() from None
         except HashQueueFull:
-            raise _hash_queue_full() from None
+            raise hash_queue_full() from None
         except EmailTaken:
             raise Problem(
                 409, "An account with this email already exists.", slug="email-taken"
@@ -114,9 +159,9 @@ def build_routes(
         except Throttled as exc:
             raise _throttled(exc) from None
         except HashInFlight:
-            raise _hash_in_flight() from None
+            raise hash_in_flight() from None
         except HashQueueFull:
-            raise _hash_queue_full() from None
+            raise hash_queue_full() from None
         except InvalidCredentials:
             raise unauthorized("The email or password is wrong.") from None
         except AccountDisabled:
@@ -135,23 +180,24 @@ def build_routes(
         return Response(status_code=204)
 
     async def me(request: Request) -> Response:
-        principal = await verifier.authenticate(request)
+        principal = await gate.authenticate(request)
         user = await service.user(principal.user_id)
         if user is None or not user.is_active:
             raise unauthorized("The account of this token is disabled or gone.")
         return json_response(user)
 
     async def delete_me(request: Request) -> Response:
-        principal = await verifier.authenticate(request)
+        principal = await gate.authenticate(request)
+        principal.require_session()
         body = await read_json(request, DeleteAccountRequest)
         try:
             await service.delete_account(principal.user_id, body.password, ip(request))
         except Throttled as exc:
             raise _throttled(exc) from None
         except HashInFlight:
-            raise _hash_in_flight() from None
+            raise hash_in_flight() from None
         except HashQueueFull:
-            raise _hash_queue_full() from None
+            raise hash_queue_full() from None
         except InvalidCredentials:
             raise Problem(
                 403,
@@ -161,6 +207,41 @@ def build_routes(
         except LastAdmin:
             raise last_admin() from None
         return Response(status_code=204)
+
+    async def change_password(request: Request) -> Response:
+        principal = await gate.authenticate(request)
+        principal.require_session()
+        body = await read_json(request, ChangePasswordRequest)
+        if body.new_password == body.current_password:
+            raise invalid_fields(
+                [{"field": "new_password", "message": "It is the current password."}]
+            )
+        try:
+            pair = await service.change_password(
+                principal.user_id,
+                body.current_password,
+                body.new_password,
+                ip(request),
+                refresh_token=body.refresh_token,
+            )
+        except Throttled as exc:
+            raise _throttled(exc) from None
+        except HashInFlight:
+            raise hash_in_flight() from None
+        except HashQueueFull:
+            raise hash_queue_full() from None
+        except AccountDisabled:
+            raise unauthorized("The account of this token is disabled or gone.") from None
+        except InvalidCredentials:
+            raise Problem(
+                403,
+                "The current password is wrong.",
+                slug="wrong-password",
+                errors=[{"field": "current_password", "message": "It is wrong."}],
+            ) from None
+        except InvalidRefreshToken as exc:
+            raise invalid_fields([{"field": "refresh_token", "message": exc.detail}]) from None
+        return _tokens(pair)
 
     async def jwks_document(request: Request) -> Response:
         response = json_response(jwks)
@@ -174,10 +255,12 @@ def build_routes(
             register,
             method="POST",
             tag=tag,
-            summary="Create an account",
+            summary="Create an account (with an invite, when the instance registers by invitation)",
             body=RegisterRequest,
             responses={
                 201: User,
+                403: "Registration is closed here, or the invite is not valid, used, "
+                "expired or for another address",
                 409: "The email is taken",
                 422: "Invalid field",
                 429: "Too many registrations from this client, or a password "
@@ -241,6 +324,30 @@ def build_routes(
                 401: "Missing or invalid access token",
                 403: "Wrong password",
                 409: "The last active admin, while other accounts remain",
+                429: "Too many failed attempts, or a password check of this "
+                "client still in progress",
+                503: "Too many password checks waiting",
+            },
+        ),
+        ApiRoute(
+            "/api/auth/password",
+            change_password,
+            method="POST",
+            tag=tag,
+            auth=True,
+            summary="Change your password: every other session ends; use the new token pair",
+            description="Checks `current_password` (under the login's throttle), stores "
+            "`new_password` and ends every session of the account but the one of "
+            "`refresh_token`, if you send one of yours (it is rotated, as by a refresh). "
+            "Without it every session ends and a new one begins. Either way the answer is a "
+            "new token pair: access tokens issued before the change stop working.",
+            body=ChangePasswordRequest,
+            responses={
+                200: TokenPair,
+                401: "Missing or invalid access token, or the account is disabled",
+                403: "Wrong current password",
+                422: "Invalid field: a weak or unchanged new password, a refresh token "
+                "that is not a live one of yours",
                 429: "Too many failed attempts, or a password check of this "
                 "client still in progress",
                 503: "Too many password checks waiting",

@@ -24,14 +24,26 @@ class RegisterRequest(_Body):
     )
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
+    invite: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="An admin's invite: required when the instance registers by invitation "
+        "(ENCURTA_AUTH__REGISTRATION=invite), ignored otherwise.",
+    )
 
     @field_validator("password")
     @classmethod
     def _strong_enough(cls, password: str) -> str:
-        problem = policy_violation(password)
-        if problem:
-            raise ValueError(problem)
-        return password
+        return strong_enough(password)
+
+
+def strong_enough(password: str) -> str:
+    """The password, if the policy takes it; else ValueError saying what to change."""
+    problem = policy_violation(password)
+    if problem:
+        raise ValueError(problem)
+    return password
 
 
 class LoginRequest(_Body):
@@ -46,6 +58,26 @@ class RefreshRequest(_Body):
 
 class DeleteAccountRequest(_Body):
     password: str = Field(min_length=1, max_length=MAX_LENGTH, description="Confirms it is you.")
+
+
+class ChangePasswordRequest(_Body):
+    current_password: str = Field(min_length=1, max_length=MAX_LENGTH)
+    new_password: str = Field(
+        description="8 to 256 characters, not a common password, not the current one.",
+        json_schema_extra={"minLength": MIN_LENGTH, "maxLength": MAX_LENGTH},
+    )
+    refresh_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="One of your live refresh tokens: the session it belongs to goes on "
+        "(the token is rotated, as by a refresh). Without it every session ends.",
+    )
+
+    @field_validator("new_password")
+    @classmethod
+    def _strong_enough(cls, password: str) -> str:
+        return strong_enough(password)
 
 
 class User(BaseModel):

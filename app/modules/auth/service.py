@@ -5,25 +5,37 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
 from app.modules.auth.admin import ROLES_LOCK, keep_an_admin
 from app.modules.auth.emails import email_key
+from app.modules.auth.invites import check_invite, invite_used_by, take_invite
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
+from app.modules.auth.sessions import end_sessions
 from app.modules.auth.tables import refresh_tokens, users
 from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle, client_key
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
+from app.modules.auth.users import insert_user, store_password
 
 
-class EmailTaken(Exception):
+class RegistrationClosed(Exception):
+    """POST /api/auth/register makes no account here (ENCURTA_AUTH__REGISTRATION=closed),
+    or not without an invite (=invite). `empty`: the instance has no account yet, so its
+    first admin is made on the server (`encurta users create`)."""
+
+    def __init__(self, *, empty: bool) -> None:
+        super().__init__()
+        self.empty = empty
+
+
+class InviteRequired(RegistrationClosed):
     pass
 
 
@@ -61,6 +73,7 @@ class AuthService:
     throttle: LoginThrottle
     registrations: RegistrationThrottle
     refresh_ttl: timedelta
+    registration: Literal["open", "invite", "closed"] = "open"
 
     async def register(
         self,
@@ -69,35 +82,33 @@ class AuthService:
         first_name: str | None,
         last_name: str | None,
         client_ip: str,
+        invite: str | None = None,
     ) -> User:
+        """Make an account, as `registration` allows: anyone (open), the holder of an
+        invite, taken in the same transaction as the account is made (invite; an invite
+        sent to an open instance is ignored), or nobody (closed)."""
+        if self.registration == "closed":
+            raise RegistrationClosed(empty=await self._empty())
+        if self.registration == "invite":
+            if invite is None:
+                raise InviteRequired(empty=await self._empty())
+            async with self.engine.connect() as conn:
+                await check_invite(conn, invite, email)  # before a hash is spent on it
         # One hash per client at a time (raises HashInFlight or HashQueueFull), taken
         # first: a request refused for it is not counted against the client.
         with self.passwords.slot(client_key(client_ip)) as slot:
             self.registrations.attempt(client_ip)  # raises Throttled; counted before the hash
             password_hash = await self.passwords.hash(password, slot=slot)
-        statement = (
-            insert(users)
-            .values(
-                id=uuid.uuid4(),
-                email=email,
-                email_key=email_key(email),
-                password_hash=password_hash,
-                first_name=first_name,
-                last_name=last_name,
-                role=case((exists(select(users.c.id)), "user"), else_="admin"),
+        async with self.engine.begin() as conn:
+            # Any exception rolls both back: the invite is used only if the account is made.
+            taken = None
+            if self.registration == "invite" and invite is not None:
+                taken = await take_invite(conn, invite, email)  # raises InvalidInvite
+            row = await insert_user(
+                conn, email, password_hash, first_name=first_name, last_name=last_name
             )
-            .returning(*_USER_COLUMNS)
-        )
-        try:
-            async with self.engine.begin() as conn:
-                # Registrations take turns at the role, so two first accounts made at
-                # once do not both find the table empty.
-                await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
-                row = (await conn.execute(statement)).one()
-        except IntegrityError as exc:
-            if "users_email_key" in str(exc.orig):
-                raise EmailTaken from None
-            raise
+            if taken is not None:
+                await invite_used_by(conn, taken, row.id)
         return _user(row)
 
     async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
@@ -216,7 +227,74 @@ class AuthService:
             await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
             await conn.execute(delete(users).where(users.c.id == user_id))
             await keep_an_admin(conn)  # raises LastAdmin: an instance never loses its last
+            await end_sessions(conn, user_id)  # its tokens and keys stop everywhere
             await write_outbox(conn, [UserDeleted(user_id=user_id)])
+
+    async def change_password(
+        self,
+        user_id: UUID,
+        current: str,
+        new: str,
+        client_ip: str,
+        refresh_token: str | None = None,
+    ) -> TokenPair:
+        """Check the current password (the login's throttle and hash slot: a stolen access
+        token is no way around them), store the new one, end every other session, and
+        return a new pair. With `refresh_token` (one of the caller's live ones), the new
+        pair continues that session, rotated as by a refresh; without, a new one begins and
+        every earlier session ends."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.email, users.c.email_key, users.c.password_hash).where(
+                        users.c.id == user_id, users.c.is_active
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            raise AccountDisabled
+        with (
+            self.passwords.slot(client_key(client_ip)) as slot,
+            self.throttle.attempt(row.email_key or email_key(row.email), client_ip) as attempt,
+        ):
+            valid, _ = await self.passwords.verify(current, row.password_hash, slot=slot)
+            if not valid:
+                raise InvalidCredentials
+            attempt.succeeded()
+        with self.passwords.slot(client_key(client_ip)) as slot:
+            new_hash = await self.passwords.hash(new, slot=slot)
+        async with self.engine.begin() as conn:
+            kept = None
+            if refresh_token is not None:
+                kept = (
+                    await conn.execute(
+                        select(refresh_tokens.c.id, refresh_tokens.c.family_id)
+                        .where(
+                            refresh_tokens.c.token_hash == refresh_token_hash(refresh_token),
+                            refresh_tokens.c.user_id == user_id,
+                            refresh_tokens.c.revoked_at.is_(None),
+                            refresh_tokens.c.expires_at > func.now(),
+                        )
+                        .with_for_update()
+                    )
+                ).one_or_none()
+                if kept is None:
+                    raise InvalidRefreshToken("It is not a live refresh token of this account.")
+            family = kept.family_id if kept is not None else None
+            await store_password(conn, user_id, new_hash, keep_family=family)
+            # Disabled, demoted or deleted since the check: what the row says now.
+            if (role := await self._active_role(conn, user_id)) is None:
+                raise AccountDisabled
+            pair, successor = await self._issue(
+                conn, user_id, role, family_id=family or uuid.uuid4()
+            )
+            if kept is not None:
+                await conn.execute(
+                    update(refresh_tokens)
+                    .where(refresh_tokens.c.id == kept.id)
+                    .values(revoked_at=func.now(), replaced_by=successor)
+                )
+            return pair
 
     async def user(self, user_id: UUID) -> User | None:
         async with self.engine.connect() as conn:
@@ -264,6 +342,10 @@ class AuthService:
                 return total
 
     # helpers
+
+    async def _empty(self) -> bool:
+        async with self.engine.connect() as conn:
+            return not (await conn.execute(select(exists(select(users.c.id))))).scalar_one()
 
     async def _issue(
         self, conn: AsyncConnection, user_id: UUID, role: str, family_id: UUID

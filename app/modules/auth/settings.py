@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -41,4 +42,10 @@ class AuthSettings(DatabaseSettings):
     trusted_proxies: TrustedProxies = Field(
         default_factory=list,
         description="Peers whose X-Forwarded-For is believed (the per-client throttles).",
+    )
+    registration: Literal["open", "invite", "closed"] = Field(
+        default="open",
+        description="Who may create an account with POST /api/auth/register: anyone "
+        "(open), holders of an admin's invite (invite), nobody (closed: admins create "
+        "accounts, through the API or `encurta users create`).",
     )

@@ -17,8 +17,11 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
+from app.kernel.access import access_tables
 
 metadata = MetaData()
 
@@ -61,4 +64,38 @@ refresh_tokens = Table(
     Index("refresh_tokens_expires", "expires_at"),  # the purge
 )
 
+# API keys as their owners see them; what the Gates need is in access_keys.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    # The key's first characters, to tell keys apart in a list; never enough to use one.
+    Column("prefix", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True)),
+    Index("api_keys_user", "user_id", "created_at"),
+)
+
+# Invitations to register (ENCURTA_AUTH__REGISTRATION=invite): single use, expiring.
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    # SHA-256 of the token, as for refresh tokens: the token is shown once, never stored.
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    # Optional restriction: only this address may use it (compared by its email_key).
+    Column("email", Text),
+    Column("email_key", Text),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("used_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
+)
+
 outbox = outbox_table(metadata)
+processed_events, parked_events = inbox_tables(metadata)  # only access.api_key_used
+access_accounts, access_keys = access_tables(metadata)

@@ -8,11 +8,21 @@ Nothing else in the package is imported from outside it.
 from __future__ import annotations
 
 from app.contracts.auth import UserDeleted
-from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkUpdated
+from app.contracts.shortener import (
+    DomainBlocked,
+    DomainUnblocked,
+    LinkClicked,
+    LinkCreated,
+    LinkDeleted,
+    LinkUpdated,
+)
 from app.kernel.hashing import Passwords
+from app.modules.shortener.admin import AdminLinks, build_admin_routes
+from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
+from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.protection import GuessThrottle
 from app.modules.shortener.redirect import Redirector
@@ -31,13 +41,20 @@ NAME = "shortener"
 
 def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module:
     cache = LinkCache(settings.cache_size, settings.cache_ttl_seconds)
-    links = Links(engine=context.engine, cache=cache, code_length=settings.code_length)
+    blocklist = Blocklist(context.engine, cache, reload_seconds=settings.cache_ttl_seconds)
+    links = Links(
+        engine=context.engine,
+        cache=cache,
+        code_length=settings.code_length,
+        screen=blocklist.refusal,
+    )
+    orphans = OrphanTally(context.engine)
     # The secret is read (or generated) at start-up, not here: `encurta openapi` builds
     # modules too, and must write no key.
     keys = VisitorKeys(lambda: load_visitor_secret(settings, context.data_dir))
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
     batcher = ClickBatcher(context.engine, settings, context.handoff)
-    redirector = Redirector(links, edge, batcher, settings.redirect_status)
+    redirector = Redirector(links, edge, batcher, settings.redirect_status, orphans)
     passwords = LinkPasswords(
         links,
         redirector,
@@ -45,20 +62,37 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         GuessThrottle(settings.password_guesses, settings.password_guess_window_seconds),
         settings.trusted_proxies,
     )
+    admin_routes = build_admin_routes(
+        AdminLinks(context.engine, cache), blocklist, context.gate, settings.public_url
+    )
     module = Module(
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(links, redirector, context.verifier, settings, passwords),
+        routes=[
+            *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
+            *admin_routes,
+        ],
         front=redirector,
         tallies={"clicks per link": links.click_counts},
-        on_startup=[keys.start, batcher.start],
-        on_shutdown=[batcher.stop, keys.stop, passwords.close],
-        publishes=[LinkCreated, LinkUpdated, LinkDeleted, LinkClicked],
+        on_startup=[keys.start, batcher.start, blocklist.start, orphans.start],
+        on_shutdown=[orphans.stop, blocklist.stop, batcher.stop, keys.stop, passwords.close],
+        publishes=[
+            LinkCreated,
+            LinkUpdated,
+            LinkDeleted,
+            LinkClicked,
+            DomainBlocked,
+            DomainUnblocked,
+        ],
     )
+    module.keep_access_list()
+    module.report_key_use(context.gate)
     module.subscribe(UserDeleted, on_user_deleted(cache.evict))
     module.subscribe_every_process(LinkDeleted, evict_changed(cache))
     module.subscribe_every_process(LinkUpdated, evict_changed(cache))
+    module.subscribe_every_process(DomainBlocked, blocklist.heard())
+    module.subscribe_every_process(DomainUnblocked, blocklist.heard())
     return module
 
 

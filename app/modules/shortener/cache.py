@@ -32,6 +32,9 @@ class CachedLink:
     max_visits: int | None = None
     has_password: bool = False  # the hash itself is read only when a password is given
     rules: tuple[Rule, ...] = ()
+    # Why the link answers 410 though it exists (disabled by an admin, its domain blocked):
+    # decided when it is loaded into the cache, never per redirect.
+    refused: str | None = None
     # The redirect's headers, encoded once per cached link rather than once per redirect:
     # for ASGI, and as the lines of the express lane's head (app.kernel.express).
     redirect_headers: tuple[tuple[bytes, bytes], ...] = field(init=False)
@@ -58,8 +61,8 @@ class CachedLink:
         object.__setattr__(self, "guarded", guarded)
 
     def is_gone(self, now: datetime | None = None) -> bool:
-        """Deleted, or past its expiry."""
-        if self.deleted:
+        """Deleted, refused, or past its expiry."""
+        if self.deleted or self.refused is not None:
             return True
         return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
@@ -138,6 +141,11 @@ class LinkCache:
         self._entries.pop(code, None)
         for listener in self._evict_listeners:
             listener(code)
+
+    def clear(self) -> None:
+        """Forget every entry (a domain blocked or unblocked: every link is judged again as
+        it is next loaded). A lookup still out is judged when it lands, after this."""
+        self._entries.clear()
 
     def on_evict(self, listener: Callable[[str], None]) -> None:
         """Call `listener(code)` on every eviction, after the entry is gone."""

@@ -30,6 +30,7 @@ RESERVED = frozenset(
         "register",
         "auth",
         "stats",
+        "orphans",  # /api/stats/orphans would hide the statistics of a link so named
         "links",
         "assets",
         "health",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -34,7 +34,8 @@ from app.modules.shortener.rules import compiled
 
 _SELECT = """
     SELECT code, id, target_url, expires_at, deleted_at IS NOT NULL AS deleted, valid_from,
-           forward_query, max_visits, password_hash IS NOT NULL AS has_password, redirect_rules
+           forward_query, max_visits, disabled_at IS NOT NULL AS disabled, disabled_reason,
+           password_hash IS NOT NULL AS has_password, redirect_rules
     FROM urls WHERE code = ANY($1::text[])
 """
 _CODES_PER_QUERY = 500
@@ -42,6 +43,11 @@ _QUERIES_AT_ONCE = 4  # each holds a pooled connection while it is out
 # Past this a lookup fails (and its connection is dropped) rather than hold its redirects:
 # an indexed lookup of a few hundred codes takes milliseconds.
 _TIMEOUT_SECONDS = 10.0
+
+
+# Why a link to this target answers 410 though it exists (its domain is blocked), or None:
+# judged once per load into the cache.
+Screen = Callable[[str], str | None]
 
 
 class LookupFailed(Exception):
@@ -59,8 +65,9 @@ class _Flight:
 
 
 class Lookups:
-    def __init__(self, engine: AsyncEngine, cache: LinkCache) -> None:
+    def __init__(self, engine: AsyncEngine, cache: LinkCache, screen: Screen | None = None) -> None:
         self._engine = engine
+        self._screen = screen
         self._cache = cache
         # The flights a miss may join: not overtaken by an eviction since they began.
         self._joinable: dict[str, _Flight] = {}
@@ -111,7 +118,7 @@ class Lookups:
         for flight in batch:
             row = found.get(flight.code)
             try:
-                link = None if row is None else _cached(row)
+                link = None if row is None else _cached(row, self._screen)
             except Exception as exc:  # noqa: BLE001 - one bad row fails its code alone
                 self._fail(flight, exc)
                 continue
@@ -147,7 +154,21 @@ class Lookups:
             return rows
 
 
-def _cached(row: asyncpg.Record) -> CachedLink:
+def disabled_reason(reason: str | None) -> str:
+    """What a link disabled by an admin answers (its 410's detail)."""
+    said = f": {reason}" if reason else "."
+    return f"This link has been disabled by an admin of this instance{said}"
+
+
+def _cached(row: asyncpg.Record, screen: Screen | None) -> CachedLink:
+    rules = compiled(_json(row["redirect_rules"]))
+    refused = None
+    if row["disabled"]:
+        refused = disabled_reason(row["disabled_reason"])
+    elif screen is not None:
+        # A redirect rule's target on a blocked domain refuses the whole link, as its url's.
+        targets = (row["target_url"], *(rule.url for rule in rules))
+        refused = next((reason for url in targets if (reason := screen(url))), None)
     return CachedLink(
         id=row["id"],
         code=row["code"],
@@ -157,8 +178,9 @@ def _cached(row: asyncpg.Record) -> CachedLink:
         valid_from=row["valid_from"],
         forward_query=row["forward_query"],
         max_visits=row["max_visits"],
+        refused=refused,
         has_password=row["has_password"],
-        rules=compiled(_json(row["redirect_rules"])),
+        rules=rules,
     )
 
 

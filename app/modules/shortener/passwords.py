@@ -97,6 +97,8 @@ class LinkPasswords:
         link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
         if link is None or link.is_pending():
             raise not_found(code)
+        if link.refused is not None:  # disabled by an admin, or its domain blocked
+            raise Problem(410, link.refused, slug="link-disabled")
         if link.is_gone():
             raise gone(code)
         if not link.has_password:

@@ -28,6 +28,7 @@ from app.modules.shortener.cache import CachedLink
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
+from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.protection import Page, challenge
 from app.modules.shortener.rules import pick
 from app.modules.shortener.service import Links
@@ -46,7 +47,15 @@ def gone(code: str) -> Problem:
 
 
 class Redirector:
-    def __init__(self, links: Links, edge: Edge, batcher: ClickBatcher, status: int) -> None:
+    def __init__(
+        self,
+        links: Links,
+        edge: Edge,
+        batcher: ClickBatcher,
+        status: int,
+        orphans: OrphanTally | None = None,
+    ) -> None:
+        self.orphans = orphans  # counts visits to codes that do not exist
         self._links = links
         self._edge = edge
         self._batcher = batcher
@@ -101,8 +110,14 @@ class Redirector:
         try:
             # Anything no code can be is answered at once: no cache entry, no query.
             link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
-            if link is None or link.is_pending():
+            if link is None:
+                if self.orphans is not None:
+                    self.orphans.hit(code)
                 return not_found(code)
+            if link.is_pending():
+                return not_found(code)
+            if link.refused is not None:
+                return Problem(410, link.refused, slug="link-disabled")
             if link.is_gone():
                 return gone(code)
             if link.has_password and not unlocked:  # bots too: no password, no redirect

@@ -11,10 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from app.kernel.access import Gate
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
-from app.kernel.tokens import Principal, TokenVerifier, unauthorized
+from app.kernel.tokens import Principal, unauthorized
+from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
@@ -67,9 +69,10 @@ def _known_shape(code: str) -> str:
 def build_routes(
     links: Links,
     redirector: Redirector,
-    verifier: TokenVerifier,
+    gate: Gate,
     settings: ShortenerSettings,
     passwords: LinkPasswords,
+    blocklist: Blocklist | None = None,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
         return (settings.public_url or str(request.base_url)).rstrip("/")
@@ -94,11 +97,14 @@ def build_routes(
 
     def checked(request: Request, url: str, field: str = "url") -> str:
         try:
-            return check_target(
+            target = check_target(
                 url, own_hosts=own_hosts(request), allow_private=settings.allow_private_targets
             )
         except UnsafeTarget as exc:
             raise invalid_fields([{"field": field, "message": str(exc)}]) from None
+        if blocklist is not None and (refusal := blocklist.refusal(target)):
+            raise invalid_fields([{"field": field, "message": refusal}])
+        return target
 
     def checked_rules(request: Request, rules: list[RedirectRule] | None) -> list[dict[str, Any]]:
         """The rules as stored, each target checked like `url` (one 422 naming every bad one)."""
@@ -116,8 +122,9 @@ def build_routes(
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
-        if "authorization" in request.headers or not settings.allow_anonymous:
-            owner = await verifier.authenticate(request)
+        identified = "authorization" in request.headers or "x-api-key" in request.headers
+        if identified or not settings.allow_anonymous:
+            owner = await gate.authenticate(request, "links:write")
         body = await read_json(request, CreateLink)
         target = checked(request, body.url)
         rules = checked_rules(request, body.redirect_rules)
@@ -146,7 +153,7 @@ def build_routes(
         return response
 
     async def list_links(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         query = read_query(request, PageQuery)
         page = await links.page(
             owner.user_id, query.page, query.per_page, tag=query.tag, q=query.q, sort=query.sort
@@ -162,7 +169,7 @@ def build_routes(
         )
 
     async def show(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         code = _known_shape(request.path_params["code"])
         try:
             link = await links.get(owner.user_id, code)
@@ -171,7 +178,7 @@ def build_routes(
         return json_response(present(request)(link))
 
     async def change(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:write")
         code = _known_shape(request.path_params["code"])
         body = await read_json(request, UpdateLink)
         changes = {
@@ -204,7 +211,7 @@ def build_routes(
         return json_response(present(request)(link))
 
     async def qr(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         code = _known_shape(request.path_params["code"])
         query = read_query(request, QrQuery)
         try:
@@ -215,12 +222,12 @@ def build_routes(
         return Response(image, media_type=MEDIA_TYPES[query.format])
 
     async def list_tags(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:read")
         tags = await links.tags(owner.user_id)
         return json_response(TagList(items=[TagOut(tag=tag, links=count) for tag, count in tags]))
 
     async def delete(request: Request) -> Response:
-        owner = await verifier.authenticate(request)
+        owner = await gate.authenticate(request, "links:write")
         code = _known_shape(request.path_params["code"])
         try:
             await links.delete(owner.user_id, code)

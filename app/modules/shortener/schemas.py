@@ -172,6 +172,10 @@ class LinkOut(BaseModel):
     has_password: bool = Field(description="Visitors must give a password (never shown).")
     redirect_rules: list[RedirectRule]
     click_count: int
+    disabled: bool = Field(
+        default=False, description="Disabled by an admin: it answers 410; only an admin undoes it."
+    )
+    disabled_reason: str | None = Field(default=None, description="The admin's reason, if given.")
 
 
 class LinkPage(BaseModel):

@@ -20,7 +20,7 @@ from app.contracts.shortener import LinkCreated, LinkDeleted, LinkUpdated
 from app.kernel.database import driver_connection
 from app.modules.shortener import codes
 from app.modules.shortener.cache import MISSING, CachedLink, LinkCache
-from app.modules.shortener.lookup import Lookups
+from app.modules.shortener.lookup import Lookups, Screen
 from app.modules.shortener.owners import is_deleted, lock_owner
 from app.modules.shortener.tables import click_counts, click_tallies, urls
 
@@ -77,6 +77,8 @@ class Link:
     has_password: bool
     redirect_rules: list[dict[str, Any]]
     click_count: int
+    disabled: bool = False
+    disabled_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ _STORED_COLUMNS = [
     urls.c.visits,
     urls.c.password_hash.is_not(None).label("has_password"),
     urls.c.redirect_rules,
+    urls.c.disabled_at.is_not(None).label("disabled"),
+    urls.c.disabled_reason,
 ]
 _LINK_COLUMNS = [*_STORED_COLUMNS, _CLICK_COUNT]
 _SORTS = {
@@ -177,6 +181,15 @@ def _published(link: Link) -> dict[str, Any]:
     }
 
 
+def _updated(link: Link, version: int) -> LinkUpdated:
+    return LinkUpdated(
+        **_published(link),
+        version=version,
+        disabled=link.disabled,
+        disabled_reason=link.disabled_reason,
+    )
+
+
 def _visits_restart(limit: int | None, changes: dict[str, object]) -> dict[str, object]:
     """Setting or clearing a visit limit counts visits from 0 again; raising or lowering
     one keeps the count."""
@@ -194,10 +207,12 @@ class Links:
     engine: AsyncEngine
     cache: LinkCache
     code_length: int
+    # Why a link to a target answers 410 (its domain blocked): see lookup.py.
+    screen: Screen | None = None
     _lookups: Lookups = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._lookups = Lookups(self.engine, self.cache)
+        self._lookups = Lookups(self.engine, self.cache, self.screen)
 
     async def create(
         self,
@@ -335,7 +350,7 @@ class Links:
                 await conn.execute(select(_CLICK_COUNT).where(urls.c.code == code))
             ).scalar_one()
             link = Link(**fields, click_count=count)
-            await write_outbox(conn, [LinkUpdated(**_published(link), version=version)])
+            await write_outbox(conn, [_updated(link, version)])
         self.cache.evict(code)
         return link
 

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Identity,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
+from app.kernel.access import access_tables
 
 metadata = MetaData()
 
@@ -57,6 +59,9 @@ urls = Table(
     Column("password_hash", Text),
     # Ordered `{"when": {...}, "url": ...}` (rules.py): the first that matches picks the target.
     Column("redirect_rules", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # Disabled by an admin: it answers 410 with the reason, and only an admin re-enables it.
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", Text),
     Index("urls_owner_created", "owner_id", "created_at"),
     CheckConstraint("valid_from < expires_at", name="urls_window"),
     CheckConstraint("max_visits > 0", name="urls_max_visits"),
@@ -94,5 +99,26 @@ deleted_owners = Table(
     Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Domains an admin blocked, each with its subdomains: links to them are refused, and
+# existing ones answer 410 (admin.py, blocklist.py).
+blocked_domains = Table(
+    "blocked_domains",
+    metadata,
+    Column("domain", Text, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", Uuid),
+)
+
+# Visits to codes that do not exist, per day and path: a rollup that the redirect's
+# in-memory tally is folded into (orphans.py), never a row per visit, never an address.
+orphan_visits = Table(
+    "orphan_visits",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("visits", BigInteger, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 processed_events, parked_events = inbox_tables(metadata)
+access_accounts, access_keys = access_tables(metadata)

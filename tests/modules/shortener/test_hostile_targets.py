@@ -153,6 +153,7 @@ async def test_links_to_the_configured_public_host_are_refused_too(
     assert await ShortenerDb(database_urls).url_count() == 1
 
 
+@pytest.mark.asyncio(loop_scope="module")  # the loop of `shared`, whose app it calls
 async def test_a_forged_host_header_does_not_hide_the_address_the_request_reached(
     shared: tuple[httpx.AsyncClient, Account], database_urls: dict[str, str]
 ) -> None:

@@ -350,3 +350,21 @@ def test_wrong_guesses_age_out_of_the_window() -> None:
     throttle.guess("203.0.113.9", "abc").right()  # the first aged out; a right one forgets
     throttle.guess("203.0.113.9", "abc")
     throttle.guess("203.0.113.9", "abc")
+
+
+async def test_a_disabled_password_link_answers_410_to_its_password_too(
+    client: httpx.AsyncClient,
+) -> None:
+    admin = await new_account(client, "admin@example.com")  # the first account: the admin
+    user = await new_account(client, "user@example.com")
+    await shorten(client, user, TARGET, code="locked", password=SECRET)
+    disabled = await client.patch(
+        "/api/admin/links/locked",
+        json={"disabled": True, "reason": "phishing"},
+        headers=admin.headers,
+    )
+    assert disabled.status_code == 200, disabled.text
+
+    assert "phishing" in assert_problem(await client.get("/locked"), 410)["detail"]
+    assert "phishing" in assert_problem(await unlock(client, "locked", SECRET), 410)["detail"]
+    assert await click_count(client, user, "locked") == 0

@@ -31,6 +31,8 @@ LINK_FIELDS = {
     "has_password",  # never the password or its hash
     "redirect_rules",
     "click_count",
+    "disabled",
+    "disabled_reason",
 }
 
 

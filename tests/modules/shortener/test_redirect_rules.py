@@ -296,6 +296,29 @@ async def test_the_express_lane_answers_a_rule_link_with_its_rule_target(
     assert await click_count(client, ana, code) == 2
 
 
+async def test_a_blocked_domain_refuses_rule_targets_and_links_that_hide_one_in_a_rule(
+    client: httpx.AsyncClient,
+) -> None:
+    admin = await new_account(client, "admin@example.com")  # the first account: the admin
+    user = await new_account(client, "user@example.com")
+    code = await ruled(client, user, rule("https://evil.example/app", device="ios"))
+    assert await target(client, f"/{code}") == FALLBACK  # cached, rules and all
+
+    blocked = await client.post(
+        "/api/admin/blocked-domains", json={"domain": "evil.example"}, headers=admin.headers
+    )
+    assert blocked.status_code == 201, blocked.text
+
+    gone = await client.get(f"/{code}")  # whatever the device: its rule could lead there
+    assert "evil.example" in assert_problem(gone, 410)["detail"]
+    refused = await client.post(
+        "/api/links",
+        json={"url": FALLBACK, "redirect_rules": [rule("https://a.evil.example/", country="PT")]},
+        headers=user.headers,
+    )
+    assert_problem(refused, 422, fields=["redirect_rules.0.url"])
+
+
 def test_matching_reads_only_what_the_rules_ask_for() -> None:
     asked: list[str] = []
 
