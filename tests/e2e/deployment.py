@@ -101,6 +101,8 @@ _ROUTES = [
     ("/.well-known", "auth"),
     ("/api/keys", "auth"),
     ("/api/admin/users", "auth"),
+    ("/api/admin/invites", "auth"),
+    ("/api/stats/orphans", "shortener"),
     ("/api/stats", "analytics"),
 ]
 

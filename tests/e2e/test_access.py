@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.deployment import Cluster
-from tests.support.accounts import Account, new_account, shorten
+from tests.support.accounts import PASSWORD, Account, bearer, new_account, shorten
 from tests.support.waiting import GUARD
 
 pytestmark = pytest.mark.integration
@@ -90,3 +90,21 @@ async def test_a_disabled_account_stops_in_every_module(cluster: Cluster) -> Non
         assert disabled.status_code == 200, disabled.text
         await refused_everywhere(client, ana.headers, code, f"{cluster.topology}: disabled user")
         await refused_everywhere(client, as_reader, code, f"{cluster.topology}: disabled's key")
+
+
+async def test_a_changed_password_stops_older_tokens_in_every_module(cluster: Cluster) -> None:
+    async with cluster.client() as client:
+        ana = await new_account(client)
+        code = (await shorten(client, ana, "https://example.com/"))["code"]
+        await admitted(client, ana.headers, code)
+
+        changed = await client.post(
+            "/api/auth/password",
+            json={"current_password": PASSWORD, "new_password": "a fresh and unusual passphrase"},
+            headers=ana.headers,
+        )
+
+        assert changed.status_code == 200, changed.text
+        await refused_everywhere(client, ana.headers, code, f"{cluster.topology}: old password")
+        # The pair the change answered with works everywhere at once.
+        await admitted(client, bearer(changed.json()["access_token"]), code)

@@ -92,13 +92,13 @@ async def test_replaying_an_account_deletion_deletes_nothing_twice(
         "DELETE", "/api/auth/me", json={"password": PASSWORD}, headers=bo.headers
     )
     assert response.status_code == 204
-    assert await relay_of(client, "auth").drain() == 1
+    assert await relay_of(client, "auth").drain() == 2  # access_changed, user_deleted
     assert await relay_of(client, "shortener").drain() == 4  # 2 created, 1 click, 1 deleted
     stats_before = await link_stats(client, ana, anas)
 
-    assert await replay_all(database_urls, "auth") == 1
+    assert await replay_all(database_urls, "auth") == 2
     assert await replay_all(database_urls, "shortener") == 4
-    assert await relay_of(client, "auth").drain() == 1
+    assert await relay_of(client, "auth").drain() == 2
     assert await relay_of(client, "shortener").drain() == 4
 
     db = ShortenerDb(database_urls)
