@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -25,9 +25,13 @@ from app.kernel.tokens import unauthorized
 from app.modules.auth.schemas import User
 from app.modules.auth.sessions import access_changed, end_sessions
 from app.modules.auth.tables import users
-
-# Taken by every change of who is an admin, and by registrations (which pick the role).
-ROLES_LOCK = 0x61750001
+from app.modules.auth.users import (
+    ROLES_LOCK,
+    USER_COLUMNS,
+    LastAdmin,
+    active_role,
+    keep_an_admin,
+)
 
 
 class UserQuery(BaseModel):
@@ -53,30 +57,12 @@ class ChangeUser(BaseModel):
     role: Literal["admin", "user"] | None = None
 
 
-class LastAdmin(Exception):
-    """The change would leave the instance without an active admin."""
-
-
 class NotAdmin(Exception):
     """The caller is not (or no longer) an active admin."""
 
 
-async def keep_an_admin(conn: AsyncConnection) -> None:
-    """Raise LastAdmin (the caller's transaction rolls back) when accounts are left but no
-    active admin among them. (The last account may go: an empty instance is a new one, whose
-    first account is its admin.) Every change of who is an admin takes ROLES_LOCK first, so
-    these checks take turns."""
-    admins = select(users.c.id).where(users.c.role == "admin", users.c.is_active).exists()
-    accounts = select(users.c.id).exists()
-    if (await conn.execute(select(~admins & accounts))).scalar_one():
-        raise LastAdmin
-
-
 class UserNotFound(Exception):
     pass
-
-
-_USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_key")]
 
 
 @dataclass
@@ -86,18 +72,14 @@ class Accounts:
     async def role(self, user_id: UUID) -> str | None:
         """The role of an active account; None for a disabled or unknown one."""
         async with self.engine.connect() as conn:
-            return (
-                await conn.execute(
-                    select(users.c.role).where(users.c.id == user_id, users.c.is_active)
-                )
-            ).scalar_one_or_none()
+            return await active_role(conn, user_id)
 
     async def page(self, page: int, per_page: int) -> tuple[list[User], int]:
         async with self.engine.connect() as conn:
             total = (await conn.execute(select(func.count()).select_from(users))).scalar_one()
             rows = (
                 await conn.execute(
-                    select(*_USER_COLUMNS)
+                    select(*USER_COLUMNS)
                     .order_by(users.c.created_at, users.c.id)
                     .limit(per_page)
                     .offset((page - 1) * per_page)
@@ -122,7 +104,7 @@ class Accounts:
                     update(users)
                     .where(users.c.id == user_id)
                     .values(**changes, updated_at=func.now())
-                    .returning(*_USER_COLUMNS)
+                    .returning(*USER_COLUMNS)
                 )
             ).one_or_none()
             if row is None:

@@ -20,14 +20,20 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.modules.auth.admin import ROLES_LOCK, LastAdmin, keep_an_admin
 from app.modules.auth.emails import email_key
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import RegisterRequest, strong_enough
 from app.modules.auth.sessions import access_changed, end_sessions
 from app.modules.auth.settings import AuthSettings
 from app.modules.auth.tables import users
-from app.modules.auth.users import EmailTaken, insert_user, store_password
+from app.modules.auth.users import (
+    ROLES_LOCK,
+    EmailTaken,
+    LastAdmin,
+    insert_user,
+    keep_an_admin,
+    store_password,
+)
 from app.wiring import Command
 
 OK, FAILED, USAGE = 0, 1, 2

@@ -24,7 +24,7 @@ from app.kernel.http import client_ip, json_response, read_json
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
-from app.modules.auth.admin import ROLES_LOCK, Accounts, NotAdmin, not_admin, require_admin
+from app.modules.auth.admin import Accounts, NotAdmin, not_admin, require_admin
 from app.modules.auth.invites import InviteList, InviteRequest, Invites, NewInvite
 from app.modules.auth.passwords import (
     MAX_LENGTH,
@@ -37,7 +37,7 @@ from app.modules.auth.routes import hash_in_flight, hash_queue_full
 from app.modules.auth.schemas import User, strong_enough
 from app.modules.auth.tables import users
 from app.modules.auth.throttle import client_key
-from app.modules.auth.users import EmailTaken, insert_user
+from app.modules.auth.users import ROLES_LOCK, EmailTaken, insert_user
 
 
 class CreateUserRequest(BaseModel):

@@ -14,7 +14,7 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.settings import IPNetwork
 from app.kernel.tokens import unauthorized
-from app.modules.auth.admin import LastAdmin, last_admin
+from app.modules.auth.admin import last_admin
 from app.modules.auth.invites import InvalidInvite
 from app.modules.auth.passwords import HashInFlight, HashQueueFull
 from app.modules.auth.schemas import (
@@ -36,7 +36,7 @@ from app.modules.auth.service import (
     RegistrationClosed,
 )
 from app.modules.auth.throttle import Throttled
-from app.modules.auth.users import EmailTaken
+from app.modules.auth.users import EmailTaken, LastAdmin
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

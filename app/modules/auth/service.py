@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
-from app.modules.auth.admin import ROLES_LOCK, keep_an_admin
 from app.modules.auth.emails import email_key
 from app.modules.auth.invites import check_invite, invite_used_by, take_invite
 from app.modules.auth.passwords import Passwords
@@ -22,7 +21,14 @@ from app.modules.auth.sessions import end_sessions
 from app.modules.auth.tables import refresh_tokens, users
 from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle, client_key
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
-from app.modules.auth.users import insert_user, store_password
+from app.modules.auth.users import (
+    ROLES_LOCK,
+    USER_COLUMNS,
+    active_role,
+    insert_user,
+    keep_an_admin,
+    store_password,
+)
 
 
 class RegistrationClosed(Exception):
@@ -52,8 +58,6 @@ class InvalidRefreshToken(Exception):
         super().__init__(detail)
         self.detail = detail
 
-
-_USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_key")]
 
 # A row of a session that ended (logged out, or revoked for reuse) is kept until it has
 # been revoked this long, so a client late by less is told "revoked", not "not valid".
@@ -171,7 +175,7 @@ class AuthService:
                 raise InvalidRefreshToken("The refresh token has been revoked.")
             elif row.expires_at <= datetime.now(UTC):
                 raise InvalidRefreshToken("The refresh token has expired.")
-            elif (role := await self._active_role(conn, row.user_id)) is None:
+            elif (role := await active_role(conn, row.user_id)) is None:
                 raise InvalidRefreshToken("The account is disabled or gone.")
             else:
                 pair, successor = await self._issue(
@@ -283,7 +287,7 @@ class AuthService:
             family = kept.family_id if kept is not None else None
             await store_password(conn, user_id, new_hash, keep_family=family)
             # Disabled, demoted or deleted since the check: what the row says now.
-            if (role := await self._active_role(conn, user_id)) is None:
+            if (role := await active_role(conn, user_id)) is None:
                 raise AccountDisabled
             pair, successor = await self._issue(
                 conn, user_id, role, family_id=family or uuid.uuid4()
@@ -299,7 +303,7 @@ class AuthService:
     async def user(self, user_id: UUID) -> User | None:
         async with self.engine.connect() as conn:
             row = (
-                await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))
+                await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))
             ).one_or_none()
         return _user(row) if row else None
 
@@ -376,10 +380,3 @@ class AuthService:
             .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=func.now())
         )
-
-    @staticmethod
-    async def _active_role(conn: AsyncConnection, user_id: UUID) -> str | None:
-        """The role of an active account; None for a disabled or unknown one."""
-        return (
-            await conn.execute(select(users.c.role).where(users.c.id == user_id, users.c.is_active))
-        ).scalar_one_or_none()

@@ -3,7 +3,8 @@
 Registration, an admin's `POST /api/admin/users` and `encurta users create` all insert an
 account through `insert_user`, so the role rule (the first account of an instance is its
 admin) and the email key hold for each; a password set by its owner, by the CLI or by any
-later path goes through `store_password`, which ends the account's other sessions.
+later path goes through `store_password`, which ends the account's other sessions. Who
+is an admin is decided here too: under ROLES_LOCK, and never leaving accounts without one.
 """
 
 from __future__ import annotations
@@ -16,14 +17,39 @@ from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.modules.auth.admin import ROLES_LOCK
 from app.modules.auth.emails import email_key
 from app.modules.auth.sessions import end_sessions
 from app.modules.auth.tables import users
 
 Role = Literal["admin", "user"]
 
+# Taken by every change of who is an admin, and by registrations (which pick the role).
+ROLES_LOCK = 0x61750001
+
+# An account as its API answers show it: never the hash, nor the lookup key.
 USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "email_key")]
+
+
+class LastAdmin(Exception):
+    """The change would leave the instance without an active admin."""
+
+
+async def keep_an_admin(conn: AsyncConnection) -> None:
+    """Raise LastAdmin (the caller's transaction rolls back) when accounts are left but no
+    active admin among them. (The last account may go: an empty instance is a new one, whose
+    first account is its admin.) Every change of who is an admin takes ROLES_LOCK first, so
+    these checks take turns."""
+    admins = select(users.c.id).where(users.c.role == "admin", users.c.is_active).exists()
+    accounts = select(users.c.id).exists()
+    if (await conn.execute(select(~admins & accounts))).scalar_one():
+        raise LastAdmin
+
+
+async def active_role(conn: AsyncConnection, user_id: UUID) -> str | None:
+    """The role of an active account; None for a disabled or unknown one."""
+    return (
+        await conn.execute(select(users.c.role).where(users.c.id == user_id, users.c.is_active))
+    ).scalar_one_or_none()
 
 
 class EmailTaken(Exception):
