@@ -4,7 +4,7 @@ events stay in order."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import Field
@@ -35,6 +35,10 @@ class LinkCreated(_LinkEvent):
     valid_from: datetime | None = None
     forward_query: bool = False
     max_visits: int | None = None
+    # Whether a password guards the link (its hash never leaves the shortener), and its
+    # redirect rules as the API shows them: `{"when": {...}, "url": ...}`, first match wins.
+    has_password: bool = False
+    redirect_rules: tuple[dict[str, Any], ...] = ()
 
 
 class LinkUpdated(_LinkEvent):
@@ -54,6 +58,10 @@ class LinkUpdated(_LinkEvent):
     valid_from: datetime | None = None
     forward_query: bool = False
     max_visits: int | None = None
+    # Whether a password guards the link (its hash never leaves the shortener), and its
+    # redirect rules as the API shows them: `{"when": {...}, "url": ...}`, first match wins.
+    has_password: bool = False
+    redirect_rules: tuple[dict[str, Any], ...] = ()
     # Disabled by an admin: the link answers 410 with the reason (additive: older events
     # read as enabled).
     disabled: bool = False

@@ -170,6 +170,22 @@ def client_address(
     return peer
 
 
+def client_key(address: str | None) -> str:
+    """A client for per-client limits: an IPv4 address as it is, an IPv6 one by its /64
+    (one subscriber's block)."""
+    if address is None:
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 @lru_cache(maxsize=65_536)
 def _plain(value: str) -> str | None:
     """The address in canonical form; an IPv4 client seen through an IPv6 socket

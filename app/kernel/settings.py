@@ -56,3 +56,30 @@ class TokenSettings(BaseModel):
     jwks_refetch_seconds: float = Field(
         default=30.0, ge=0, description="Fewest seconds between two JWKS fetches."
     )
+
+
+class Argon2Settings(BaseModel):
+    """argon2id cost and the bounds of a module's hashing pool (app.kernel.hashing). Changing
+    the cost rehashes each of auth's passwords at its owner's next login."""
+
+    time_cost: int = Field(default=3, ge=1, le=20)
+    memory_cost_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    parallelism: int = Field(default=4, ge=1, le=64)
+    # One: each hash already runs `parallelism` threads; a second at once bought 25% more
+    # hashes and doubled the redirect latency under a burst (bench/hash_pressure.py).
+    max_concurrent: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Hashes and verifications that run at once (each in its own thread); "
+        "the rest wait their turn, so hashing cannot take every core from the event loop.",
+    )
+    # 16 waiting hashes of ~150 ms each: a newcomer waits a few seconds at most.
+    max_queued: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Hashes that may wait for a thread; beyond them a request that needs "
+        "one (a login, a registration, a link's password) is answered 503 with Retry-After, "
+        "without hashing.",
+    )

@@ -16,12 +16,15 @@ from app.contracts.shortener import (
     LinkDeleted,
     LinkUpdated,
 )
+from app.kernel.hashing import Passwords
 from app.modules.shortener.admin import AdminLinks, build_admin_routes
 from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
 from app.modules.shortener.orphans import OrphanTally
+from app.modules.shortener.passwords import LinkPasswords
+from app.modules.shortener.protection import GuessThrottle
 from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.routes import build_routes
 from app.modules.shortener.service import Links
@@ -52,6 +55,13 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
     batcher = ClickBatcher(context.engine, settings, context.handoff)
     redirector = Redirector(links, edge, batcher, settings.redirect_status, orphans)
+    passwords = LinkPasswords(
+        links,
+        redirector,
+        Passwords(settings.argon2, unknown_users=False),
+        GuessThrottle(settings.password_guesses, settings.password_guess_window_seconds),
+        settings.trusted_proxies,
+    )
     admin_routes = build_admin_routes(
         AdminLinks(context.engine, cache), blocklist, context.gate, settings.public_url
     )
@@ -60,13 +70,13 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         engine=context.engine,
         metadata=metadata,
         routes=[
-            *build_routes(links, redirector, context.gate, settings, blocklist),
+            *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
         ],
         front=redirector,
         tallies={"clicks per link": links.click_counts},
         on_startup=[keys.start, batcher.start, blocklist.start, orphans.start],
-        on_shutdown=[orphans.stop, blocklist.stop, batcher.stop, keys.stop],
+        on_shutdown=[orphans.stop, blocklist.stop, batcher.stop, keys.stop, passwords.close],
         publishes=[
             LinkCreated,
             LinkUpdated,

@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import quote_from_bytes
 from uuid import UUID
+
+from app.modules.shortener.rules import Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,8 @@ class CachedLink:
     valid_from: datetime | None = None
     forward_query: bool = False
     max_visits: int | None = None
+    has_password: bool = False  # the hash itself is read only when a password is given
+    rules: tuple[Rule, ...] = ()
     # Why the link answers 410 though it exists (disabled by an admin, its domain blocked):
     # decided when it is loaded into the cache, never per redirect.
     refused: str | None = None
@@ -35,8 +39,8 @@ class CachedLink:
     # for ASGI, and as the lines of the express lane's head (app.kernel.express).
     redirect_headers: tuple[tuple[bytes, bytes], ...] = field(init=False)
     redirect_lines: bytes = field(init=False)
-    # Answered only after a look at the database or the clock (not valid yet, a visit
-    # limit): never in the express lane's fast path.
+    # Answered only after a look at the database, the clock or the request (not valid yet,
+    # a visit limit, a password, redirect rules): never in the express lane's fast path.
     guarded: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -48,9 +52,13 @@ class CachedLink:
         object.__setattr__(self, "redirect_headers", headers)
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         object.__setattr__(self, "redirect_lines", lines)
-        object.__setattr__(
-            self, "guarded", self.valid_from is not None or self.max_visits is not None
+        guarded = (
+            self.valid_from is not None
+            or self.max_visits is not None
+            or self.has_password
+            or bool(self.rules)
         )
+        object.__setattr__(self, "guarded", guarded)
 
     def is_gone(self, now: datetime | None = None) -> bool:
         """Deleted, refused, or past its expiry."""
@@ -61,6 +69,10 @@ class CachedLink:
     def is_pending(self, now: datetime | None = None) -> bool:
         """Not valid yet: it answers like an unknown code."""
         return self.valid_from is not None and self.valid_from > (now or datetime.now(UTC))
+
+    def aimed(self, target_url: str | None) -> CachedLink:
+        """This link redirecting to `target_url` (a redirect rule's), or itself for None."""
+        return self if target_url is None else replace(self, target_url=target_url)
 
     def location(self, query: bytes) -> bytes:
         """The target, with the visit's query string appended when the link forwards it

@@ -30,6 +30,7 @@ from app.modules.shortener.visitors import VisitorKeys, visitor_hash
 
 log = logging.getLogger(__name__)
 
+_FORWARDED = b"x-forwarded-for"
 _MAX_HEADER = 512  # user agents and referers beyond this are truncated
 
 
@@ -122,6 +123,17 @@ class Edge:
                 agent = value.replace(b"\x00", b"").decode("latin-1")[:_MAX_HEADER]
                 return bot_reason(agent) is not None
         return True  # no user agent: "no user agent" is a bot's reason
+
+    def country(self, scope: Scope) -> str | None:
+        """The visitor's country, as `click` finds it (for redirect rules)."""
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+        ]
+        client = scope.get("client")
+        ip = client_address(client[0] if client else None, forwarded, self._trusted)
+        return self._geo.locate(ip)[0]
 
     def click(self, scope: Scope, code: str) -> Envelope:
         """The click of a redirect, from its ASGI scope (no Request object is made), as the

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.database import driver_connection
 from app.modules.shortener.cache import CachedLink, LinkCache
+from app.modules.shortener.rules import compiled
 
 _SELECT = """
     SELECT code, id, target_url, expires_at, deleted_at IS NOT NULL AS deleted, valid_from,
-           forward_query, max_visits, disabled_at IS NOT NULL AS disabled, disabled_reason
+           forward_query, max_visits, disabled_at IS NOT NULL AS disabled, disabled_reason,
+           password_hash IS NOT NULL AS has_password, redirect_rules
     FROM urls WHERE code = ANY($1::text[])
 """
 _CODES_PER_QUERY = 500
@@ -157,11 +161,14 @@ def disabled_reason(reason: str | None) -> str:
 
 
 def _cached(row: asyncpg.Record, screen: Screen | None) -> CachedLink:
+    rules = compiled(_json(row["redirect_rules"]))
     refused = None
     if row["disabled"]:
         refused = disabled_reason(row["disabled_reason"])
     elif screen is not None:
-        refused = screen(row["target_url"])
+        # A redirect rule's target on a blocked domain refuses the whole link, as its url's.
+        targets = (row["target_url"], *(rule.url for rule in rules))
+        refused = next((reason for url in targets if (reason := screen(url))), None)
     return CachedLink(
         id=row["id"],
         code=row["code"],
@@ -172,4 +179,13 @@ def _cached(row: asyncpg.Record, screen: Screen | None) -> CachedLink:
         forward_query=row["forward_query"],
         max_visits=row["max_visits"],
         refused=refused,
+        has_password=row["has_password"],
+        rules=rules,
     )
+
+
+def _json(value: Any) -> Any:
+    """jsonb as asyncpg gives it: text, unless a codec on the connection decoded it."""
+    if value == "[]":  # no rules, most links: no parsing
+        return ()
+    return json.loads(value) if isinstance(value, str) else value

@@ -29,6 +29,8 @@ from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
 from app.modules.shortener.orphans import OrphanTally
+from app.modules.shortener.protection import Page, challenge
+from app.modules.shortener.rules import pick
 from app.modules.shortener.service import Links
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,10 @@ _EMPTY_BODY = {"type": "http.response.body", "body": b""}
 
 def not_found(code: str) -> Problem:
     return Problem(404, f"There is no link '{code[:64]}'.", slug="link-not-found")
+
+
+def gone(code: str) -> Problem:
+    return Problem(410, f"The link '{code[:64]}' has expired or was deleted.", slug="link-gone")
 
 
 class Redirector:
@@ -74,6 +80,8 @@ class Redirector:
         outcome = await self._outcome(scope, code)
         if isinstance(outcome, Problem):
             return problem_express(outcome)
+        if isinstance(outcome, Page):
+            return outcome.express()
         return ExpressResponse(self._status_line + outcome.lines_for(scope["query_string"]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,13 +89,24 @@ class Redirector:
         if isinstance(outcome, Problem):
             await problem_response(outcome)(scope, receive, send)
             return
+        if isinstance(outcome, Page):
+            await outcome.send(scope, send)
+            return
         headers = outcome.headers_for(scope["query_string"])
         await send({"type": "http.response.start", "status": self._status, "headers": headers})
         await send(_EMPTY_BODY)
 
-    async def _outcome(self, scope: Scope, code: str) -> CachedLink | Problem:
-        """The link to redirect to, its click recorded (and committed, by default), or the
-        problem to answer."""
+    async def unlocked(self, scope: Scope, code: str) -> CachedLink | Problem:
+        """`_outcome` of a request that gave the link's right password (`POST /{code}`)."""
+        outcome = await self._outcome(scope, code, unlocked=True)
+        assert not isinstance(outcome, Page)
+        return outcome
+
+    async def _outcome(
+        self, scope: Scope, code: str, *, unlocked: bool = False
+    ) -> CachedLink | Problem | Page:
+        """The link to redirect to (aimed by its rules), its click recorded (and committed,
+        by default), or the problem or page to answer."""
         try:
             # Anything no code can be is answered at once: no cache entry, no query.
             link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
@@ -100,13 +119,15 @@ class Redirector:
             if link.refused is not None:
                 return Problem(410, link.refused, slug="link-disabled")
             if link.is_gone():
-                return Problem(
-                    410, f"The link '{code}' has expired or was deleted.", slug="link-gone"
-                )
+                return gone(code)
+            if link.has_password and not unlocked:  # bots too: no password, no redirect
+                return challenge(scope, code)
             if link.max_visits is not None and not await self._visit_allowed(scope, code):
                 return Problem(410, f"The link '{code}' has had all its visits.", slug="link-gone")
-            if scope["method"] == "GET":  # a HEAD request fetches no page: not a click
+            if scope["method"] != "HEAD":  # a HEAD request fetches no page: not a click
                 await self._batcher.record(self._edge.click(scope, code))
+            if link.rules:
+                return link.aimed(pick(link.rules, scope, lambda: self._edge.country(scope)))
             return link
         except Exception:
             log.exception("unhandled error on %s /%s", scope["method"], code[:64])
@@ -115,6 +136,6 @@ class Redirector:
     async def _visit_allowed(self, scope: Scope, code: str) -> bool:
         """A person's visit uses one of the link's visits, if one is left; a bot's visit,
         or a HEAD request, is let through while one is left, and uses none."""
-        if scope["method"] == "GET" and not self._edge.is_bot(scope):
+        if scope["method"] != "HEAD" and not self._edge.is_bot(scope):
             return await self._links.use_visit(code)
         return await self._links.has_visits_left(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -17,9 +18,11 @@ from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import Principal, unauthorized
 from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.codes import ANY_CODE
+from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.redirect import not_found as _not_found
+from app.modules.shortener.rules import RedirectRule
 from app.modules.shortener.schemas import (
     CreateLink,
     LinkOut,
@@ -68,6 +71,7 @@ def build_routes(
     redirector: Redirector,
     gate: Gate,
     settings: ShortenerSettings,
+    passwords: LinkPasswords,
     blocklist: Blocklist | None = None,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
@@ -91,16 +95,30 @@ def build_routes(
             **asdict(link), short_url=f"{base}/{link.code}", url=link.target_url
         )
 
-    def checked(request: Request, url: str) -> str:
+    def checked(request: Request, url: str, field: str = "url") -> str:
         try:
             target = check_target(
                 url, own_hosts=own_hosts(request), allow_private=settings.allow_private_targets
             )
         except UnsafeTarget as exc:
-            raise invalid_fields([{"field": "url", "message": str(exc)}]) from None
+            raise invalid_fields([{"field": field, "message": str(exc)}]) from None
         if blocklist is not None and (refusal := blocklist.refusal(target)):
-            raise invalid_fields([{"field": "url", "message": refusal}])
+            raise invalid_fields([{"field": field, "message": refusal}])
         return target
+
+    def checked_rules(request: Request, rules: list[RedirectRule] | None) -> list[dict[str, Any]]:
+        """The rules as stored, each target checked like `url` (one 422 naming every bad one)."""
+        stored, errors = [], []
+        for number, rule in enumerate(rules or []):
+            try:
+                rule.url = checked(request, rule.url, f"redirect_rules.{number}.url")
+            except Problem as problem:
+                errors.extend(problem.errors)
+                continue
+            stored.append(rule.stored())
+        if errors:
+            raise invalid_fields(errors)
+        return stored
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
@@ -109,6 +127,7 @@ def build_routes(
             owner = await gate.authenticate(request, "links:write")
         body = await read_json(request, CreateLink)
         target = checked(request, body.url)
+        rules = checked_rules(request, body.redirect_rules)
         if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
             raise _closed_window()
         try:
@@ -122,6 +141,8 @@ def build_routes(
                 body.valid_from,
                 body.forward_query,
                 body.max_visits,
+                await passwords.hash(request, body.password) if body.password else None,
+                rules,
             )
         except CodeTaken:
             raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None
@@ -169,6 +190,13 @@ def build_routes(
             changes["tags"] = []
         if "forward_query" in changes and changes["forward_query"] is None:
             changes["forward_query"] = False
+        if "redirect_rules" in changes:
+            changes["redirect_rules"] = checked_rules(request, body.redirect_rules)
+        if "password" in changes:
+            password = changes.pop("password")
+            changes["password_hash"] = (
+                await passwords.hash(request, str(password)) if password else None
+            )
         try:
             if changes:
                 link = await links.update(owner.user_id, code, changes)
@@ -304,9 +332,32 @@ def build_routes(
             path_params=code,
             responses={
                 settings.redirect_status: "To the target",
+                200: "A password link: its password form (HTML)",
+                401: "A password link, to a client that accepts JSON only",
                 404: "No such link",
                 410: "Expired or deleted",
             },
             headers={settings.redirect_status: {"Location": "The target URL"}},
+        ),
+        ApiRoute(
+            "/{code}",
+            passwords.unlock,
+            method="POST",
+            tag="redirect",
+            summary="Give a password link its password (form field `password`) and follow it",
+            description="The body is the page's form, `application/x-www-form-urlencoded` with "
+            "the field `password` (at most 4 KiB). 303, not the link's redirect status, so the "
+            "browser fetches the target with GET and never sends the password on.",
+            path_params=code,
+            responses={
+                303: "The password is right: to the target (the click is counted)",
+                401: "Wrong password: the form again (problem+json to a JSON client)",
+                404: "No such link",
+                405: "The link has no password",
+                410: "Expired or deleted",
+                415: "Not an application/x-www-form-urlencoded form",
+                429: "Too many wrong passwords from this client for this link (Retry-After)",
+            },
+            headers={303: {"Location": "The target URL"}},
         ),
     ]

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.modules.shortener.codes import CUSTOM_CODE, custom_code_problem
+from app.modules.shortener.rules import MAX_RULES, RedirectRule
 
 MAX_TITLE = 200
 MAX_TAGS = 20
@@ -77,6 +78,16 @@ _EXPIRES_AT = "When the link starts answering 410 (with a time zone)."
 _VALID_FROM = "Until then the link answers 404, like an unknown code (before expires_at)."
 _MAX_VISITS = "After this many visits by people (bots use none) the link answers 410."
 _FORWARD_QUERY = "Append the query string of each visit to the target (default false)."
+MIN_PASSWORD = 4
+MAX_PASSWORD = 256
+_PASSWORD = (
+    f"Write-only, {MIN_PASSWORD} to {MAX_PASSWORD} characters: visitors must give it before "
+    "they are redirected. Stored only as an argon2id hash."
+)
+_RULES = (
+    f"At most {MAX_RULES} rules, in order: the first whose `when` matches a visit picks "
+    "its `url`; no match, the link's url."
+)
 
 
 class CreateLink(BaseModel):
@@ -92,6 +103,12 @@ class CreateLink(BaseModel):
     valid_from: AwareDatetime | None = Field(default=None, description=_VALID_FROM)
     forward_query: bool = Field(default=False, description=_FORWARD_QUERY)
     max_visits: int | None = Field(default=None, ge=1, le=2**31 - 1, description=_MAX_VISITS)
+    password: str | None = Field(
+        default=None, min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, description=_PASSWORD
+    )
+    redirect_rules: list[RedirectRule] | None = Field(
+        default=None, max_length=MAX_RULES, description=_RULES
+    )
 
     @field_validator("code")
     @classmethod
@@ -118,6 +135,12 @@ class UpdateLink(BaseModel):
     valid_from: AwareDatetime | None = Field(default=None, description=_VALID_FROM)
     forward_query: bool | None = Field(default=None, description=_FORWARD_QUERY)
     max_visits: int | None = Field(default=None, ge=1, le=2**31 - 1, description=_MAX_VISITS)
+    password: str | None = Field(
+        default=None, min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, description=_PASSWORD
+    )
+    redirect_rules: list[RedirectRule] | None = Field(
+        default=None, max_length=MAX_RULES, description=_RULES
+    )
 
     @field_validator("url")
     @classmethod
@@ -146,6 +169,8 @@ class LinkOut(BaseModel):
     forward_query: bool
     max_visits: int | None
     visits: int = Field(description="People's visits used since the visit limit was set.")
+    has_password: bool = Field(description="Visitors must give a password (never shown).")
+    redirect_rules: list[RedirectRule]
     click_count: int
     disabled: bool = Field(
         default=False, description="Disabled by an admin: it answers 410; only an admin undoes it."

@@ -74,6 +74,8 @@ class Link:
     forward_query: bool
     max_visits: int | None
     visits: int
+    has_password: bool
+    redirect_rules: list[dict[str, Any]]
     click_count: int
     disabled: bool = False
     disabled_reason: str | None = None
@@ -112,6 +114,8 @@ _STORED_COLUMNS = [
     urls.c.forward_query,
     urls.c.max_visits,
     urls.c.visits,
+    urls.c.password_hash.is_not(None).label("has_password"),
+    urls.c.redirect_rules,
     urls.c.disabled_at.is_not(None).label("disabled"),
     urls.c.disabled_reason,
 ]
@@ -124,7 +128,17 @@ _SORTS = {
 }
 # The columns a change may set (PATCH's fields, as the routes name them in the table).
 CHANGEABLE = frozenset(
-    {"target_url", "expires_at", "title", "tags", "valid_from", "forward_query", "max_visits"}
+    {
+        "target_url",
+        "expires_at",
+        "title",
+        "tags",
+        "valid_from",
+        "forward_query",
+        "max_visits",
+        "password_hash",
+        "redirect_rules",
+    }
 )
 
 
@@ -162,6 +176,8 @@ def _published(link: Link) -> dict[str, Any]:
         "valid_from": link.valid_from,
         "forward_query": link.forward_query,
         "max_visits": link.max_visits,
+        "has_password": link.has_password,  # never the hash
+        "redirect_rules": tuple(link.redirect_rules),
     }
 
 
@@ -209,6 +225,8 @@ class Links:
         valid_from: datetime | None = None,
         forward_query: bool = False,
         max_visits: int | None = None,
+        password_hash: str | None = None,
+        redirect_rules: Sequence[dict[str, Any]] = (),
     ) -> Link:
         """Insert the link and its `link_created` event in one transaction."""
         attempts = 1 if code else _GENERATION_ATTEMPTS
@@ -234,6 +252,8 @@ class Links:
                             valid_from=valid_from,
                             forward_query=forward_query,
                             max_visits=max_visits,
+                            password_hash=password_hash,
+                            redirect_rules=list(redirect_rules),
                             **search_keys(candidate, target_url, title, tags),
                         )
                         .on_conflict_do_nothing(index_elements=["code"])

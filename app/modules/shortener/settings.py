@@ -6,7 +6,13 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from app.kernel.settings import DatabaseSettings, IPNetwork, RedirectStatus, TrustedProxies
+from app.kernel.settings import (
+    Argon2Settings,
+    DatabaseSettings,
+    IPNetwork,
+    RedirectStatus,
+    TrustedProxies,
+)
 
 __all__ = ["IPNetwork", "ShortenerSettings"]
 
@@ -55,4 +61,15 @@ class ShortenerSettings(DatabaseSettings):
         default=None,
         description="Derives each day's key of visitor hashes (at least 32 characters; every "
         "shortener replica needs the same). Default: generated once into DATA_DIR/keys.",
+    )
+    # Link passwords: hashed in a pool of the shortener's own (app.kernel.hashing).
+    argon2: Argon2Settings = Argon2Settings()
+    password_guesses: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="Wrong passwords one client may give for one link in the window; then 429.",
+    )
+    password_guess_window_seconds: int = Field(
+        default=900, ge=1, le=7 * 24 * 3600, description="The window of password_guesses."
     )

@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
@@ -55,6 +55,10 @@ urls = Table(
     # At most this many human visits are let through; `visits` counts them.
     Column("max_visits", Integer),
     Column("visits", Integer, nullable=False, server_default=text("0")),
+    # An argon2id hash (never the password): the link answers a form until it is given.
+    Column("password_hash", Text),
+    # Ordered `{"when": {...}, "url": ...}` (rules.py): the first that matches picks the target.
+    Column("redirect_rules", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # Disabled by an admin: it answers 410 with the reason, and only an admin re-enables it.
     Column("disabled_at", DateTime(timezone=True)),
     Column("disabled_reason", Text),

@@ -6,7 +6,7 @@ to codes that do not exist are counted per day and path in `orphan_visits`, a ro
 redirect's in-memory tally is folded into: one row per day and path, never one per visit.
 
 Revision ID: shortener_0014
-Revises: shortener_0012
+Revises: shortener_0013
 Create Date: 2026-12-06
 """
 
@@ -16,9 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "shortener_0014"
-# The password links' and redirect rules' 0013 is written alongside: this is re-pointed
-# to it when both land.
-down_revision: str | None = "shortener_0012"
+down_revision: str | None = "shortener_0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

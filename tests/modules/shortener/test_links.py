@@ -28,6 +28,8 @@ LINK_FIELDS = {
     "forward_query",
     "max_visits",
     "visits",
+    "has_password",  # never the password or its hash
+    "redirect_rules",
     "click_count",
     "disabled",
     "disabled_reason",
