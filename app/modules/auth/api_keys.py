@@ -24,6 +24,7 @@ from app.kernel.access import SCOPES, AccessList, Gate, Scope, api_key_hash, new
 from app.kernel.http import json_response, read_json
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
+from app.kernel.tokens import unauthorized
 from app.modules.auth.tables import access_keys, api_keys, users
 
 MAX_KEYS = 50  # per account: enough for every integration, not for a leak to hide in
@@ -51,6 +52,12 @@ class CreateKey(BaseModel):
             return None
         if value.tzinfo is None:
             raise ValueError("Give a time zone (e.g. 2027-01-01T00:00:00Z).")
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("It is too far in the future.") from None
+        if value.year > 9000:  # PostgreSQL stores no year past 294276, Python none past 9999
+            raise ValueError("It is too far in the future.")
         if value <= datetime.now(UTC):
             raise ValueError("It must be in the future.")
         return value
@@ -78,6 +85,10 @@ class TooManyKeys(Exception):
     pass
 
 
+class AccountGone(Exception):
+    """Deleted while the request ran."""
+
+
 class KeyNotFound(Exception):
     pass
 
@@ -95,6 +106,8 @@ class ApiKeys:
                     select(users.c.role).where(users.c.id == user_id).with_for_update()
                 )
             ).scalar_one_or_none()
+            if role is None:
+                raise AccountGone
             count = (
                 await conn.execute(
                     select(func.count()).select_from(api_keys).where(api_keys.c.user_id == user_id)
@@ -185,6 +198,8 @@ def build_key_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
         body = await read_json(request, CreateKey)
         try:
             new = await keys.create(principal.user_id, body)
+        except AccountGone:
+            raise unauthorized("The account of this token is gone.") from None
         except TooManyKeys:
             raise Problem(
                 409,

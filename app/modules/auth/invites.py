@@ -22,7 +22,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.modules.auth.emails import email_key
-from app.modules.auth.tables import invites
+from app.modules.auth.tables import invites, users
 
 DEFAULT_HOURS = 72
 MAX_HOURS = 720  # 30 days
@@ -60,6 +60,10 @@ class InviteList(BaseModel):
     items: list[Invite]
 
 
+class MakerGone(Exception):
+    """The admin making an invite was deleted, disabled or demoted meanwhile."""
+
+
 class InvalidInvite(Exception):
     """The invite cannot be used; `detail` says why, to its holder."""
 
@@ -72,6 +76,15 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+# An invite is worth what its maker is: one made by an admin since disabled, demoted or
+# deleted registers no one.
+_MAKER_IS_ADMIN = (
+    select(users.c.id)
+    .where(users.c.id == invites.c.created_by, users.c.role == "admin", users.c.is_active)
+    .exists()
+)
+
+
 _COLUMNS = [invites.c.id, invites.c.email, invites.c.created_at, invites.c.expires_at]
 
 
@@ -80,9 +93,12 @@ async def check_invite(conn: AsyncConnection, token: str, email: str) -> None:
     `take_invite` decides, in the registration's transaction."""
     row = (
         await conn.execute(
-            select(invites.c.email_key, invites.c.expires_at, invites.c.used_at).where(
-                invites.c.token_hash == _hash(token)
-            )
+            select(
+                invites.c.email_key,
+                invites.c.expires_at,
+                invites.c.used_at,
+                _MAKER_IS_ADMIN.label("maker_is_admin"),
+            ).where(invites.c.token_hash == _hash(token))
         )
     ).one_or_none()
     if row is None:
@@ -93,6 +109,8 @@ async def check_invite(conn: AsyncConnection, token: str, email: str) -> None:
         raise InvalidInvite("The invite has expired.")
     if row.email_key is not None and row.email_key != email_key(email):
         raise InvalidInvite("The invite is for another email address.")
+    if not row.maker_is_admin:
+        raise InvalidInvite("The invite's maker is no longer an admin of this instance.")
 
 
 async def take_invite(conn: AsyncConnection, token: str, email: str) -> UUID:
@@ -107,6 +125,7 @@ async def take_invite(conn: AsyncConnection, token: str, email: str) -> UUID:
                 invites.c.used_at.is_(None),
                 invites.c.expires_at > datetime.now(UTC),
                 invites.c.email_key.is_(None) | (invites.c.email_key == key),
+                _MAKER_IS_ADMIN,
             )
             .values(used_at=datetime.now(UTC))
             .returning(invites.c.id)
@@ -135,6 +154,15 @@ class Invites:
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
+            # Its maker, kept from going away until the invite commits (else a foreign-key
+            # error would answer for an admin deleted or demoted meanwhile).
+            maker = await conn.execute(
+                select(users.c.id)
+                .where(users.c.id == caller, users.c.role == "admin", users.c.is_active)
+                .with_for_update(key_share=True, read=True)
+            )
+            if maker.one_or_none() is None:
+                raise MakerGone
             row = (
                 await conn.execute(
                     insert(invites)

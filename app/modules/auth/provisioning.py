@@ -25,7 +25,7 @@ from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
 from app.modules.auth.admin import Accounts, NotAdmin, not_admin, require_admin
-from app.modules.auth.invites import InviteList, InviteRequest, Invites, NewInvite
+from app.modules.auth.invites import InviteList, InviteRequest, Invites, MakerGone, NewInvite
 from app.modules.auth.passwords import (
     MAX_LENGTH,
     MIN_LENGTH,
@@ -106,7 +106,10 @@ def build_provisioning_routes(
         caller = await require_admin(request, gate, accounts)
         body = await read_json(request, InviteRequest)
         email = str(body.email) if body.email is not None else None
-        invite = await invites.create(caller, email, body.expires_in_hours)
+        try:
+            invite = await invites.create(caller, email, body.expires_in_hours)
+        except MakerGone:
+            raise not_admin() from None
         response = json_response(invite, status_code=201)
         response.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
         return response

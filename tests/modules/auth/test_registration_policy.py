@@ -254,3 +254,34 @@ async def test_an_open_instance_ignores_an_invite(policy: Any) -> None:
             "/api/auth/register", json=registration("a@example.com", invite="anything")
         )
         assert made.status_code == 201, made.text
+
+
+async def test_an_invite_registers_no_one_once_its_maker_is_no_longer_an_admin(
+    policy: Any,
+) -> None:
+    async with policy("open") as client:
+        as_first = await an_admin(client)
+        second = await register(client, "second@example.com")
+        promoted = await client.patch(
+            f"/api/admin/users/{second['id']}", json={"role": "admin"}, headers=as_first
+        )
+        assert promoted.status_code == 200, promoted.text
+        as_second = bearer((await login(client, "second@example.com"))["access_token"])
+    async with policy("invite") as client:
+        token = await invite(client, as_second)
+        demoted = await client.patch(
+            f"/api/admin/users/{second['id']}", json={"role": "user"}, headers=as_first
+        )
+        assert demoted.status_code == 200, demoted.text
+
+        refused = await client.post(
+            "/api/auth/register", json=registration("c@example.com", invite=token)
+        )
+
+        assert "no longer an admin" in assert_problem(refused, 403)["detail"]
+        # Made again by an admin, an invite works.
+        fresh = await invite(client, as_first)
+        made = await client.post(
+            "/api/auth/register", json=registration("c@example.com", invite=fresh)
+        )
+        assert made.status_code == 201, made.text
