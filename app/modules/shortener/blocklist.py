@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from app.bus.outbox import write_outbox
 from app.contracts.shortener import DomainBlocked, DomainUnblocked
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.tables import blocked_domains
-from app.modules.shortener.targets import UnsafeTarget, _parse_host, _split_port
+from app.modules.shortener.targets import UnsafeTarget, _parse_host, _split_port, embedded_ipv4
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ def normalise_domain(raw: str) -> str:
         raise InvalidDomain("This is not a valid domain name.") from None
     if not host:
         raise InvalidDomain("Give a domain name, such as example.com.")
+    if host.startswith("["):  # an IPv6 form of an IPv4 address blocks that address
+        embedded = embedded_ipv4(ipaddress.IPv6Address(host[1:-1]))
+        if embedded is not None:
+            return str(embedded)
     return host
 
 
@@ -97,6 +102,12 @@ class Blocklist:
         if not self._domains:
             return None
         host = host_of(target_url)
+        if host.startswith("["):  # an IPv6 address, blocked as such or as the IPv4 it carries
+            with contextlib.suppress(ValueError):
+                embedded = embedded_ipv4(ipaddress.IPv6Address(host[1:-1]))
+                if embedded is not None and str(embedded) in self._domains:
+                    return str(embedded)
+            return host if host in self._domains else None
         while True:
             if host in self._domains:
                 return host

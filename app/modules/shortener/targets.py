@@ -227,14 +227,18 @@ def _is_local(host: _Host) -> bool:
     return any(name == suffix or name.endswith("." + suffix) for suffix in _LOCAL_SUFFIXES)
 
 
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64, compatible), if any."""
+    embedded = address.ipv4_mapped or address.sixtofour
+    if embedded is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
+        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return embedded
+
+
 def _is_local_ip(address: _IPAddress) -> bool:
     """Anything not globally routable; IPv6 forms that carry an IPv4 address are judged by it."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped
-        if embedded is None:
-            embedded = address.sixtofour
-        if embedded is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        embedded = embedded_ipv4(address)
         if embedded is not None:
             return _is_local_ip(embedded)
         if address.is_site_local:  # deprecated fec0::/10, still "global" to ipaddress

@@ -130,3 +130,25 @@ async def test_a_failed_flush_keeps_the_counts_for_the_next() -> None:
     assert tally.pending == 3
     tally.hit("missing")
     assert tally.pending == 4
+
+
+@pytest.mark.parametrize(
+    ("target", "blocked"),
+    [
+        ("http://8.8.8.8/", "8.8.8.8"),
+        ("http://[::ffff:808:808]/", "8.8.8.8"),  # IPv4-mapped
+        ("http://[64:ff9b::808:808]/", "8.8.8.8"),  # NAT64
+        ("http://[2002:808:808::]/", "8.8.8.8"),  # 6to4
+        ("http://[2001:db8::1]/", "[2001:db8::1]"),
+        ("http://[2001:db8::2]/", None),
+        ("http://8.8.4.4/", None),
+    ],
+)
+def test_an_address_is_blocked_whatever_ipv6_form_carries_it(
+    target: str, blocked: str | None
+) -> None:
+    """Red-team finding F5: the IPv6 forms of a blocked IPv4 address got through."""
+    listed, _ = blocklist("8.8.8.8", "[2001:db8::1]")
+
+    assert listed.blocked_domain(target) == blocked
+    assert normalise_domain("http://[::ffff:8.8.8.8]/") == "8.8.8.8"
