@@ -63,7 +63,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         settings.trusted_proxies,
     )
     admin_routes = build_admin_routes(
-        AdminLinks(context.engine, cache), blocklist, context.gate, settings.public_url
+        links, AdminLinks(context.engine, cache), blocklist, context.gate, settings.public_url
     )
     module = Module(
         name=NAME,

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,13 +41,10 @@ from app.modules.shortener.routes import CODE_PARAMETER
 from app.modules.shortener.schemas import LinkOut, PageQuery
 from app.modules.shortener.service import (
     _CLICK_COUNT,
-    _LINK_COLUMNS,
-    _SORTS,
     _STORED_COLUMNS,
     Link,
     LinkNotFound,
-    _has_tag,
-    _matches,
+    Links,
     _updated,
 )
 from app.modules.shortener.tables import urls
@@ -142,30 +139,6 @@ class AdminLinks:
     engine: AsyncEngine
     cache: LinkCache
 
-    async def page(
-        self, page: int, per_page: int, *, tag: str | None, q: str | None, sort: str
-    ) -> tuple[list[Link], int]:
-        """Every user's live links (disabled ones included)."""
-        chosen: list[ColumnElement[bool]] = [urls.c.deleted_at.is_(None)]
-        if tag:
-            chosen.append(_has_tag(tag))
-        if q:
-            chosen.append(_matches(q))
-        async with self.engine.connect() as conn:
-            total = (
-                await conn.execute(select(func.count()).select_from(urls).where(*chosen))
-            ).scalar_one()
-            rows = (
-                await conn.execute(
-                    select(*_LINK_COLUMNS)
-                    .where(*chosen)
-                    .order_by(*_SORTS[sort])
-                    .limit(per_page)
-                    .offset((page - 1) * per_page)
-                )
-            ).all()
-        return [Link(**row._asdict()) for row in rows], total
-
     async def set_disabled(self, code: str, disabled: bool, reason: str | None) -> Link:
         """Disable (or enable) a live link and publish its new state (`link_updated`) in
         one transaction; every replica evicts it when it hears of it, this one at once."""
@@ -203,6 +176,7 @@ def _bad_domain(message: str) -> Problem:
 
 
 def build_admin_routes(
+    links: Links,
     admin_links: AdminLinks,
     blocklist: Blocklist,
     gate: Gate,
@@ -224,15 +198,15 @@ def build_admin_routes(
     async def list_links(request: Request) -> Response:
         await admin(request)
         query = read_query(request, AdminLinkQuery)
-        links, total = await admin_links.page(
-            query.page, query.per_page, tag=query.tag, q=query.q, sort=query.sort
+        found = await links.page(
+            None, query.page, query.per_page, tag=query.tag, q=query.q, sort=query.sort
         )
         return json_response(
             AdminLinkPage(
-                items=[present(request, link) for link in links],
+                items=[present(request, link) for link in found.links],
                 page=query.page,
                 per_page=query.per_page,
-                total=total,
+                total=found.total,
             )
         )
 

@@ -271,7 +271,7 @@ class Links:
 
     async def page(
         self,
-        owner_id: UUID,
+        owner_id: UUID | None,
         page: int,
         per_page: int,
         *,
@@ -279,7 +279,11 @@ class Links:
         q: str | None = None,
         sort: str = "-created_at",
     ) -> Page:
-        chosen = _alive(owner_id)
+        """A page of the owner's live links; of every owner's when `owner_id` is None (for
+        an admin: the caller decides who may ask)."""
+        chosen: list[ColumnElement[bool]] = (
+            _alive(owner_id) if owner_id else [urls.c.deleted_at.is_(None)]
+        )
         if tag:
             chosen.append(_has_tag(tag))
         if q:
