@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from app.kernel.access import Gate
-from app.kernel.http import client_ip, json_response, read_json
+from app.kernel.http import client_ip, client_key, json_response, read_json
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
@@ -36,7 +36,6 @@ from app.modules.auth.passwords import (
 from app.modules.auth.routes import hash_in_flight, hash_queue_full
 from app.modules.auth.schemas import User, strong_enough
 from app.modules.auth.tables import users
-from app.modules.auth.throttle import client_key
 from app.modules.auth.users import ROLES_LOCK, EmailTaken, insert_user
 
 

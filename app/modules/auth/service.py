@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.auth import UserDeleted
+from app.kernel.http import client_key
 from app.modules.auth.emails import email_key
 from app.modules.auth.invites import check_invite, invite_used_by, take_invite
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
 from app.modules.auth.sessions import end_sessions
 from app.modules.auth.tables import refresh_tokens, users
-from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle, client_key
+from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
 from app.modules.auth.users import (
     ROLES_LOCK,

@@ -20,13 +20,13 @@ The state lives in this process: with several auth replicas each keeps its own w
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
+from app.kernel.http import client_key
 from app.modules.auth.settings import ThrottleSettings
 
 _MAX_TRACKED_KEYS = 100_000
@@ -36,19 +36,6 @@ class Throttled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"retry after {retry_after} s")
         self.retry_after = retry_after
-
-
-def client_key(address: str) -> str:
-    """IPv4 addresses as they are; IPv6 ones by their /64 (one subscriber's block)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 class _Failure:

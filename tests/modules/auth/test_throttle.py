@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.kernel.http import client_key
 from app.modules.auth.settings import ThrottleSettings
-from app.modules.auth.throttle import (
-    LoginThrottle,
-    RegistrationThrottle,
-    Throttled,
-    client_key,
-)
+from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle, Throttled
 
 
 class Clock:
