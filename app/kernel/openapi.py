@@ -181,9 +181,6 @@ def openapi_document(routes: Iterable[BaseRoute], title: str, version: str) -> d
         parameters = _path_parameters(route)
         if route.query is not None:
             parameters += _query_parameters(definition(route.query))
-            # The query model is described by its parameters; it is no body of anything.
-            if route.query not in {r.body for r in api_routes}:
-                schemas.pop(ref(route.query, "validation")["$ref"].rsplit("/", 1)[1], None)
         if parameters:
             operation["parameters"] = parameters
         if route.body is not None:
@@ -196,6 +193,11 @@ def openapi_document(routes: Iterable[BaseRoute], title: str, version: str) -> d
             for status, answer in route.all_responses().items()
         }
         paths.setdefault(route.path, {})[route.method.lower()] = operation
+    # A query model is described by its parameters (in every route that reads it); it is
+    # no body of anything.
+    queries = {r.query for r in api_routes if r.query is not None}
+    for model in queries - {r.body for r in api_routes}:
+        schemas.pop(ref(model, "validation")["$ref"].rsplit("/", 1)[1], None)
     return {
         "openapi": "3.1.0",
         "info": {

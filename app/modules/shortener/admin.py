@@ -53,11 +53,6 @@ MAX_REASON = 500
 _MAX_DOMAIN_PARAMETER = MAX_DOMAIN + 1  # and a trailing dot
 
 
-class AdminLinkQuery(PageQuery):
-    """GET /api/links' filters and sorts, over every user's links. (A class of its own: the
-    OpenAPI document describes a query model once, for the first route that reads it.)"""
-
-
 class AdminLinkOut(LinkOut):
     """A link of any user, with its owner's id (null for an anonymous link)."""
 
@@ -197,7 +192,7 @@ def build_admin_routes(
 
     async def list_links(request: Request) -> Response:
         await admin(request)
-        query = read_query(request, AdminLinkQuery)
+        query = read_query(request, PageQuery)
         found = await links.page(
             None, query.page, query.per_page, tag=query.tag, q=query.q, sort=query.sort
         )
@@ -288,7 +283,7 @@ def build_admin_routes(
             tag=tag,
             auth=True,
             summary="Every user's links, with their owners, filtered and sorted (admins only)",
-            query=AdminLinkQuery,
+            query=PageQuery,
             responses={200: AdminLinkPage, 401: unauthenticated, 403: not_admin},
         ),
         ApiRoute(
