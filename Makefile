@@ -31,8 +31,8 @@ test-fast: $(VENV)/.installed
 	$(BIN)/pytest -m "not integration" -q
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check app tests bench migrations
-	$(BIN)/ruff format --check app tests bench migrations
+	$(BIN)/ruff check app tests bench migrations scripts
+	$(BIN)/ruff format --check app tests bench migrations scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports importlinter.ini
 
