@@ -97,9 +97,25 @@ def problem_response(problem: Problem) -> Response:
     )
 
 
+def _answer(request: Request, problem: Problem) -> Response:
+    """A page for a browser navigating to it, the problem document for anyone else."""
+    from app.kernel.web import Pages, wants_html  # Jinja2 is loaded on the first page
+
+    if wants_html(request):
+        page = Pages().render(
+            request,
+            "error.html",
+            {"status": problem.status, "title": problem.title, "detail": problem.detail},
+            status_code=problem.status,
+            headers=problem.headers,
+        )
+        return page
+    return problem_response(problem)
+
+
 async def handle_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
-    return problem_response(exc)
+    return _answer(request, exc)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -112,8 +128,9 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
         detail = detail or f"{request.method} is not allowed on {request.url.path}."
         # Starlette names the methods of the first route on this path; there may be more.
         headers["Allow"] = ", ".join(_allowed_methods(request))
-    return problem_response(
-        Problem(exc.status_code, detail or HTTPStatus(exc.status_code).phrase, headers=headers)
+    return _answer(
+        request,
+        Problem(exc.status_code, detail or HTTPStatus(exc.status_code).phrase, headers=headers),
     )
 
 

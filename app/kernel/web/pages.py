@@ -1,0 +1,89 @@
+"""Server-rendered pages: Jinja2 templates over a shared layout, and their static assets."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+_HERE = Path(__file__).parent
+STATIC = _HERE / "static"
+TEMPLATES = _HERE / "templates"
+
+# No inline script or style anywhere, no other origin: what a page can load is its own.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # A page shows one person's data: no shared cache keeps it.
+    "Cache-Control": "no-store",
+}
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@functools.cache
+def asset_url(path: str) -> str:
+    """`/static/<path>?v=<digest>`: a changed file is a new URL, so caches may keep each
+    URL forever."""
+    digest = hashlib.sha256((STATIC / path).read_bytes()).hexdigest()[:12]
+    return f"/static/{path}?v={digest}"
+
+
+def wants_html(request: Request) -> bool:
+    """A browser navigating (not an API client): answer with a page, not problem+json."""
+    if request.url.path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+class _Assets(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = _IMMUTABLE if versioned else "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def static_routes() -> list[BaseRoute]:
+    return [Mount("/static", app=_Assets(directory=STATIC), name="static")]
+
+
+class Pages:
+    """Renders a module's templates (its own folder first, then the kernel's layout)."""
+
+    def __init__(self, templates: Path | None = None) -> None:
+        folders = [templates, TEMPLATES] if templates else [TEMPLATES]
+        self._env = Environment(
+            loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
+            autoescape=select_autoescape(default=True),
+            undefined=StrictUndefined,
+            auto_reload=False,
+        )
+        self._env.globals["asset"] = asset_url
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        values = {"signed_in": False, "request": request, **(context or {})}
+        body = self._env.get_template(name).render(values)
+        return HTMLResponse(body, status_code, headers={**PAGE_HEADERS, **(headers or {})})
