@@ -15,6 +15,8 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from app.kernel.session import SESSION_COOKIE
+
 _HERE = Path(__file__).parent
 STATIC = _HERE / "static"
 TEMPLATES = _HERE / "templates"
@@ -84,6 +86,9 @@ class Pages:
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
-        values = {"signed_in": False, "request": request, **(context or {})}
+        # The navigation's guess for pages that do not check (an error page): a session
+        # cookie is there. Pages that need the user check it through their Gate.
+        signed_in = SESSION_COOKIE in request.cookies
+        values = {"signed_in": signed_in, "request": request, **(context or {})}
         body = self._env.get_template(name).render(values)
         return HTMLResponse(body, status_code, headers={**PAGE_HEADERS, **(headers or {})})

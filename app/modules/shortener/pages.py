@@ -64,6 +64,7 @@ def build_page_routes(
         context = {
             "signed_in": True,
             "base": base_url(request),
+            "host": base_url(request).split("://", 1)[-1],
             "links": page.links,
             "total": page.total,
             "page": number,

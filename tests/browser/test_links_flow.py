@@ -1,0 +1,100 @@
+"""A person signs up, shortens a URL with the form, finds it, signs out and in again, in
+Chromium; axe-core checks every page on the way, in light and dark."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import axe_violations
+from tests.support.accounts import PASSWORD
+
+pytestmark = pytest.mark.integration
+
+
+def accessible(page: Any) -> None:
+    violations = axe_violations(page)
+    assert violations == [], f"{page.url}: {violations}"
+
+
+def test_sign_up_shorten_find_sign_out_and_in(browser_page: Any) -> None:
+    page = browser_page
+    email = f"web-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto("/links")
+    page.wait_for_url("**/login?next=/links")  # no session: through refresh to sign-in
+    accessible(page)
+
+    page.get_by_role("link", name="Sign up").first.click()
+    page.wait_for_url("**/signup")
+    accessible(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/links")
+    accessible(page)
+
+    page.get_by_label("URL").fill("https://example.com/a/page/worth/sharing")
+    page.get_by_role("button", name="Shorten").click()
+    page.wait_for_url("**/links?created=*")
+    assert page.get_by_text("https://example.com/a/page/worth/sharing").is_visible()
+    page.get_by_label("URL").fill("https://example.org/another")
+    page.get_by_role("button", name="Shorten").click()
+    page.wait_for_url("**/links?created=*")
+    page.get_by_text("2 links").wait_for()
+    accessible(page)
+
+    # htmx: typing in the search box replaces the list, no full page load.
+    page.get_by_label("Search").fill("worth")
+    page.get_by_text("1 link matching").wait_for()
+    assert page.get_by_text("https://example.org/another").count() == 0
+    assert page.get_by_text("https://example.com/a/page/worth/sharing").is_visible()
+    accessible(page)
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/links")
+    page.get_by_text("2 links").wait_for()
+
+
+def test_a_wrong_password_is_said_on_the_page(browser_page: Any) -> None:
+    page = browser_page
+    page.goto("/login")
+    page.get_by_label("Email").fill("nobody@example.com")
+    page.get_by_label("Password").fill("wrong password here")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").wait_for()
+    assert "wrong" in page.get_by_role("alert").inner_text()
+    accessible(page)
+
+
+def test_an_error_is_a_page(browser_page: Any) -> None:
+    page = browser_page
+    response = page.goto("/no/such/page")
+    assert response is not None and response.status == 404
+    assert page.get_by_role("heading", name="Not Found").is_visible()
+    accessible(page)
+
+
+def test_a_request_to_another_origin_is_caught(browser: Any, live_server: Any) -> None:
+    """Two guards: the page's CSP refuses to reach out, and, were it lifted, the tests'
+    route guard (which `browser_page` asserts on) sees the request."""
+    from tests.browser.conftest import open_context
+
+    reach_out = "fetch('https://cdn.example.net/x.js').catch(() => null)"
+    for bypass_csp in (False, True):
+        context, watch = open_context(browser, live_server, bypass_csp=bypass_csp)
+        page = context.new_page()
+        page.goto("/login")
+        page.evaluate(reach_out)
+        page.wait_for_timeout(300)
+        context.close()
+        if bypass_csp:
+            assert watch.elsewhere == ["https://cdn.example.net/x.js"]
+        else:
+            assert watch.elsewhere == []
+            assert any("Content Security Policy" in error for error in watch.errors)

@@ -1,0 +1,95 @@
+"""Every page at 1280 and 360 px wide, light and dark: axe-core finds no serious or critical
+violation (contrast included, in both schemes), and nothing is wider than the screen.
+
+With SCREENSHOTS=folder (`make screenshots`: docs/screenshots) the pages are saved
+as `<page>-<width>-<scheme>.png`, to be looked at by a person.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import axe_violations, open_context
+from tests.support.accounts import PASSWORD, bearer
+
+pytestmark = pytest.mark.integration
+
+WIDTHS = {1280: 800, 360: 740}
+
+
+@pytest.fixture(scope="module")
+def account(live_server: Any) -> str:
+    """An account with a few links, made through the API."""
+    email = f"looks-{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=live_server.url) as api:
+        assert api.post(
+            "/api/auth/register", json={"email": email, "password": PASSWORD}
+        ).is_success
+        token = api.post("/api/auth/login", json={"email": email, "password": PASSWORD}).json()
+        for url, title in (
+            ("https://example.com/2026/12/release-notes-for-the-winter-update", "Release notes"),
+            ("https://docs.example.org/guide/getting-started?utm_source=newsletter", None),
+            ("https://shop.example.net/products/a-very-long-product-name-that-wraps", "Shop"),
+        ):
+            created = api.post(
+                "/api/links",
+                json={"url": url, "title": title},
+                headers=bearer(token["access_token"]),
+            )
+            assert created.status_code == 201, created.text
+    return email
+
+
+@pytest.fixture(params=[(w, s) for w in WIDTHS for s in ("light", "dark")], ids=str)
+def looking(request: Any, browser: Any, live_server: Any) -> Iterator[tuple[Any, str]]:
+    width, scheme = request.param
+    context, watch = open_context(
+        browser,
+        live_server,
+        viewport={"width": width, "height": WIDTHS[width]},
+        color_scheme=scheme,
+    )
+    yield context.new_page(), f"{width}-{scheme}"
+    context.close()
+    assert watch.elsewhere == []
+
+
+def look(page: Any, name: str, variant: str) -> None:
+    violations = axe_violations(page)
+    assert violations == [], f"{name} {variant}: {violations}"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} {variant} is {overflow}px wider than the screen"
+    folder = os.environ.get("SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}-{variant}.png"), full_page=True)
+
+
+def test_every_page_reads_well(looking: tuple[Any, str], account: str) -> None:
+    page, variant = looking
+    page.goto("/login")
+    look(page, "login", variant)
+    page.goto("/signup")
+    look(page, "signup", variant)
+    page.goto("/no/such/page")
+    look(page, "not-found", variant)
+
+    page.goto("/login")
+    page.get_by_label("Email").fill(account)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/links")
+    look(page, "links", variant)
+
+    page.get_by_label("URL").fill("ftp://example.com/not-a-web-link")
+    page.get_by_label("URL").evaluate("input => input.type = 'text'")  # past the browser's check
+    page.get_by_role("button", name="Shorten").click()
+    page.locator("#url-error").wait_for()
+    look(page, "links-error", variant)
