@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 log = logging.getLogger(__name__)
@@ -99,17 +99,11 @@ def problem_response(problem: Problem) -> Response:
 
 def _answer(request: Request, problem: Problem) -> Response:
     """A page for a browser navigating to it, the problem document for anyone else."""
-    from app.kernel.web import Pages, wants_html  # Jinja2 is loaded on the first page
+    from app.kernel.web import PAGE_HEADERS, error_page, wants_html  # Jinja2: on first use
 
     if wants_html(request):
-        page = Pages().render(
-            request,
-            "error.html",
-            {"status": problem.status, "title": problem.title, "detail": problem.detail},
-            status_code=problem.status,
-            headers=problem.headers,
-        )
-        return page
+        body = error_page(problem.status, problem.title, problem.detail, request=request)
+        return HTMLResponse(body, problem.status, headers={**PAGE_HEADERS, **problem.headers})
     return problem_response(problem)
 
 

@@ -78,6 +78,11 @@ def test_an_error_is_a_page(browser_page: Any) -> None:
     assert response is not None and response.status == 404
     assert page.get_by_role("heading", name="Not Found").is_visible()
     accessible(page)
+    # The front door's answer (the express lane of `encurta serve`), in the same layout.
+    response = page.goto("/nosuchcode")
+    assert response is not None and response.status == 404
+    assert page.get_by_text("There is no link 'nosuchcode'.").is_visible()
+    accessible(page)
 
 
 def test_a_request_to_another_origin_is_caught(browser: Any, live_server: Any) -> None:

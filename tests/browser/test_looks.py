@@ -78,8 +78,8 @@ def test_every_page_reads_well(looking: tuple[Any, str], account: str) -> None:
     look(page, "login", variant)
     page.goto("/signup")
     look(page, "signup", variant)
-    page.goto("/no/such/page")
-    look(page, "not-found", variant)
+    page.goto("/nosuchcode")
+    look(page, "link-not-found", variant)
 
     page.goto("/login")
     page.get_by_label("Email").fill(account)

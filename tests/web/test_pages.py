@@ -179,3 +179,23 @@ async def test_the_form_says_what_is_wrong_with_a_url(client: httpx.AsyncClient)
     )
     assert taken.status_code == 422
     assert "reserved" in taken.text
+
+
+async def test_a_missing_or_gone_link_is_a_page_for_a_browser(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    missing = await client.get("/nosuchcode", headers=HTML)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "There is no link &#39;nosuchcode&#39;." in missing.text
+    assert "Sign out" in missing.text  # the layout's navigation knows the session
+    assert "default-src 'self'" in missing.headers["content-security-policy"]
+    made = await client.post(
+        "/api/links", json={"url": "https://example.com/soon-gone"}, headers=ORIGIN
+    )
+    code = made.json()["code"]
+    assert (await client.delete(f"/api/links/{code}", headers=ORIGIN)).status_code == 204
+    gone = await client.get(f"/{code}", headers=HTML)
+    assert gone.status_code == 410
+    assert "has expired or was deleted" in gone.text
+    api = await client.get(f"/{code}")
+    assert api.headers["content-type"] == "application/problem+json"

@@ -5,6 +5,24 @@ extend the kernel's `base.html`; the assets (the CSS and the vendored scripts, s
 vendor.json and scripts/vendor_assets.py) are served here under `/static/`.
 """
 
-from app.kernel.web.pages import PAGE_HEADERS, Pages, asset_url, static_routes, wants_html
+from app.kernel.web.pages import (
+    PAGE_HEADERS,
+    Pages,
+    asset_url,
+    error_page,
+    scope_signed_in,
+    scope_wants_html,
+    static_routes,
+    wants_html,
+)
 
-__all__ = ["PAGE_HEADERS", "Pages", "asset_url", "static_routes", "wants_html"]
+__all__ = [
+    "PAGE_HEADERS",
+    "Pages",
+    "asset_url",
+    "error_page",
+    "scope_signed_in",
+    "scope_wants_html",
+    "static_routes",
+    "wants_html",
+]

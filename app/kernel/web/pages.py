@@ -89,6 +89,37 @@ class Pages:
         # The navigation's guess for pages that do not check (an error page): a session
         # cookie is there. Pages that need the user check it through their Gate.
         signed_in = SESSION_COOKIE in request.cookies
-        values = {"signed_in": signed_in, "request": request, **(context or {})}
-        body = self._env.get_template(name).render(values)
+        body = self.html(name, {"signed_in": signed_in, "request": request, **(context or {})})
         return HTMLResponse(body, status_code, headers={**PAGE_HEADERS, **(headers or {})})
+
+    def html(self, name: str, context: Mapping[str, Any]) -> str:
+        return self._env.get_template(name).render({"signed_in": False, **context})
+
+
+@functools.cache
+def _kernel_pages() -> Pages:
+    return Pages()
+
+
+def error_page(
+    status: int, title: str, detail: str, *, request: Request | None = None, signed_in: bool = False
+) -> str:
+    """The error page in the shared layout (404, 410 ...), for any module or the front door."""
+    if request is not None:
+        signed_in = SESSION_COOKIE in request.cookies
+    context = {"status": status, "title": title, "detail": detail, "signed_in": signed_in}
+    return _kernel_pages().html("error.html", context)
+
+
+def scope_wants_html(scope: Scope) -> bool:
+    """`wants_html` for a plain ASGI app (the front door's), from the raw headers."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            return b"text/html" in value
+    return False
+
+
+def scope_signed_in(scope: Scope) -> bool:
+    """The navigation's guess: a session cookie is there."""
+    marker = SESSION_COOKIE.encode() + b"="
+    return any(name == b"cookie" and marker in value for name, value in scope.get("headers", ()))

@@ -19,6 +19,7 @@ from starlette.types import Scope, Send
 
 from app.kernel.express import ExpressResponse, status_line
 from app.kernel.problems import Problem
+from app.kernel.web import PAGE_HEADERS, error_page, scope_signed_in, scope_wants_html
 
 _MAX_TRACKED = 100_000  # (client, link) pairs with recent wrong guesses, per process
 
@@ -32,6 +33,11 @@ _HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-robots-tag", b"noindex, nofollow"),
+)
+
+_STYLED_HEADERS = (
+    (b"content-type", b"text/html; charset=utf-8"),
+    *((name.lower().encode(), value.encode()) for name, value in PAGE_HEADERS.items()),
 )
 
 _FORM = """<!DOCTYPE html>
@@ -67,9 +73,12 @@ class Page:
 
     status: int
     body: bytes
+    # The headers of a page in the app's layout (its stylesheet), else the bare form's.
+    styled: bool = False
 
     def headers(self) -> tuple[tuple[bytes, bytes], ...]:
-        return (*_HEADERS, (b"content-length", str(len(self.body)).encode()))
+        fixed = _STYLED_HEADERS if self.styled else _HEADERS
+        return (*fixed, (b"content-length", str(len(self.body)).encode()))
 
     def express(self) -> ExpressResponse:
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in self.headers())
@@ -85,6 +94,16 @@ class Page:
 def form_page(code: str, status: int = 200, message: str = ASK, *, form: bool = True) -> Page:
     html = _FORM.format(code=escape(code), message=escape(message), form=_FIELDS if form else "")
     return Page(status, html.encode())
+
+
+def for_browser(scope: Scope, problem: Problem) -> Problem | Page:
+    """A link's 404 or 410 as a page in the app's layout for a browser; else the problem."""
+    if problem.status not in (404, 410) or not scope_wants_html(scope):
+        return problem
+    body = error_page(
+        problem.status, problem.title, problem.detail, signed_in=scope_signed_in(scope)
+    )
+    return Page(problem.status, body.encode(), styled=True)
 
 
 def password_problem(code: str, message: str = ASK) -> Problem:
