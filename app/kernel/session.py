@@ -3,7 +3,8 @@
 `encurta_session` holds an access token (path `/`, so every module's pages and API get it,
 and every module's Gate verifies it as it verifies a Bearer token); `encurta_refresh` holds
 the refresh token, sent only to auth's `/auth/` paths, where it is rotated or revoked. Both
-are SameSite=Lax, and Secure when the request came over https.
+are SameSite=Lax, and Secure when the client came over https (directly, or through a
+trusted proxy's `X-Forwarded-Proto`).
 
 A request that acts on a cookie's authority (any method but GET, HEAD, OPTIONS) must come
 from this origin: its `Origin` (or, failing that, `Referer`) names the host it was sent to.
@@ -44,14 +45,15 @@ def same_origin(request: Request) -> bool:
 
 def set_session(
     response: Response,
-    request: Request,
     *,
+    secure: bool,
     access_token: str,
     access_seconds: int,
     refresh_token: str,
     refresh_seconds: int,
 ) -> None:
-    secure = request.url.scheme == "https"
+    """`secure`: the client came over https (app.kernel.http.is_https): the cookies are
+    then never sent over plain http."""
     response.set_cookie(
         SESSION_COOKIE,
         access_token,
@@ -72,8 +74,7 @@ def set_session(
     )
 
 
-def clear_session(response: Response, request: Request) -> None:
-    secure = request.url.scheme == "https"
+def clear_session(response: Response, *, secure: bool) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
     response.delete_cookie(
         REFRESH_COOKIE, path=REFRESH_PATH, secure=secure, httponly=True, samesite="lax"

@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from app.kernel.session import REFRESH_COOKIE, SESSION_COOKIE
+from app.modules.auth.settings import AuthSettings
+from tests.conftest import FAST_ARGON2, AppFactory
 from tests.support.accounts import EMAIL, PASSWORD, bearer, login, register
 
 pytestmark = pytest.mark.integration
@@ -199,3 +201,22 @@ async def test_a_missing_or_gone_link_is_a_page_for_a_browser(client: httpx.Asyn
     assert "has expired or was deleted" in gone.text
     api = await client.get(f"/{code}")
     assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_cookies_are_secure_behind_a_trusted_tls_proxy_only(
+    app_client: AppFactory,
+) -> None:
+    https = {**ORIGIN, "X-Forwarded-Proto": "https"}
+    async with app_client() as client:  # no trusted proxy: the header is anyone's word
+        await register(client)
+        direct = await client.post(
+            "/login", data={"email": EMAIL, "password": PASSWORD}, headers=https
+        )
+        assert all("secure" not in c.lower() for c in direct.headers.get_list("set-cookie"))
+    proxied = AuthSettings(argon2=FAST_ARGON2, trusted_proxies=["203.0.113.7/32"])
+    async with app_client(auth=proxied) as client:
+        behind = await client.post(
+            "/login", data={"email": EMAIL, "password": PASSWORD}, headers=https
+        )
+        cookies = behind.headers.get_list("set-cookie")
+        assert len(cookies) == 2 and all("; secure" in c.lower() for c in cookies)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.kernel.http import client_ip
+from app.kernel.http import client_ip, is_https
 from app.kernel.problems import Problem
 from app.kernel.session import REFRESH_COOKIE, clear_session, same_origin, set_session
 from app.kernel.settings import IPNetwork
@@ -74,7 +74,7 @@ def build_page_routes(
         response = RedirectResponse(to, status_code=303)
         set_session(
             response,
-            request,
+            secure=is_https(request, trusted_proxies),
             access_token=pair.access_token,
             access_seconds=pair.expires_in,
             refresh_token=pair.refresh_token,
@@ -171,7 +171,7 @@ def build_page_routes(
         if token:
             await service.logout(token)
         response = RedirectResponse("/login", status_code=303)
-        clear_session(response, request)
+        clear_session(response, secure=is_https(request, trusted_proxies))
         return response
 
     async def refresh(request: Request) -> Response:
@@ -183,7 +183,7 @@ def build_page_routes(
             except InvalidRefreshToken:
                 pass
         response = RedirectResponse(f"/login?next={quote(to, safe='/')}", status_code=303)
-        clear_session(response, request)
+        clear_session(response, secure=is_https(request, trusted_proxies))
         return response
 
     return [
