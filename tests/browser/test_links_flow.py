@@ -52,13 +52,31 @@ def test_sign_up_shorten_find_sign_out_and_in(browser_page: Any) -> None:
     assert page.get_by_text("https://example.com/a/page/worth/sharing").is_visible()
     accessible(page)
 
+    # Copy puts the short URL on the clipboard (a script of our own origin, no inline one).
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = page.get_by_role("button", name="Copy")
+    copy.click()
+    page.get_by_role("button", name="Copied").wait_for()
+    short_url = page.locator("a.short").get_attribute("href")
+    assert page.evaluate("navigator.clipboard.readText()") == short_url
+    assert short_url.startswith("http://127.0.0.1:")
+
+    # Delete asks first.
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("heading", name="Delete this link?").wait_for()
+    accessible(page)
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url("**/links?deleted=*")
+    page.get_by_text("1 link").first.wait_for()
+    accessible(page)
+
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/links")
-    page.get_by_text("2 links").wait_for()
+    page.get_by_text("1 link").first.wait_for()
 
 
 def test_a_wrong_password_is_said_on_the_page(browser_page: Any) -> None:

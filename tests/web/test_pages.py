@@ -49,6 +49,7 @@ async def test_assets_are_served_from_this_origin_with_immutable_urls(
     urls = re.findall(r'(?:src|href)="([^"#]+)"', page.text)
     assert {url.split("?")[0] for url in urls if url.startswith("/static/")} == {
         "/static/app.css",
+        "/static/app.js",
         "/static/vendor/htmx.min.js",
     }
     assert all(url.startswith(("/", "data:")) for url in urls), urls  # nothing from elsewhere
@@ -220,3 +221,18 @@ async def test_cookies_are_secure_behind_a_trusted_tls_proxy_only(
         )
         cookies = behind.headers.get_list("set-cookie")
         assert len(cookies) == 2 and all("; secure" in c.lower() for c in cookies)
+
+
+async def test_deleting_asks_first_and_refuses_another_site(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    made = await client.post("/links", data={"url": "https://example.com/x"}, headers=ORIGIN)
+    code = made.headers["location"].rsplit("=", 1)[1]
+    asked = await client.get(f"/links/{code}/delete", headers=HTML)
+    assert asked.status_code == 200 and "Delete this link?" in asked.text
+    forged = await client.post(f"/links/{code}/delete", headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    deleted = await client.post(f"/links/{code}/delete", headers=ORIGIN)
+    assert deleted.headers["location"] == f"/links?deleted={code}"
+    assert (await client.get("/api/links")).json()["items"] == []
+    again = await client.get(f"/links/{code}/delete", headers=HTML)
+    assert again.status_code == 404 and again.headers["content-type"].startswith("text/html")

@@ -22,8 +22,10 @@ from app.kernel.problems import Problem
 from app.kernel.session import SESSION_COOKIE
 from app.kernel.tokens import Principal
 from app.kernel.web import Pages
+from app.modules.shortener.codes import ANY_CODE
+from app.modules.shortener.redirect import not_found
 from app.modules.shortener.schemas import CreateLink
-from app.modules.shortener.service import CodeTaken, Links, OwnerDeleted
+from app.modules.shortener.service import CodeTaken, LinkNotFound, Links, OwnerDeleted
 from app.modules.shortener.settings import ShortenerSettings
 
 PER_PAGE = 20
@@ -71,6 +73,7 @@ def build_page_routes(
             "pages": max(1, -(-page.total // PER_PAGE)),
             "q": q or "",
             "created": request.query_params.get("created"),
+            "deleted": request.query_params.get("deleted"),
             "url": "",
             "code": "",
             "error": None,
@@ -116,11 +119,51 @@ def build_page_routes(
             return sign_in(request)
         return RedirectResponse(f"/links?created={quote(link.code)}", status_code=303)
 
+    async def owned(request: Request, scope: str) -> Principal | Response:
+        owner = await viewer(request, scope)
+        return sign_in(request) if owner is None else owner
+
+    async def confirm_delete(request: Request) -> Response:
+        owner = await owned(request, "links:read")
+        if isinstance(owner, Response):
+            return owner
+        code = request.path_params["code"]
+        try:
+            link = await links.get(owner.user_id, _shaped(code))
+        except LinkNotFound:
+            raise not_found(code) from None
+        context = {
+            "signed_in": True,
+            "host": base_url(request).split("://", 1)[-1],
+            "code": link.code,
+            "target": link.target_url,
+        }
+        return pages.render(request, "delete.html", context)
+
+    async def delete(request: Request) -> Response:
+        owner = await owned(request, "links:write")
+        if isinstance(owner, Response):
+            return owner
+        code = request.path_params["code"]
+        try:
+            await links.delete(owner.user_id, _shaped(code))
+        except LinkNotFound:
+            raise not_found(code) from None
+        return RedirectResponse(f"/links?deleted={quote(code)}", status_code=303)
+
     return [
         Route("/", home, methods=["GET"]),
         Route("/links", links_page, methods=["GET"]),
         Route("/links", create, methods=["POST"]),
+        Route("/links/{code}/delete", confirm_delete, methods=["GET"]),
+        Route("/links/{code}/delete", delete, methods=["POST"]),
     ]
+
+
+def _shaped(code: str) -> str:
+    if not ANY_CODE.fullmatch(code):
+        raise not_found(code)
+    return code
 
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
