@@ -559,6 +559,7 @@ def test_the_proxy_sends_every_route_of_a_module_to_that_module(module: str) -> 
         ("/signup", "auth"),
         ("/auth/refresh", "auth"),
         ("/links", "shortener"),
+        ("/stats/abc123", "analytics"),
         ("/loginx", "shortener"),  # a short code
         ("/static/app.css", "shortener"),
     ],

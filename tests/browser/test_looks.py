@@ -25,8 +25,9 @@ WIDTHS = {1280: 800, 360: 740}
 
 
 @pytest.fixture(scope="module")
-def account(live_server: Any) -> str:
-    """An account with a few links, made through the API."""
+def account(live_server: Any) -> tuple[str, str]:
+    """An account with a few links, made through the API, one of them clicked: its email
+    and that link's code."""
     email = f"looks-{uuid.uuid4().hex[:8]}@example.com"
     with httpx.Client(base_url=live_server.url) as api:
         assert api.post(
@@ -44,7 +45,22 @@ def account(live_server: Any) -> str:
                 headers=bearer(token["access_token"]),
             )
             assert created.status_code == 201, created.text
-    return email
+        code = created.json()["code"]
+        for n, agent in enumerate(AGENTS * 3):
+            clicked = api.get(
+                f"/{code}", headers={"User-Agent": agent, "X-Forwarded-For": f"192.0.2.{n}"}
+            )
+            assert clicked.is_redirect
+    return email, code
+
+
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+]
 
 
 @pytest.fixture(params=[(w, s) for w in WIDTHS for s in ("light", "dark")], ids=str)
@@ -72,8 +88,9 @@ def look(page: Any, name: str, variant: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}-{variant}.png"), full_page=True)
 
 
-def test_every_page_reads_well(looking: tuple[Any, str], account: str) -> None:
+def test_every_page_reads_well(looking: tuple[Any, str], account: tuple[str, str]) -> None:
     page, variant = looking
+    email, code = account
     page.goto("/login")
     look(page, "login", variant)
     page.goto("/signup")
@@ -82,7 +99,7 @@ def test_every_page_reads_well(looking: tuple[Any, str], account: str) -> None:
     look(page, "link-not-found", variant)
 
     page.goto("/login")
-    page.get_by_label("Email").fill(account)
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/links")
@@ -93,3 +110,8 @@ def test_every_page_reads_well(looking: tuple[Any, str], account: str) -> None:
     page.get_by_role("button", name="Shorten").click()
     page.locator("#url-error").wait_for()
     look(page, "links-error", variant)
+
+    page.goto(f"/stats/{code}")
+    page.get_by_role("img", name="Clicks per day").wait_for()
+    page.locator(".chart canvas").wait_for()  # uPlot drew it
+    look(page, "stats", variant)

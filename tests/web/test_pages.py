@@ -6,6 +6,7 @@ browser does not show: headers, cookies' attributes, the origin check, the API u
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -236,3 +237,28 @@ async def test_deleting_asks_first_and_refuses_another_site(client: httpx.AsyncC
     assert (await client.get("/api/links")).json()["items"] == []
     again = await client.get(f"/links/{code}/delete", headers=HTML)
     assert again.status_code == 404 and again.headers["content-type"].startswith("text/html")
+
+
+async def test_a_links_statistics_page(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    made = await client.post("/links", data={"url": "https://example.com/counted"}, headers=ORIGIN)
+    code = made.headers["location"].rsplit("=", 1)[1]
+    visitor = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36"}
+    assert (await client.get(f"/{code}", headers=visitor)).status_code in (301, 302, 307, 308)
+    page = None
+    for _ in range(100):  # the click reaches analytics through the bus
+        page = await client.get(f"/stats/{code}", headers=HTML)
+        if "<dt>All clicks</dt><dd>1</dd>" in page.text:
+            break
+        await asyncio.sleep(0.05)
+    assert page is not None and "<dt>All clicks</dt><dd>1</dd>" in page.text, page.text
+    assert page.status_code == 200
+    assert 'role="img" aria-labelledby="chart-title"' in page.text
+    assert ">Clicks per day</h2>" in page.text
+    assert "/static/vendor/uPlot.iife.min.js?v=" in page.text
+    week = await client.get(f"/stats/{code}?interval=week&include_bots=true", headers=HTML)
+    assert ">Clicks per week</h2>" in week.text
+    bad = await client.get(f"/stats/{code}?interval=year", headers=HTML)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    other = await client.get("/stats/nosuchcode", headers=HTML)
+    assert other.status_code == 404
