@@ -40,10 +40,20 @@ def test_sign_up_shorten_find_sign_out_and_in(browser_page: Any) -> None:
     page.wait_for_url("**/links?created=*")
     assert page.get_by_text("https://example.com/a/page/worth/sharing").is_visible()
     page.get_by_label("URL").fill("https://example.org/another")
+    page.get_by_text("Options").click()
+    page.get_by_label("Title").fill("Another page")
+    page.get_by_label("Tags").fill("docs, launch")
     page.get_by_role("button", name="Shorten").click()
     page.wait_for_url("**/links?created=*")
     page.get_by_text("2 links").wait_for()
     accessible(page)
+
+    # A tag leads to the list of its links.
+    page.get_by_role("link", name="launch").click()
+    page.get_by_text("1 link tagged").wait_for()
+    assert page.get_by_text("Another page").is_visible()
+    page.get_by_role("link", name="all tags").click()
+    page.get_by_text("2 links").wait_for()
 
     # htmx: typing in the search box replaces the list, no full page load.
     page.get_by_label("Search").fill("worth")

@@ -41,7 +41,7 @@ def account(live_server: Any) -> tuple[str, str]:
         ):
             created = api.post(
                 "/api/links",
-                json={"url": url, "title": title},
+                json={"url": url, "title": title, "tags": ["release", "blog"] if title else []},
                 headers=bearer(token["access_token"]),
             )
             assert created.status_code == 201, created.text

@@ -262,3 +262,23 @@ async def test_a_links_statistics_page(client: httpx.AsyncClient) -> None:
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
     other = await client.get("/stats/nosuchcode", headers=HTML)
     assert other.status_code == 404
+
+
+async def test_a_title_and_tags_from_the_form_and_the_list_by_tag(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    tagged = {"url": "https://example.com/t", "title": "Launch post", "tags": "launch, Blog ,"}
+    assert (await client.post("/links", data=tagged, headers=ORIGIN)).status_code == 303
+    plain = {"url": "https://example.com/plain"}
+    assert (await client.post("/links", data=plain, headers=ORIGIN)).status_code == 303
+    item = next(i for i in (await client.get("/api/links")).json()["items"] if i["title"])
+    assert item["tags"] == ["launch", "Blog"]
+    by_tag = await client.get("/links?tag=blog", headers=HTML)
+    assert "1 link tagged" in by_tag.text and "https://example.com/t<" in by_tag.text
+    assert "https://example.com/plain" not in by_tag.text
+    too_long = await client.post(
+        "/links", data={"url": "https://example.com/x", "tags": "x" * 60}, headers=ORIGIN
+    )
+    assert too_long.status_code == 422 and 'id="tags-error"' in too_long.text
+    assert 'value="' + "x" * 60 + '"' in too_long.text  # what was typed is kept

@@ -58,11 +58,12 @@ def build_page_routes(
         request: Request, owner: Principal, status_code: int = 200, **values: Any
     ) -> Response:
         q = request.query_params.get("q", "").strip()[:200] or None
+        tag = request.query_params.get("tag", "").strip()[:50] or None
         try:
             number = max(1, min(int(request.query_params.get("page", "1")), 100_000))
         except ValueError:
             number = 1
-        page = await links.page(owner.user_id, number, PER_PAGE, q=q)
+        page = await links.page(owner.user_id, number, PER_PAGE, q=q, tag=tag)
         context = {
             "signed_in": True,
             "base": base_url(request),
@@ -72,10 +73,13 @@ def build_page_routes(
             "page": number,
             "pages": max(1, -(-page.total // PER_PAGE)),
             "q": q or "",
+            "tag": tag or "",
             "created": request.query_params.get("created"),
             "deleted": request.query_params.get("deleted"),
             "url": "",
             "code": "",
+            "title": "",
+            "tags": "",
             "error": None,
             "errors": {},
             **values,
@@ -100,14 +104,24 @@ def build_page_routes(
         form = await request.form(max_files=0, max_fields=20)
         url = str(form.get("url", "")).strip()
         code = str(form.get("code", "")).strip()
+        title = str(form.get("title", "")).strip()
+        tags = str(form.get("tags", ""))
 
         async def again(status: int, errors: dict[str, str]) -> Response:
-            return await listing(request, owner, status, url=url, code=code, errors=errors)
+            kept = {"url": url, "code": code, "title": title, "tags": tags}
+            return await listing(request, owner, status, errors=errors, **kept)
 
         try:
-            body = CreateLink.model_validate({"url": url, "code": code or None})
+            body = CreateLink.model_validate(
+                {
+                    "url": url,
+                    "code": code or None,
+                    "title": title or None,
+                    "tags": [t for t in tags.split(",") if t.strip()],
+                }
+            )
             target = checked(request, body.url, "url")
-            link = await links.create(target, owner.user_id, body.code, None)
+            link = await links.create(target, owner.user_id, body.code, None, body.title, body.tags)
         except ValidationError as exc:
             return await again(422, _field_errors(exc))
         except Problem as problem:
