@@ -558,6 +558,7 @@ def test_the_proxy_sends_every_route_of_a_module_to_that_module(module: str) -> 
         ("/login", "auth"),
         ("/signup", "auth"),
         ("/auth/refresh", "auth"),
+        ("/account/keys", "auth"),
         ("/links", "shortener"),
         ("/stats/abc123", "analytics"),
         ("/loginx", "shortener"),  # a short code

@@ -80,6 +80,24 @@ def test_sign_up_shorten_find_sign_out_and_in(browser_page: Any) -> None:
     page.get_by_text("1 link").first.wait_for()
     accessible(page)
 
+    # An API key: made, copied once, revoked.
+    page.get_by_role("link", name="API keys").click()
+    page.wait_for_url("**/account/keys")
+    accessible(page)
+    page.get_by_label("Name").fill("Deploy script")
+    page.get_by_label("links:write").check()
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_text("it is not shown again").wait_for()
+    key = page.locator("code.key").inner_text()
+    assert key.startswith("enc_")
+    page.get_by_role("button", name="Copy").click()
+    page.get_by_role("button", name="Copied").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    accessible(page)
+    page.get_by_role("button", name="Revoke Deploy script").click()
+    page.get_by_text("The key is revoked").wait_for()
+    assert page.get_by_text("No keys yet.").is_visible()
+
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login")
     page.get_by_label("Email").fill(email)

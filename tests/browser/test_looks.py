@@ -111,6 +111,12 @@ def test_every_page_reads_well(looking: tuple[Any, str], account: tuple[str, str
     page.locator("#url-error").wait_for()
     look(page, "links-error", variant)
 
+    page.goto("/account/keys")
+    page.get_by_label("Name").fill("Nightly export")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_text("it is not shown again").wait_for()
+    look(page, "keys", variant)
+
     page.goto(f"/stats/{code}")
     page.get_by_role("img", name="Clicks per day").wait_for()
     page.locator(".chart canvas").wait_for()  # uPlot drew it

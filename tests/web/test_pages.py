@@ -282,3 +282,37 @@ async def test_a_title_and_tags_from_the_form_and_the_list_by_tag(
     )
     assert too_long.status_code == 422 and 'id="tags-error"' in too_long.text
     assert 'value="' + "x" * 60 + '"' in too_long.text  # what was typed is kept
+
+
+async def test_api_keys_made_once_shown_and_revoked_from_the_page(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    made = await client.post(
+        "/account/keys",
+        data={"name": "CI", "scopes": ["links:read", "links:write"]},
+        headers=ORIGIN,
+    )
+    assert made.status_code == 201
+    key = re.search(r'<code class="key grow">(enc_\w+)</code>', made.text)
+    assert key is not None
+    # The key works (at auth at once; in the other modules once its event arrives).
+    assert (await client.get("/api/auth/me", headers={"X-Api-Key": key.group(1)})).is_success
+    page = await client.get("/account/keys", headers=HTML)
+    assert key.group(1) not in page.text and "CI" in page.text  # shown once only
+    key_id = re.search(r'action="/account/keys/([0-9a-f-]+)/revoke"', page.text)
+    assert key_id is not None
+    forged = await client.post(
+        f"/account/keys/{key_id.group(1)}/revoke", headers={"Origin": "https://evil.example"}
+    )
+    assert forged.status_code == 403
+    revoked = await client.post(f"/account/keys/{key_id.group(1)}/revoke", headers=ORIGIN)
+    assert revoked.headers["location"] == "/account/keys?revoked"
+    refused = await client.get("/api/auth/me", headers={"X-Api-Key": key.group(1)})
+    assert refused.status_code == 401
+    no_scope = await client.post("/account/keys", data={"name": "x"}, headers=ORIGIN)
+    assert no_scope.status_code == 422 and "at least one permission" in no_scope.text
+    admin_scope = await client.post(
+        "/account/keys", data={"name": "x", "scopes": "admin"}, headers=ORIGIN
+    )
+    assert admin_scope.status_code in (201, 403)  # the first account is the admin

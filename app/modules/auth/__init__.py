@@ -22,6 +22,7 @@ from app.kernel.tokens import public_jwk
 from app.modules.auth.admin import Accounts, build_admin_routes
 from app.modules.auth.api_keys import ApiKeys, build_key_routes
 from app.modules.auth.commands import USERS
+from app.modules.auth.key_pages import build_key_page_routes
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.pages import build_page_routes
 from app.modules.auth.passwords import Passwords
@@ -73,6 +74,7 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
             ),
             *build_admin_routes(Accounts(context.engine), context.gate),
             *build_key_routes(ApiKeys(context.engine, access), context.gate),
+            *build_key_page_routes(ApiKeys(context.engine, access), context.gate),
             *build_provisioning_routes(
                 context.engine, passwords, context.gate, settings.trusted_proxies
             ),
