@@ -4,6 +4,7 @@ Chromium; axe-core checks every page on the way, in light and dark."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,6 +71,13 @@ def test_sign_up_shorten_find_sign_out_and_in(browser_page: Any) -> None:
     short_url = page.locator("a.short").get_attribute("href")
     assert page.evaluate("navigator.clipboard.readText()") == short_url
     assert short_url.startswith("http://127.0.0.1:")
+
+    # The QR code downloads, as SVG and PNG, with the session cookie.
+    for name, suffix in (("QR code", ".svg"), ("PNG", ".png")):
+        with page.expect_download() as download:
+            page.get_by_role("link", name=name).first.click()
+        assert download.value.suggested_filename.endswith(suffix)
+        assert Path(download.value.path()).stat().st_size > 100
 
     # Delete asks first.
     page.get_by_role("link", name="Delete").click()
