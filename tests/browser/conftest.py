@@ -64,22 +64,37 @@ class Watch:
 
     origin: str
     elsewhere: list[str] = field(default_factory=list)
+    # Where a test sends the browser on purpose (a short link's target): aborted too, and
+    # listed here rather than failing the test.
+    expected: tuple[str, ...] = ()
+    reached: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
-def open_context(browser: Any, server: Server, **options: Any) -> tuple[Any, Watch]:
-    watch = Watch(server.url)
+def open_context(
+    browser: Any, server: Server, expected: tuple[str, ...] = (), **options: Any
+) -> tuple[Any, Watch]:
+    watch = Watch(server.url, expected=expected)
     context = browser.new_context(base_url=server.url, **options)
 
+    def ours(url: str) -> bool:
+        return url.startswith((watch.origin + "/", "data:"))
+
     def route(route: Any) -> None:
-        url = route.request.url
-        if url.startswith(watch.origin + "/") or url.startswith("data:"):
+        if ours(route.request.url):
             route.continue_()
         else:
-            watch.elsewhere.append(url)
             route.abort()
 
+    def seen(request: Any) -> None:
+        # Every request, routed or not: Playwright does not route the target of a redirect,
+        # so a redirect to elsewhere is caught here (though not stopped).
+        if not ours(request.url):
+            listed = watch.reached if request.url.startswith(watch.expected) else watch.elsewhere
+            listed.append(request.url)
+
     context.route("**/*", route)
+    context.on("request", seen)
     context.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
     return context, watch
 

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.browser.conftest import axe_violations
@@ -157,3 +158,36 @@ def test_a_request_to_another_origin_is_caught(browser: Any, live_server: Any) -
         else:
             assert watch.elsewhere == []
             assert any("Content Security Policy" in error for error in watch.errors)
+
+
+def test_a_password_link_unlocks_in_the_browser(browser: Any, live_server: Any) -> None:
+    from tests.browser.conftest import open_context
+
+    target = "https://example.com/members/only"
+    with httpx.Client(base_url=live_server.url) as api:
+        email = f"pw-{uuid.uuid4().hex[:8]}@example.com"
+        api.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+        token = api.post("/api/auth/login", json={"email": email, "password": PASSWORD}).json()
+        made = api.post(
+            "/api/links",
+            json={"url": target, "password": "open sesame 42"},
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        )
+        assert made.status_code == 201, made.text
+        code = made.json()["code"]
+
+    context, watch = open_context(browser, live_server, expected=(target,))
+    page = context.new_page()
+    page.goto(f"/{code}")
+    page.get_by_role("heading", name=f"The link /{code} is protected").wait_for()
+    accessible(page)
+    page.get_by_label("Password").fill("not it")
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("alert").wait_for()
+    accessible(page)
+    page.get_by_label("Password").fill("open sesame 42")
+    with page.expect_request(target):
+        page.get_by_role("button", name="Continue").click()
+    context.close()
+    assert watch.reached == [target] and watch.elsewhere == []
+    assert [e for e in watch.errors if "Failed to load resource" not in e] == []

@@ -46,6 +46,12 @@ def account(live_server: Any) -> tuple[str, str]:
             )
             assert created.status_code == 201, created.text
         code = created.json()["code"]
+        locked = api.post(
+            "/api/links",
+            json={"url": "https://example.com/private", "code": "members", "password": "x" * 12},
+            headers=bearer(token["access_token"]),
+        )
+        assert locked.status_code == 201, locked.text
         for n, agent in enumerate(AGENTS * 3):
             clicked = api.get(
                 f"/{code}", headers={"User-Agent": agent, "X-Forwarded-For": f"192.0.2.{n}"}
@@ -97,6 +103,8 @@ def test_every_page_reads_well(looking: tuple[Any, str], account: tuple[str, str
     look(page, "signup", variant)
     page.goto("/nosuchcode")
     look(page, "link-not-found", variant)
+    page.goto("/members")
+    look(page, "link-password", variant)
 
     page.goto("/login")
     page.get_by_label("Email").fill(email)
