@@ -64,17 +64,11 @@ class Watch:
 
     origin: str
     elsewhere: list[str] = field(default_factory=list)
-    # Where a test sends the browser on purpose (a short link's target): aborted too, and
-    # listed here rather than failing the test.
-    expected: tuple[str, ...] = ()
-    reached: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
-def open_context(
-    browser: Any, server: Server, expected: tuple[str, ...] = (), **options: Any
-) -> tuple[Any, Watch]:
-    watch = Watch(server.url, expected=expected)
+def open_context(browser: Any, server: Server, **options: Any) -> tuple[Any, Watch]:
+    watch = Watch(server.url)
     context = browser.new_context(base_url=server.url, **options)
 
     def ours(url: str) -> bool:
@@ -88,10 +82,9 @@ def open_context(
 
     def seen(request: Any) -> None:
         # Every request, routed or not: Playwright does not route the target of a redirect,
-        # so a redirect to elsewhere is caught here (though not stopped).
+        # so a redirect to elsewhere is caught here (though not stopped: `stop_redirects`).
         if not ours(request.url):
-            listed = watch.reached if request.url.startswith(watch.expected) else watch.elsewhere
-            listed.append(request.url)
+            watch.elsewhere.append(request.url)
 
     context.route("**/*", route)
     context.on("request", seen)
@@ -124,3 +117,21 @@ def axe_violations(page: Any) -> list[str]:
         for v in results["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def stop_redirects(page: Any, path: str) -> list[str]:
+    """Requests to `path` reach the server (a click is counted, a password checked), but a
+    redirect it answers is not followed: its Location is listed, and the page says so.
+    A short link's target is another origin, which the tests must not reach."""
+    locations: list[str] = []
+
+    def handle(route: Any) -> None:
+        response = route.fetch(max_redirects=0)
+        if 300 <= response.status < 400:
+            locations.append(response.headers["location"])
+            route.fulfill(status=200, content_type="text/plain", body="redirected")
+        else:
+            route.fulfill(response=response)
+
+    page.route(f"**{path}", handle)
+    return locations
