@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ENCURTA_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: run test test-fast lint check clean
+.PHONY: run test test-fast lint check clean screenshots vendor
+
+# The browser tests (tests/browser) drive the system's Chromium: Playwright cannot download
+# its own here, and 1.64 (pinned) drives Debian's 156. Installed when we can (root with
+# apt), else the exact command is printed and the tests fail rather than skip.
+export CHROMIUM ?= /usr/bin/chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,16 +28,35 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/encurta serve
 
-test: $(VENV)/.installed
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests (a minute or two, once)"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Chromium at $(CHROMIUM): run" >&2; \
+		echo "    sudo apt-get install -y chromium" >&2; \
+		echo "or set CHROMIUM to another build of Chromium 156." >&2; \
+		exit 1; \
+	fi
+
+test: $(VENV)/.installed $(CHROMIUM)
 	$(BIN)/pytest
+
+# Every page at 1280 and 360 px, light and dark, into docs/screenshots/ (look at them).
+screenshots: $(VENV)/.installed $(CHROMIUM)
+	SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser/test_looks.py
+
+# Fetch the pinned browser assets from npm again and rewrite their manifest.
+vendor:
+	$(BIN)/python scripts/vendor_assets.py
 
 # The pure tests only (no PostgreSQL, broker or process started): seconds, for the inner loop.
 test-fast: $(VENV)/.installed
 	$(BIN)/pytest -m "not integration" -q
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check app tests bench migrations
-	$(BIN)/ruff format --check app tests bench migrations
+	$(BIN)/ruff check app tests bench migrations scripts
+	$(BIN)/ruff format --check app tests bench migrations scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports importlinter.ini
 

@@ -37,6 +37,7 @@ from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.settings import TokenSettings
 from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
+from app.kernel.web import static_routes
 from app.registry import MODULES, NAMES
 from app.wiring import Module, ModuleConfigurationError, ModuleContext
 
@@ -209,6 +210,7 @@ def build_runtime(
 
 def all_routes(modules: list[Module]) -> list[BaseRoute]:
     routes = health_routes({module.name: module.engine for module in modules})
+    routes.extend(static_routes())
     for module in modules:
         routes.extend(module.routes)
     # Starlette takes the first match: shorter paths first, literal before parameterised,

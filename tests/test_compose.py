@@ -554,6 +554,15 @@ def test_the_proxy_sends_every_route_of_a_module_to_that_module(module: str) -> 
         ("/readyz", "shortener"),
         ("/api/authorize", "shortener"),  # a prefix is a path segment, not any string
         ("/api/statsabc", "shortener"),
+        # The web app: each module's pages go to it; the kernel's assets are everywhere.
+        ("/login", "auth"),
+        ("/signup", "auth"),
+        ("/auth/refresh", "auth"),
+        ("/account/keys", "auth"),
+        ("/links", "shortener"),
+        ("/stats/abc123", "analytics"),
+        ("/loginx", "shortener"),  # a short code
+        ("/static/app.css", "shortener"),
     ],
 )
 def test_the_proxy_routes_the_three_path_groups(path: str, module: str) -> None:

@@ -44,7 +44,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 
-from app.kernel.tokens import Principal, TokenVerifier, bearer_token, unauthorized
+from app.kernel.problems import Problem
+from app.kernel.session import SAFE_METHODS, SESSION_COOKIE, same_origin
+from app.kernel.tokens import InvalidToken, Principal, TokenVerifier, bearer_token, unauthorized
 
 Scope = Literal["links:read", "links:write", "stats:read", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
@@ -204,9 +206,11 @@ class AccessList:
 
 class Gate:
     """Authenticates a request to one module: an access token (verified with auth's public
-    key) or an API key (`X-Api-Key`, or `Authorization: Bearer enc_...`), then admitted by
-    the module's access list. One small indexed read per authenticated request; nothing
-    is cached, so a revocation holds in every replica as soon as its event is applied."""
+    key; from `Authorization: Bearer`, or in a browser the session cookie) or an API key
+    (`X-Api-Key`, or `Authorization: Bearer enc_...`), then admitted by the module's access
+    list. A header wins over the cookie, so an API client's behaviour never depends on it.
+    One small indexed read per authenticated request; nothing is cached, so a revocation
+    holds in every replica as soon as its event is applied."""
 
     def __init__(self, verifier: TokenVerifier, engine: AsyncEngine) -> None:
         self.verifier = verifier
@@ -221,14 +225,30 @@ class Gate:
             scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() == "bearer" and credentials.strip().startswith(API_KEY_PREFIX):
                 key = credentials.strip()
+        cookie = request.cookies.get(SESSION_COOKIE)
         if key is not None:
             principal = await self._key(key.strip())
+        elif cookie and "authorization" not in request.headers:
+            principal = await self._token(await self._session(request, cookie))
         else:
             bearer_token(request)  # the 401 for a missing token, before any other work
             principal = await self._token(await self.verifier.authenticate(request))
         if scope is not None:
             principal.require(scope)
         return principal
+
+    async def _session(self, request: Request, token: str) -> Principal:
+        if request.method not in SAFE_METHODS and not same_origin(request):
+            # A form or script of another site, riding the user's cookie (CSRF).
+            raise Problem(
+                403,
+                "A change made with the session cookie must come from this site's own pages.",
+                slug="cross-origin",
+            )
+        try:
+            return await self.verifier.verify_or_refresh(token)
+        except InvalidToken as exc:
+            raise unauthorized(str(exc), error="invalid_token") from exc
 
     async def _token(self, principal: Principal) -> Principal:
         accounts = self._list.accounts

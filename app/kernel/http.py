@@ -151,6 +151,18 @@ def client_ip(request: Request, trusted_proxies: Sequence[IPNetwork] = ()) -> st
     return client_address(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)
 
 
+def is_https(request: Request, trusted_proxies: Sequence[IPNetwork] = ()) -> bool:
+    """The client reached us over https: directly, or through a trusted proxy that says so
+    in `X-Forwarded-Proto` (a TLS terminator in front). Anyone else's word is not taken."""
+    if request.url.scheme == "https":
+        return True
+    peer = _plain(request.client.host) if request.client else None
+    if peer is None or not trusted_proxies or not _trusted(peer, tuple(trusted_proxies)):
+        return False
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return proto == "https"
+
+
 def client_address(
     peer_host: str | None, forwarded_for: Sequence[str], trusted_proxies: Sequence[IPNetwork]
 ) -> str | None:

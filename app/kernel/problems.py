@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,19 @@ def problem_response(problem: Problem) -> Response:
     )
 
 
+def _answer(request: Request, problem: Problem) -> Response:
+    """A page for a browser navigating to it, the problem document for anyone else."""
+    from app.kernel.web import PAGE_HEADERS, error_page, wants_html  # Jinja2: on first use
+
+    if wants_html(request):
+        body = error_page(problem.status, problem.title, problem.detail, request=request)
+        return HTMLResponse(body, problem.status, headers={**PAGE_HEADERS, **problem.headers})
+    return problem_response(problem)
+
+
 async def handle_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
-    return problem_response(exc)
+    return _answer(request, exc)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -112,8 +122,9 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
         detail = detail or f"{request.method} is not allowed on {request.url.path}."
         # Starlette names the methods of the first route on this path; there may be more.
         headers["Allow"] = ", ".join(_allowed_methods(request))
-    return problem_response(
-        Problem(exc.status_code, detail or HTTPStatus(exc.status_code).phrase, headers=headers)
+    return _answer(
+        request,
+        Problem(exc.status_code, detail or HTTPStatus(exc.status_code).phrase, headers=headers),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkUpdated
+from app.modules.analytics.pages import build_page_routes
 from app.modules.analytics.routes import build_routes
 from app.modules.analytics.service import StatsService
 from app.modules.analytics.settings import AnalyticsSettings
@@ -35,7 +36,7 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=build_routes(stats, context.gate),
+        routes=[*build_routes(stats, context.gate), *build_page_routes(stats, context.gate)],
         tallies={"clicks per link": stats.click_totals},
     )
     module.subscribe(LinkCreated, on_link_created)

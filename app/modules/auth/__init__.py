@@ -22,7 +22,9 @@ from app.kernel.tokens import public_jwk
 from app.modules.auth.admin import Accounts, build_admin_routes
 from app.modules.auth.api_keys import ApiKeys, build_key_routes
 from app.modules.auth.commands import USERS
+from app.modules.auth.key_pages import build_key_page_routes
 from app.modules.auth.keys import load_signing_key
+from app.modules.auth.pages import build_page_routes
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.provisioning import build_provisioning_routes
 from app.modules.auth.purge import PeriodicPurge
@@ -67,8 +69,12 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         metadata=metadata,
         routes=[
             *build_routes(service, context.gate, jwks, settings.trusted_proxies),
+            *build_page_routes(
+                service, settings.refresh_token_ttl_seconds, settings.trusted_proxies
+            ),
             *build_admin_routes(Accounts(context.engine), context.gate),
             *build_key_routes(ApiKeys(context.engine, access), context.gate),
+            *build_key_page_routes(ApiKeys(context.engine, access), context.gate),
             *build_provisioning_routes(
                 context.engine, passwords, context.gate, settings.trusted_proxies
             ),

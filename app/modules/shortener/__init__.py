@@ -23,10 +23,11 @@ from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
 from app.modules.shortener.orphans import OrphanTally
+from app.modules.shortener.pages import build_page_routes
 from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.protection import GuessThrottle
 from app.modules.shortener.redirect import Redirector
-from app.modules.shortener.routes import build_routes
+from app.modules.shortener.routes import build_routes, target_checker
 from app.modules.shortener.service import Links
 from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.subscribers import evict_changed, on_user_deleted
@@ -72,6 +73,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         routes=[
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
+            *build_page_routes(links, context.gate, settings, target_checker(settings, blocklist)),
         ],
         front=redirector,
         tallies={"clicks per link": links.click_counts},

@@ -27,6 +27,7 @@ RESERVED = frozenset(
         "admin",
         "login",
         "logout",
+        "signup",  # the web app's pages (auth serves /login and /signup)
         "register",
         "auth",
         "stats",

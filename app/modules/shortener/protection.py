@@ -1,61 +1,51 @@
-"""What a password link answers instead of its redirect: a small HTML form (a 401 problem
-to a client that asks for JSON), and the throttle on wrong guesses.
+"""What a password link answers instead of its redirect: a small HTML form in the app's
+layout (a 401 problem to a client that asks for JSON), and the throttle on wrong guesses.
 
-The page is static but for the escaped short code and a message: no script, no style, no
-third-party anything, and headers that keep it out of frames, caches and search engines.
+The page is static but for the escaped short code and a message: no script, nothing from
+another origin (the app's own stylesheet only), and headers that keep it out of frames,
+caches and search engines.
 The form posts to the same URL (its query string kept, for rules and forwarding).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
+from pathlib import Path
 
 from starlette.types import Scope, Send
 
 from app.kernel.express import ExpressResponse, status_line
 from app.kernel.problems import Problem
+from app.kernel.web import PAGE_HEADERS, Pages, error_page, scope_signed_in, scope_wants_html
 
 _MAX_TRACKED = 100_000  # (client, link) pairs with recent wrong guesses, per process
 
 _HEADERS = (
     (b"content-type", b"text/html; charset=utf-8"),
     (b"cache-control", b"no-store"),
-    # No script, style or image: nothing to load. No form-action: the form's answer is a
-    # redirect to the link's target, which form-action would block in some browsers.
-    (b"content-security-policy", b"default-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+    # No script: nothing but the app's stylesheet to load. No form-action: the form's
+    # answer is a redirect to the link's target, which form-action would block in some
+    # browsers.
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; "
+        b"frame-ancestors 'none'",
+    ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-robots-tag", b"noindex, nofollow"),
 )
 
-_FORM = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<title>Password required</title>
-</head>
-<body>
-<main>
-<h1>The link /{code} is protected</h1>
-<p>{message}</p>
-{form}</main>
-</body>
-</html>
-"""
-_FIELDS = """<form method="post">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" required autocomplete="off" autofocus>
-<button type="submit">Continue</button>
-</form>
-"""
+_STYLED_HEADERS = (
+    (b"content-type", b"text/html; charset=utf-8"),
+    *((name.lower().encode(), value.encode()) for name, value in PAGE_HEADERS.items()),
+)
 
 ASK = "Enter its password to continue."
 WRONG = "Wrong password. Try again."
@@ -67,9 +57,12 @@ class Page:
 
     status: int
     body: bytes
+    # The headers of a page in the app's layout (its stylesheet), else the bare form's.
+    styled: bool = False
 
     def headers(self) -> tuple[tuple[bytes, bytes], ...]:
-        return (*_HEADERS, (b"content-length", str(len(self.body)).encode()))
+        fixed = _STYLED_HEADERS if self.styled else _HEADERS
+        return (*fixed, (b"content-length", str(len(self.body)).encode()))
 
     def express(self) -> ExpressResponse:
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in self.headers())
@@ -82,9 +75,25 @@ class Page:
         await send({"type": "http.response.body", "body": body})
 
 
+@functools.cache
+def _pages() -> Pages:
+    return Pages(Path(__file__).parent / "templates")
+
+
 def form_page(code: str, status: int = 200, message: str = ASK, *, form: bool = True) -> Page:
-    html = _FORM.format(code=escape(code), message=escape(message), form=_FIELDS if form else "")
-    return Page(status, html.encode())
+    """The password form in the app's layout (autoescaped: the code and message are text)."""
+    context = {"code": code, "status": status, "message": message, "form": form}
+    return Page(status, _pages().html("link_password.html", context).encode())
+
+
+def for_browser(scope: Scope, problem: Problem) -> Problem | Page:
+    """A link's 404 or 410 as a page in the app's layout for a browser; else the problem."""
+    if problem.status not in (404, 410) or not scope_wants_html(scope):
+        return problem
+    body = error_page(
+        problem.status, problem.title, problem.detail, signed_in=scope_signed_in(scope)
+    )
+    return Page(problem.status, body.encode(), styled=True)
 
 
 def password_problem(code: str, message: str = ASK) -> Problem:

@@ -8,7 +8,8 @@ request with a body, one pipelined behind another, and every request when no suc
 runs (tests, another ASGI server).
 
 The rare answers (404, 410, a code no link can have) go through the same problem+json
-responses as every other route, and so does a failure: the front door sits
+responses as every other route (a browser gets a 404 or 410 as a page in the app's layout,
+as from every route), and so does a failure: the front door sits
 outside Starlette's error middleware, so this app answers its own. Starlette's router
 reaches it too (the route documents it in the OpenAPI document), so the answer never
 depends on who called.
@@ -29,7 +30,7 @@ from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
 from app.modules.shortener.orphans import OrphanTally
-from app.modules.shortener.protection import Page, challenge
+from app.modules.shortener.protection import Page, challenge, for_browser
 from app.modules.shortener.rules import pick
 from app.modules.shortener.service import Links
 
@@ -79,6 +80,8 @@ class Redirector:
     async def _express_later(self, scope: Scope, code: str) -> ExpressResponse:
         outcome = await self._outcome(scope, code)
         if isinstance(outcome, Problem):
+            outcome = for_browser(scope, outcome)
+        if isinstance(outcome, Problem):
             return problem_express(outcome)
         if isinstance(outcome, Page):
             return outcome.express()
@@ -86,6 +89,8 @@ class Redirector:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = await self._outcome(scope, route_path(scope)[1:])
+        if isinstance(outcome, Problem):
+            outcome = for_browser(scope, outcome)
         if isinstance(outcome, Problem):
             await problem_response(outcome)(scope, receive, send)
             return

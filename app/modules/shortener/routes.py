@@ -15,6 +15,7 @@ from app.kernel.access import Gate
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
+from app.kernel.session import has_credentials
 from app.kernel.tokens import Principal, unauthorized
 from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.codes import ANY_CODE
@@ -66,16 +67,10 @@ def _known_shape(code: str) -> str:
     return code
 
 
-def build_routes(
-    links: Links,
-    redirector: Redirector,
-    gate: Gate,
-    settings: ShortenerSettings,
-    passwords: LinkPasswords,
-    blocklist: Blocklist | None = None,
-) -> list[BaseRoute]:
-    def base_url(request: Request) -> str:
-        return (settings.public_url or str(request.base_url)).rstrip("/")
+def target_checker(
+    settings: ShortenerSettings, blocklist: Blocklist | None
+) -> Callable[[Request, str, str], str]:
+    """`checked(request, url, field)`: the target as stored, or a 422 naming `field`."""
 
     def own_hosts(request: Request) -> set[str]:
         """Every name this instance may be reached by. The Host header alone can be forged,
@@ -88,13 +83,6 @@ def build_routes(
         }
         return {host for host in hosts if host}
 
-    def present(request: Request) -> Callable[[Link], LinkOut]:
-        base = base_url(request)
-        # LinkOut takes the fields it names (not the link's id or owner).
-        return lambda link: LinkOut(
-            **asdict(link), short_url=f"{base}/{link.code}", url=link.target_url
-        )
-
     def checked(request: Request, url: str, field: str = "url") -> str:
         try:
             target = check_target(
@@ -105,6 +93,29 @@ def build_routes(
         if blocklist is not None and (refusal := blocklist.refusal(target)):
             raise invalid_fields([{"field": field, "message": refusal}])
         return target
+
+    return checked
+
+
+def build_routes(
+    links: Links,
+    redirector: Redirector,
+    gate: Gate,
+    settings: ShortenerSettings,
+    passwords: LinkPasswords,
+    blocklist: Blocklist | None = None,
+) -> list[BaseRoute]:
+    def base_url(request: Request) -> str:
+        return (settings.public_url or str(request.base_url)).rstrip("/")
+
+    def present(request: Request) -> Callable[[Link], LinkOut]:
+        base = base_url(request)
+        # LinkOut takes the fields it names (not the link's id or owner).
+        return lambda link: LinkOut(
+            **asdict(link), short_url=f"{base}/{link.code}", url=link.target_url
+        )
+
+    checked = target_checker(settings, blocklist)
 
     def checked_rules(request: Request, rules: list[RedirectRule] | None) -> list[dict[str, Any]]:
         """The rules as stored, each target checked like `url` (one 422 naming every bad one)."""
@@ -122,11 +133,10 @@ def build_routes(
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
-        identified = "authorization" in request.headers or "x-api-key" in request.headers
-        if identified or not settings.allow_anonymous:
+        if has_credentials(request) or not settings.allow_anonymous:
             owner = await gate.authenticate(request, "links:write")
         body = await read_json(request, CreateLink)
-        target = checked(request, body.url)
+        target = checked(request, body.url, "url")
         rules = checked_rules(request, body.redirect_rules)
         if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
             raise _closed_window()
@@ -185,7 +195,7 @@ def build_routes(
             _COLUMNS.get(name, name): getattr(body, name) for name in sorted(body.model_fields_set)
         }
         if "target_url" in changes:
-            changes["target_url"] = checked(request, str(changes["target_url"]))
+            changes["target_url"] = checked(request, str(changes["target_url"]), "url")
         if "tags" in changes and changes["tags"] is None:
             changes["tags"] = []
         if "forward_query" in changes and changes["forward_query"] is None:

@@ -313,7 +313,7 @@ async def test_a_password_link_with_a_visit_limit_uses_a_visit_only_when_unlocke
 def test_the_page_escapes_what_it_shows() -> None:
     page = form_page('<script>"x"</script>', 401, "a & <b>")
     assert b"<script>" not in page.body
-    assert b"&lt;script&gt;&quot;x&quot;&lt;/script&gt;" in page.body
+    assert b"&lt;script&gt;&#34;x&#34;&lt;/script&gt;" in page.body  # Jinja2's autoescape
     assert b"a &amp; &lt;b&gt;" in page.body
 
 

@@ -1,0 +1,118 @@
+"""auth's API keys page: make a key (shown once), see the keys, revoke one.
+
+The same `ApiKeys` as the `/api/keys` routes, for the session's owner only (an API key
+cannot manage keys, as in the API). A change is a POST with the session cookie, which the
+Gate lets through only from this site's pages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.kernel.access import SCOPES, Gate
+from app.kernel.problems import Problem
+from app.kernel.session import SESSION_COOKIE
+from app.kernel.tokens import Principal
+from app.kernel.web import Pages
+from app.modules.auth.api_keys import (
+    MAX_KEYS,
+    AccountGone,
+    ApiKeys,
+    CreateKey,
+    KeyNotFound,
+    NewKey,
+    TooManyKeys,
+)
+
+PATH = "/account/keys"
+
+
+def build_key_page_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
+    pages = Pages(Path(__file__).parent / "templates")
+
+    async def owner(request: Request) -> Principal | Response:
+        principal = None
+        if SESSION_COOKIE in request.cookies:
+            try:
+                principal = await gate.authenticate(request)
+            except Problem as problem:
+                if problem.status != 401:
+                    raise
+        if principal is None:
+            return RedirectResponse(f"/auth/refresh?next={quote(PATH)}", status_code=303)
+        principal.require_session()
+        return principal
+
+    async def page(
+        request: Request,
+        principal: Principal,
+        status_code: int = 200,
+        new: NewKey | None = None,
+        **values: Any,
+    ) -> Response:
+        context = {
+            "signed_in": True,
+            "keys": await keys.list(principal.user_id),
+            "scopes": [s for s in SCOPES if s != "admin" or principal.role == "admin"],
+            "new": new,
+            "name": "",
+            "chosen": ["links:read"],
+            "error": None,
+            "revoked": request.query_params.get("revoked") is not None,
+            **values,
+        }
+        return pages.render(request, "keys.html", context, status_code=status_code)
+
+    async def show(request: Request) -> Response:
+        principal = await owner(request)
+        if isinstance(principal, Response):
+            return principal
+        return await page(request, principal)
+
+    async def create(request: Request) -> Response:
+        principal = await owner(request)
+        if isinstance(principal, Response):
+            return principal
+        form = await request.form(max_files=0, max_fields=20)
+        name = str(form.get("name", "")).strip()
+        chosen = [str(s) for s in form.getlist("scopes")]
+        try:
+            body = CreateKey.model_validate({"name": name, "scopes": chosen})
+        except ValidationError:
+            error = "Name the key and choose at least one permission."
+            return await page(request, principal, 422, name=name, chosen=chosen, error=error)
+        if "admin" in body.scopes and principal.role != "admin":
+            error = "Only an admin can give a key the admin permission."
+            return await page(request, principal, 403, name=name, chosen=chosen, error=error)
+        try:
+            new = await keys.create(principal.user_id, body)
+        except AccountGone:
+            return RedirectResponse("/login", status_code=303)
+        except TooManyKeys:
+            error = f"An account holds at most {MAX_KEYS} keys: revoke one first."
+            return await page(request, principal, 409, name=name, chosen=chosen, error=error)
+        return await page(request, principal, 201, new=new)
+
+    async def revoke(request: Request) -> Response:
+        principal = await owner(request)
+        if isinstance(principal, Response):
+            return principal
+        try:
+            await keys.revoke(principal.user_id, UUID(request.path_params["id"]))
+        except (ValueError, KeyNotFound):
+            raise Problem(404, "You have no such key.", slug="key-not-found") from None
+        return RedirectResponse(f"{PATH}?revoked", status_code=303)
+
+    return [
+        Route(PATH, show, methods=["GET"]),
+        Route(PATH, create, methods=["POST"]),
+        Route(PATH + "/{id}/revoke", revoke, methods=["POST"]),
+    ]

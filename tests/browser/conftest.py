@@ -1,0 +1,137 @@
+"""A real `encurta serve` (embedded PostgreSQL) and the Debian Chromium, driven by Playwright.
+
+Playwright cannot download its own browsers here; it drives the system's (`apt-get install
+chromium`, which `make test` does when it can). A missing browser fails the tests with what
+to install: a skipped browser test would hide a missing feature.
+
+Every page the tests open runs in a context that refuses any request leaving the server's
+origin and records it, and records every console error (a CSP refusal shows there): the
+`browser_page` fixture fails the test on either.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import traversable_tmp
+from tests.test_serve import Server
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[Server]:
+    root = traversable_tmp("encurta-test-browser-")
+    server = Server(root / "data")
+    try:
+        server.wait_ready(timeout=60)
+        yield server
+    finally:
+        server.interrupt()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Per test module: while Playwright's sync API is up it holds an event loop running in
+    this thread, and a later test's `asyncio.run` (tests/conftest.py) would refuse to run."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"The browser tests need Chromium at {CHROMIUM}: `apt-get install -y chromium` "
+            "(Debian), or set CHROMIUM to its path. `make test` installs it as root."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Watch:
+    """What a page did that it must not: leave the origin, log an error."""
+
+    origin: str
+    elsewhere: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def open_context(browser: Any, server: Server, **options: Any) -> tuple[Any, Watch]:
+    watch = Watch(server.url)
+    context = browser.new_context(base_url=server.url, **options)
+
+    def ours(url: str) -> bool:
+        return url.startswith((watch.origin + "/", "data:"))
+
+    def route(route: Any) -> None:
+        if ours(route.request.url):
+            route.continue_()
+        else:
+            route.abort()
+
+    def seen(request: Any) -> None:
+        # Every request, routed or not: Playwright does not route the target of a redirect,
+        # so a redirect to elsewhere is caught here (though not stopped: `stop_redirects`).
+        if not ours(request.url):
+            watch.elsewhere.append(request.url)
+
+    context.route("**/*", route)
+    context.on("request", seen)
+    context.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+    return context, watch
+
+
+@pytest.fixture
+def browser_page(browser: Any, live_server: Server) -> Iterator[Any]:
+    context, watch = open_context(browser, live_server)
+    page = context.new_page()
+    page.watch = watch
+    yield page
+    context.close()
+    assert watch.elsewhere == [], f"requests left the server's origin: {watch.elsewhere}"
+    # Errors a page logs on its own: a CSP refusal, a failed script. (A 4xx the test asked
+    # for on purpose is logged as "Failed to load resource" too: those are allowed.)
+    unexpected = [e for e in watch.errors if "Failed to load resource" not in e]
+    assert unexpected == [], unexpected
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    # Evaluated through the DevTools protocol, so the page's CSP (no inline script) allows it.
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def stop_redirects(page: Any, path: str) -> list[str]:
+    """Requests to `path` reach the server (a click is counted, a password checked), but a
+    redirect it answers is not followed: its Location is listed, and the page says so.
+    A short link's target is another origin, which the tests must not reach."""
+    locations: list[str] = []
+
+    def handle(route: Any) -> None:
+        response = route.fetch(max_redirects=0)
+        if 300 <= response.status < 400:
+            locations.append(response.headers["location"])
+            route.fulfill(status=200, content_type="text/plain", body="redirected")
+        else:
+            route.fulfill(response=response)
+
+    page.route(f"**{path}", handle)
+    return locations

@@ -1,0 +1,131 @@
+"""Every page at 1280 and 360 px wide, light and dark: axe-core finds no serious or critical
+violation (contrast included, in both schemes), and nothing is wider than the screen.
+
+With SCREENSHOTS=folder (`make screenshots`: docs/screenshots) the pages are saved
+as `<page>-<width>-<scheme>.png`, to be looked at by a person.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import axe_violations, open_context
+from tests.support.accounts import PASSWORD, bearer
+
+pytestmark = pytest.mark.integration
+
+WIDTHS = {1280: 800, 360: 740}
+
+
+@pytest.fixture(scope="module")
+def account(live_server: Any) -> tuple[str, str]:
+    """An account with a few links, made through the API, one of them clicked: its email
+    and that link's code."""
+    email = f"looks-{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=live_server.url) as api:
+        assert api.post(
+            "/api/auth/register", json={"email": email, "password": PASSWORD}
+        ).is_success
+        token = api.post("/api/auth/login", json={"email": email, "password": PASSWORD}).json()
+        for url, title in (
+            ("https://example.com/2026/12/release-notes-for-the-winter-update", "Release notes"),
+            ("https://docs.example.org/guide/getting-started?utm_source=newsletter", None),
+            ("https://shop.example.net/products/a-very-long-product-name-that-wraps", "Shop"),
+        ):
+            created = api.post(
+                "/api/links",
+                json={"url": url, "title": title, "tags": ["release", "blog"] if title else []},
+                headers=bearer(token["access_token"]),
+            )
+            assert created.status_code == 201, created.text
+        code = created.json()["code"]
+        locked = api.post(
+            "/api/links",
+            json={"url": "https://example.com/private", "code": "members", "password": "x" * 12},
+            headers=bearer(token["access_token"]),
+        )
+        assert locked.status_code == 201, locked.text
+        for n, agent in enumerate(AGENTS * 3):
+            clicked = api.get(
+                f"/{code}", headers={"User-Agent": agent, "X-Forwarded-For": f"192.0.2.{n}"}
+            )
+            assert clicked.is_redirect
+    return email, code
+
+
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+]
+
+
+@pytest.fixture(params=[(w, s) for w in WIDTHS for s in ("light", "dark")], ids=str)
+def looking(request: Any, browser: Any, live_server: Any) -> Iterator[tuple[Any, str]]:
+    width, scheme = request.param
+    context, watch = open_context(
+        browser,
+        live_server,
+        viewport={"width": width, "height": WIDTHS[width]},
+        color_scheme=scheme,
+    )
+    yield context.new_page(), f"{width}-{scheme}"
+    context.close()
+    assert watch.elsewhere == []
+
+
+def look(page: Any, name: str, variant: str) -> None:
+    violations = axe_violations(page)
+    assert violations == [], f"{name} {variant}: {violations}"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} {variant} is {overflow}px wider than the screen"
+    folder = os.environ.get("SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}-{variant}.png"), full_page=True)
+
+
+def test_every_page_reads_well(looking: tuple[Any, str], account: tuple[str, str]) -> None:
+    page, variant = looking
+    email, code = account
+    page.goto("/login")
+    look(page, "login", variant)
+    page.goto("/signup")
+    look(page, "signup", variant)
+    page.goto("/nosuchcode")
+    look(page, "link-not-found", variant)
+    page.goto("/members")
+    look(page, "link-password", variant)
+
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/links")
+    look(page, "links", variant)
+
+    page.get_by_label("URL").fill("ftp://example.com/not-a-web-link")
+    page.get_by_label("URL").evaluate("input => input.type = 'text'")  # past the browser's check
+    page.get_by_role("button", name="Shorten").click()
+    page.locator("#url-error").wait_for()
+    look(page, "links-error", variant)
+
+    page.goto("/account/keys")
+    page.get_by_label("Name").fill("Nightly export")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_text("it is not shown again").wait_for()
+    look(page, "keys", variant)
+
+    page.goto(f"/stats/{code}")
+    page.get_by_role("img", name="Clicks per day").wait_for()
+    page.locator(".chart canvas").wait_for()  # uPlot drew it
+    look(page, "stats", variant)
