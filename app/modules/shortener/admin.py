@@ -15,13 +15,12 @@ from datetime import date, datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from app.bus.outbox import write_outbox
 from app.kernel.access import Gate
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
@@ -40,12 +39,11 @@ from app.modules.shortener.redirect import not_found
 from app.modules.shortener.routes import CODE_PARAMETER
 from app.modules.shortener.schemas import LinkOut, PageQuery
 from app.modules.shortener.service import (
-    _CLICK_COUNT,
     _STORED_COLUMNS,
     Link,
     LinkNotFound,
     Links,
-    _updated,
+    publish_update,
 )
 from app.modules.shortener.tables import urls
 
@@ -155,13 +153,7 @@ class AdminLinks:
             ).one_or_none()
             if row is None:
                 raise LinkNotFound
-            fields = row._asdict()
-            version = fields.pop("version")
-            count = (
-                await conn.execute(select(_CLICK_COUNT).where(urls.c.code == code))
-            ).scalar_one()
-            link = Link(**fields, click_count=count)
-            await write_outbox(conn, [_updated(link, version)])
+            link = await publish_update(conn, row)
         self.cache.evict(code)
         return link
 

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ColumnElement, func, select, true, update
+from sqlalchemy import BigInteger, ColumnElement, Row, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
 from app.contracts.shortener import LinkCreated, LinkDeleted, LinkUpdated
@@ -202,6 +202,19 @@ def _alive(owner_id: UUID) -> list[ColumnElement[bool]]:
     return [urls.c.owner_id == owner_id, urls.c.deleted_at.is_(None)]
 
 
+async def publish_update(conn: AsyncConnection, row: Row[Any]) -> Link:
+    """The link as an UPDATE left it (`row`: `_STORED_COLUMNS` and `version` RETURNING),
+    with its `link_updated` written in the same transaction."""
+    fields = row._asdict()
+    version = fields.pop("version")
+    count = (
+        await conn.execute(select(_CLICK_COUNT).where(urls.c.code == fields["code"]))
+    ).scalar_one()
+    link = Link(**fields, click_count=count)
+    await write_outbox(conn, [_updated(link, version)])
+    return link
+
+
 @dataclass
 class Links:
     engine: AsyncEngine
@@ -348,13 +361,7 @@ class Links:
             ).one_or_none()
             if row is None:
                 raise LinkNotFound
-            fields = row._asdict()
-            version = fields.pop("version")
-            count = (
-                await conn.execute(select(_CLICK_COUNT).where(urls.c.code == code))
-            ).scalar_one()
-            link = Link(**fields, click_count=count)
-            await write_outbox(conn, [_updated(link, version)])
+            link = await publish_update(conn, row)
         self.cache.evict(code)
         return link
 
