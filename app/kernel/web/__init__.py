@@ -15,14 +15,17 @@ from app.kernel.web.pages import (
     static_routes,
     wants_html,
 )
+from app.kernel.web.visitor import renew_session, visitor
 
 __all__ = [
     "PAGE_HEADERS",
     "Pages",
     "asset_url",
     "error_page",
+    "renew_session",
     "scope_signed_in",
     "scope_wants_html",
     "static_routes",
+    "visitor",
     "wants_html",
 ]

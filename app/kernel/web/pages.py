@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from app.kernel.session import SESSION_COOKIE
+from app.kernel.tokens import Principal
 
 _HERE = Path(__file__).parent
 STATIC = _HERE / "static"
@@ -83,17 +84,20 @@ class Pages:
         name: str,
         context: Mapping[str, Any] | None = None,
         *,
+        viewer: Principal | None = None,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
-        # The navigation's guess for pages that do not check (an error page): a session
-        # cookie is there. Pages that need the user check it through their Gate.
-        signed_in = SESSION_COOKIE in request.cookies
-        body = self.html(name, {"signed_in": signed_in, "request": request, **(context or {})})
+        """`viewer`: who the page is for, as its Gate found them; the navigation follows.
+        Without one (a sign-in form, an error page) it guesses from the session cookie."""
+        signed_in = viewer is not None or SESSION_COOKIE in request.cookies
+        admin = viewer is not None and viewer.is_admin
+        navigation = {"signed_in": signed_in, "admin": admin, "request": request}
+        body = self.html(name, navigation | dict(context or {}))
         return HTMLResponse(body, status_code, headers={**PAGE_HEADERS, **(headers or {})})
 
     def html(self, name: str, context: Mapping[str, Any]) -> str:
-        return self._env.get_template(name).render({"signed_in": False, **context})
+        return self._env.get_template(name).render({"signed_in": False, "admin": False, **context})
 
 
 @functools.cache

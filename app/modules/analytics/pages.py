@@ -13,17 +13,15 @@ import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import Gate
 from app.kernel.problems import Problem, validation_problem
-from app.kernel.session import SESSION_COOKIE
-from app.kernel.web import Pages
+from app.kernel.web import Pages, visitor
 from app.modules.analytics.dimensions import DIMENSIONS
 from app.modules.analytics.schemas import StatsQuery
 from app.modules.analytics.service import InvalidRange, LinkNotFound, StatsService
@@ -66,16 +64,9 @@ def build_page_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
 
     async def link_stats(request: Request) -> Response:
         code: str = request.path_params["code"]
-        principal = None
-        if SESSION_COOKIE in request.cookies:
-            try:
-                principal = await gate.authenticate(request, "stats:read")
-            except Problem as problem:
-                if problem.status != 401:
-                    raise
-        if principal is None:
-            here = quote(f"{request.url.path}?{request.url.query}", safe="/")
-            return RedirectResponse(f"/auth/refresh?next={here}", status_code=303)
+        principal = await visitor(gate, request, "stats:read")
+        if isinstance(principal, Response):
+            return principal
         if not _ANY_CODE.fullmatch(code):
             raise _not_found()
         query = _query(request)
@@ -87,7 +78,6 @@ def build_page_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
             raise Problem(422, f"{exc.field}: {exc.message}", slug="validation-error") from None
         tops = stats.top.model_dump()
         context = {
-            "signed_in": True,
             "stats": stats,
             "last_day": (stats.to - timedelta(microseconds=1)).date(),
             "tops": [
@@ -101,6 +91,6 @@ def build_page_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
                 }
             ),
         }
-        return pages.render(request, "stats.html", context)
+        return pages.render(request, "stats.html", context, viewer=principal)
 
     return [Route("/stats/{code}", link_stats, methods=["GET"])]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -19,9 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import SCOPES, Gate
 from app.kernel.problems import Problem
-from app.kernel.session import SESSION_COOKIE
 from app.kernel.tokens import Principal
-from app.kernel.web import Pages
+from app.kernel.web import Pages, visitor
 from app.modules.auth.api_keys import (
     MAX_KEYS,
     AccountGone,
@@ -39,15 +37,9 @@ def build_key_page_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
     pages = Pages(Path(__file__).parent / "templates")
 
     async def owner(request: Request) -> Principal | Response:
-        principal = None
-        if SESSION_COOKIE in request.cookies:
-            try:
-                principal = await gate.authenticate(request)
-            except Problem as problem:
-                if problem.status != 401:
-                    raise
-        if principal is None:
-            return RedirectResponse(f"/auth/refresh?next={quote(PATH)}", status_code=303)
+        principal = await visitor(gate, request)
+        if isinstance(principal, Response):
+            return principal
         principal.require_session()
         return principal
 
@@ -59,7 +51,6 @@ def build_key_page_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
         **values: Any,
     ) -> Response:
         context = {
-            "signed_in": True,
             "keys": await keys.list(principal.user_id),
             "scopes": [s for s in SCOPES if s != "admin" or principal.role == "admin"],
             "new": new,
@@ -69,7 +60,9 @@ def build_key_page_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
             "revoked": request.query_params.get("revoked") is not None,
             **values,
         }
-        return pages.render(request, "keys.html", context, status_code=status_code)
+        return pages.render(
+            request, "keys.html", context, viewer=principal, status_code=status_code
+        )
 
     async def show(request: Request) -> Response:
         principal = await owner(request)

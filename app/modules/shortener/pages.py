@@ -19,9 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import Gate
 from app.kernel.problems import Problem
-from app.kernel.session import SESSION_COOKIE
 from app.kernel.tokens import Principal
-from app.kernel.web import Pages
+from app.kernel.web import Pages, renew_session, visitor
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.redirect import not_found
 from app.modules.shortener.schemas import CreateLink
@@ -40,20 +39,6 @@ def build_page_routes(
     def base_url(request: Request) -> str:
         return (settings.public_url or str(request.base_url)).rstrip("/")
 
-    async def viewer(request: Request, scope: str) -> Principal | None:
-        if SESSION_COOKIE not in request.cookies:
-            return None
-        try:
-            return await gate.authenticate(request, scope)
-        except Problem as problem:
-            if problem.status == 401:
-                return None
-            raise
-
-    def sign_in(request: Request) -> Response:
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/auth/refresh?next={quote(here, safe='/')}", status_code=303)
-
     async def listing(
         request: Request, owner: Principal, status_code: int = 200, **values: Any
     ) -> Response:
@@ -65,7 +50,6 @@ def build_page_routes(
             number = 1
         page = await links.page(owner.user_id, number, PER_PAGE, q=q, tag=tag)
         context = {
-            "signed_in": True,
             "base": base_url(request),
             "host": base_url(request).split("://", 1)[-1],
             "links": page.links,
@@ -86,21 +70,21 @@ def build_page_routes(
         }
         # htmx asks for the list alone when the search changes.
         name = "link_list.html" if request.headers.get("hx-request") else "links.html"
-        return pages.render(request, name, context, status_code=status_code)
+        return pages.render(request, name, context, viewer=owner, status_code=status_code)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/links", status_code=303)
 
     async def links_page(request: Request) -> Response:
-        owner = await viewer(request, "links:read")
-        if owner is None:
-            return sign_in(request)
+        owner = await visitor(gate, request, "links:read")
+        if isinstance(owner, Response):
+            return owner
         return await listing(request, owner)
 
     async def create(request: Request) -> Response:
-        owner = await viewer(request, "links:write")
-        if owner is None:
-            return sign_in(request)
+        owner = await visitor(gate, request, "links:write")
+        if isinstance(owner, Response):
+            return owner
         form = await request.form(max_files=0, max_fields=20)
         url = str(form.get("url", "")).strip()
         code = str(form.get("code", "")).strip()
@@ -130,15 +114,11 @@ def build_page_routes(
         except CodeTaken:
             return await again(409, {"code": f"The code '{code}' is taken."})
         except OwnerDeleted:
-            return sign_in(request)
+            return renew_session(request)
         return RedirectResponse(f"/links?created={quote(link.code)}", status_code=303)
 
-    async def owned(request: Request, scope: str) -> Principal | Response:
-        owner = await viewer(request, scope)
-        return sign_in(request) if owner is None else owner
-
     async def confirm_delete(request: Request) -> Response:
-        owner = await owned(request, "links:read")
+        owner = await visitor(gate, request, "links:read")
         if isinstance(owner, Response):
             return owner
         code = request.path_params["code"]
@@ -147,15 +127,14 @@ def build_page_routes(
         except LinkNotFound:
             raise not_found(code) from None
         context = {
-            "signed_in": True,
             "host": base_url(request).split("://", 1)[-1],
             "code": link.code,
             "target": link.target_url,
         }
-        return pages.render(request, "delete.html", context)
+        return pages.render(request, "delete.html", context, viewer=owner)
 
     async def delete(request: Request) -> Response:
-        owner = await owned(request, "links:write")
+        owner = await visitor(gate, request, "links:write")
         if isinstance(owner, Response):
             return owner
         code = request.path_params["code"]
