@@ -50,6 +50,7 @@ def encurta_env(data_dir: Path) -> dict[str, str]:
 class Server:
     def __init__(self, data_dir: Path, **environment: str) -> None:
         self.port = free_port()
+        self.data_dir = data_dir
         self.process = subprocess.Popen(
             [str(ENCURTA), "serve", "--port", str(self.port)],
             env={**encurta_env(data_dir), **environment},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import traversable_tmp
-from tests.test_serve import Server
+from tests.support.accounts import PASSWORD
+from tests.test_serve import ENCURTA, Server, encurta_env
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -39,6 +41,23 @@ def live_server() -> Iterator[Server]:
     finally:
         server.interrupt()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def admin(live_server: Server) -> str:
+    """The email of an admin of the live server (password PASSWORD), made as an operator
+    makes one: `encurta users create --admin` beside the running instance."""
+    email = "admin@example.com"
+    made = subprocess.run(
+        [str(ENCURTA), "users", "create", email, "--admin", "--password-stdin"],
+        input=PASSWORD,
+        env=encurta_env(live_server.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    return email
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +154,40 @@ def stop_redirects(page: Any, path: str) -> list[str]:
 
     page.route(f"**{path}", handle)
     return locations
+
+
+WIDTHS = {1280: 800, 360: 740}
+
+
+@pytest.fixture(params=[(w, s) for w in WIDTHS for s in ("light", "dark")], ids=str)
+def looking(request: Any, browser: Any, live_server: Any) -> Iterator[tuple[Any, str]]:
+    width, scheme = request.param
+    context, watch = open_context(
+        browser,
+        live_server,
+        viewport={"width": width, "height": WIDTHS[width]},
+        color_scheme=scheme,
+    )
+    yield context.new_page(), f"{width}-{scheme}"
+    context.close()
+    assert watch.elsewhere == []
+
+
+def look(page: Any, name: str, variant: str) -> None:
+    violations = axe_violations(page)
+    assert violations == [], f"{name} {variant}: {violations}"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} {variant} is {overflow}px wider than the screen"
+    folder = os.environ.get("SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}-{variant}.png"), full_page=True)
+
+
+def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
+    """Through the sign-in form, to the links page."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/links")

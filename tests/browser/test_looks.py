@@ -7,21 +7,16 @@ as `<page>-<width>-<scheme>.png`, to be looked at by a person.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.browser.conftest import axe_violations, open_context
+from tests.browser.conftest import look
 from tests.support.accounts import PASSWORD, bearer
 
 pytestmark = pytest.mark.integration
-
-WIDTHS = {1280: 800, 360: 740}
 
 
 @pytest.fixture(scope="module")
@@ -67,31 +62,6 @@ AGENTS = [
     "Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
 ]
-
-
-@pytest.fixture(params=[(w, s) for w in WIDTHS for s in ("light", "dark")], ids=str)
-def looking(request: Any, browser: Any, live_server: Any) -> Iterator[tuple[Any, str]]:
-    width, scheme = request.param
-    context, watch = open_context(
-        browser,
-        live_server,
-        viewport={"width": width, "height": WIDTHS[width]},
-        color_scheme=scheme,
-    )
-    yield context.new_page(), f"{width}-{scheme}"
-    context.close()
-    assert watch.elsewhere == []
-
-
-def look(page: Any, name: str, variant: str) -> None:
-    violations = axe_violations(page)
-    assert violations == [], f"{name} {variant}: {violations}"
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{name} {variant} is {overflow}px wider than the screen"
-    folder = os.environ.get("SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}-{variant}.png"), full_page=True)
 
 
 def test_every_page_reads_well(looking: tuple[Any, str], account: tuple[str, str]) -> None:
