@@ -102,6 +102,9 @@ _ROUTES = [
     ("/api/keys", "auth"),
     ("/api/admin/users", "auth"),
     ("/api/admin/invites", "auth"),
+    ("/account", "auth"),
+    ("/admin/users", "auth"),
+    ("/admin/invites", "auth"),
     ("/api/stats/orphans", "shortener"),
     ("/api/stats", "analytics"),
 ]

@@ -19,7 +19,9 @@ from app.contracts.access import ApiKeyUsed
 from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked, UserDeleted
 from app.kernel.access import AccessList
 from app.kernel.tokens import public_jwk
+from app.modules.auth.account_pages import build_account_page_routes
 from app.modules.auth.admin import Accounts, build_admin_routes
+from app.modules.auth.admin_pages import build_admin_page_routes
 from app.modules.auth.api_keys import ApiKeys, build_key_routes
 from app.modules.auth.commands import USERS
 from app.modules.auth.key_pages import build_key_page_routes
@@ -77,6 +79,19 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
             *build_key_page_routes(ApiKeys(context.engine, access), context.gate),
             *build_provisioning_routes(
                 context.engine, passwords, context.gate, settings.trusted_proxies
+            ),
+            *build_account_page_routes(
+                service,
+                context.gate,
+                settings.refresh_token_ttl_seconds,
+                settings.trusted_proxies,
+            ),
+            *build_admin_page_routes(
+                context.engine,
+                passwords,
+                context.gate,
+                settings.registration,
+                settings.trusted_proxies,
             ),
         ],
         on_startup=[purge.start],

@@ -7,6 +7,7 @@ Gate lets through only from this site's pages.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -57,6 +58,8 @@ def build_key_page_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
             "name": "",
             "chosen": ["links:read"],
             "error": None,
+            "expires": "",
+            "expires_error": None,
             "revoked": request.query_params.get("revoked") is not None,
             **values,
         }
@@ -77,21 +80,35 @@ def build_key_page_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
         form = await request.form(max_files=0, max_fields=20)
         name = str(form.get("name", "")).strip()
         chosen = [str(s) for s in form.getlist("scopes")]
+        expires = str(form.get("expires", "")).strip()
+        typed: dict[str, Any] = {"name": name, "chosen": chosen, "expires": expires}
         try:
-            body = CreateKey.model_validate({"name": name, "scopes": chosen})
-        except ValidationError:
+            # A day: the key stops working as that day begins, in UTC.
+            expires_at = (
+                datetime.combine(date.fromisoformat(expires), time(), UTC) if expires else None
+            )
+        except ValueError:
+            return await page(request, principal, 422, **typed, expires_error="Give a date.")
+        try:
+            body = CreateKey.model_validate(
+                {"name": name, "scopes": chosen, "expires_at": expires_at}
+            )
+        except ValidationError as exc:
+            if any(item["loc"][0] == "expires_at" for item in exc.errors()):
+                late = "Choose a day after today."
+                return await page(request, principal, 422, **typed, expires_error=late)
             error = "Name the key and choose at least one permission."
-            return await page(request, principal, 422, name=name, chosen=chosen, error=error)
+            return await page(request, principal, 422, **typed, error=error)
         if "admin" in body.scopes and principal.role != "admin":
             error = "Only an admin can give a key the admin permission."
-            return await page(request, principal, 403, name=name, chosen=chosen, error=error)
+            return await page(request, principal, 403, **typed, error=error)
         try:
             new = await keys.create(principal.user_id, body)
         except AccountGone:
             return RedirectResponse("/login", status_code=303)
         except TooManyKeys:
             error = f"An account holds at most {MAX_KEYS} keys: revoke one first."
-            return await page(request, principal, 409, name=name, chosen=chosen, error=error)
+            return await page(request, principal, 409, **typed, error=error)
         return await page(request, principal, 201, new=new)
 
     async def revoke(request: Request) -> Response:

@@ -91,12 +91,19 @@ def build_page_routes(
             "error": None,
             "errors": {},
             "invite": service.registration == "invite",
+            "invite_token": "",
+            "deleted": False,
             **values,
         }
         return lambda: pages.render(request, name, context, status_code=status_code)
 
     async def login_page(request: Request) -> Response:
-        return page("login.html", request, next=safe_next(request.query_params.get("next")))()
+        return page(
+            "login.html",
+            request,
+            next=safe_next(request.query_params.get("next")),
+            deleted=request.query_params.get("deleted") is not None,
+        )()
 
     async def login(request: Request) -> Response:
         form = await _form(request)
@@ -121,7 +128,9 @@ def build_page_routes(
         return signed_in(request, pair, to)
 
     async def signup_page(request: Request) -> Response:
-        return page("signup.html", request)()
+        # An invite's link (/admin/invites) carries its token: the field comes filled in.
+        token = request.query_params.get("invite", "")[:128]
+        return page("signup.html", request, invite_token=token)()
 
     async def signup(request: Request) -> Response:
         form = await _form(request)
@@ -133,7 +142,12 @@ def build_page_routes(
         def again(
             status: int, error: str | None, errors: Mapping[str, str] | None = None
         ) -> Response:
-            values = {"email": email, "error": error, "errors": errors or {}}
+            values = {
+                "email": email,
+                "error": error,
+                "errors": errors or {},
+                "invite_token": fields.get("invite") or "",
+            }
             return page("signup.html", request, status, **values)()
 
         try:
