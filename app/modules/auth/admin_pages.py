@@ -111,7 +111,7 @@ def build_admin_page_routes(
             "pages": max(1, -(-total // PER_PAGE)),
             "me": principal.user_id,
             "notice": notice,
-            "problem": None,
+            "refusal": None,
             "email": "",
             "make_admin": False,
             "errors": {},
@@ -146,7 +146,7 @@ def build_admin_page_routes(
         except UserNotFound:
             raise Problem(404, "There is no such account.", slug="user-not-found") from None
         except LastAdmin:
-            return await users_page(request, principal, 409, page=number, problem=_LAST_ADMIN)
+            return await users_page(request, principal, 409, page=number, refusal=_LAST_ADMIN)
         to = f"{USERS}?page={number}&changed={user_id}&did={action}"
         return RedirectResponse(to, status_code=303)
 
@@ -160,10 +160,10 @@ def build_admin_page_routes(
         fields["role"] = "admin" if make_admin else "user"
 
         async def again(
-            status: int, errors: dict[str, str], problem: str | None = None
+            status: int, errors: dict[str, str], refusal: str | None = None
         ) -> Response:
             values = {"email": email, "make_admin": make_admin, "errors": errors}
-            return await users_page(request, principal, status, problem=problem, **values)
+            return await users_page(request, principal, status, refusal=refusal, **values)
 
         try:
             body = CreateUserRequest.model_validate(fields)
