@@ -203,6 +203,9 @@ async def test_invites_are_made_used_and_revoked(app_client: AppFactory) -> None
                 headers=ORIGIN,
             )
             assert used.status_code == 303, used.text
+            assert (await invitee.get("/admin/invites", headers=HTML)).status_code == 403
+            refused = await invitee.post("/admin/invites", data={"hours": "1"}, headers=ORIGIN)
+            assert refused.status_code == 403
         assert USER in await accounts(client)
 
         loose_id = next(i["id"] for i in (await client.get("/api/admin/invites")).json()["items"])
