@@ -86,11 +86,11 @@ def test_an_admin_blocks_and_unblocks_a_domain_and_sees_orphan_visits(
     page.goto("/admin/blocked-domains")
     accessible(page)
     page.get_by_label("Domain").fill("not a domain")
-    page.get_by_role("button", name="Block").click()
+    page.get_by_role("button", name="Block", exact=True).click()
     page.locator("#domain-error").wait_for()
     accessible(page)  # with the error shown
     page.get_by_label("Domain").fill(f"https://{domain}/offer")
-    page.get_by_role("button", name="Block").click()
+    page.get_by_role("button", name="Block", exact=True).click()
     page.wait_for_url(f"**/admin/blocked-domains?blocked={domain}")
     unblock = page.get_by_role("button", name=f"Unblock {domain}")
     assert unblock.is_visible()

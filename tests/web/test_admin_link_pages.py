@@ -150,6 +150,7 @@ async def test_a_blocked_domain_refuses_new_links_until_unblocked(
     assert [i["domain"] for i in listed.json()["items"]] == ["evil.example"]
     page = await client.get(added.headers["location"], headers=HTML)
     assert "Blocked evil.example" in page.text
+    assert "UTC</span> by you</div>" in page.text  # who blocked it
     assert 'aria-label="Unblock evil.example"' in page.text
     twice = await client.post(
         "/admin/blocked-domains", data={"domain": "evil.example"}, headers=ORIGIN

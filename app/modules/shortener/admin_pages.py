@@ -127,6 +127,7 @@ def build_admin_page_routes(
     ) -> Response:
         context = {
             "domains": await blocklist.list(),
+            "viewer_id": viewer.user_id,
             "blocked": request.query_params.get("blocked"),
             "already": request.query_params.get("already"),
             "unblocked": request.query_params.get("unblocked"),
