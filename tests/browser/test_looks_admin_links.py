@@ -19,8 +19,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def admin_data(live_server: Any, admin: str) -> str:
-    """A user's links (one disabled), two blocked domains, and orphan visits folded into
-    the table (the server does that every ~10 s): a tag to search the links by."""
+    """A user's links (one disabled, one to a domain blocked later), two blocked domains,
+    and orphan visits folded into the table (the server does that every ~10 s): the mark
+    that the links' codes share, to search them by."""
     mark = f"looks{uuid.uuid4().hex[:6]}"
     email = f"{mark}@example.com"
     with httpx.Client(base_url=live_server.url) as api:
@@ -35,6 +36,7 @@ def admin_data(live_server: Any, admin: str) -> str:
                 ("https://example.com/2026/12/release-notes-for-the-winter-update", "Release"),
                 ("https://free-prizes.example.net/claim?id=8c1f0e7d9a", "You won!"),
                 ("https://docs.example.org/guide/getting-started?utm_source=newsletter", None),
+                ("https://cdn.malware.example/setup.exe", None),
             )
         ):
             made = api.post(

@@ -133,6 +133,7 @@ async def test_a_blocked_domain_refuses_new_links_until_unblocked(
     client: httpx.AsyncClient,
 ) -> None:
     user = await admin_and_user(client)
+    await shorten(client, user, "https://www.evil.example/old", code="older")
     empty = await client.get("/admin/blocked-domains", headers=HTML)
     assert "No domain is blocked." in empty.text
     assert '<label for="domain">Domain</label>' in empty.text
@@ -152,6 +153,10 @@ async def test_a_blocked_domain_refuses_new_links_until_unblocked(
     assert "Blocked evil.example" in page.text
     assert "UTC</span> by you</div>" in page.text  # who blocked it
     assert 'aria-label="Unblock evil.example"' in page.text
+    assert (await client.get("/older")).status_code == 410  # its links are gone too
+    listing = await client.get("/admin/links", headers=HTML)
+    assert '<span class="state state-off">Domain blocked</span>' in listing.text
+    assert "links to evil.example are blocked" in listing.text
     twice = await client.post(
         "/admin/blocked-domains", data={"domain": "evil.example"}, headers=ORIGIN
     )
@@ -162,6 +167,9 @@ async def test_a_blocked_domain_refuses_new_links_until_unblocked(
     )
     assert removed.headers["location"] == "/admin/blocked-domains?unblocked=evil.example"
     assert (await client.get("/api/admin/blocked-domains")).json() == {"items": []}
+    assert (await client.get("/older")).status_code == 302
+    listing = await client.get("/admin/links", headers=HTML)
+    assert "Domain blocked" not in listing.text
     allowed = await client.post(
         "/api/links", json={"url": "https://sub.evil.example/a"}, headers=user.headers
     )

@@ -62,6 +62,10 @@ def build_admin_page_routes(
             "base": base_url(request),
             "host": base_url(request).split("://", 1)[-1],
             "links": found.links,
+            # A link to a blocked domain answers 410 though it is not disabled: say so.
+            "blocked": {
+                link.code: blocklist.blocked_domain(link.target_url) for link in found.links
+            },
             "total": found.total,
             "page": number,
             "pages": max(1, -(-found.total // PER_PAGE)),
