@@ -44,7 +44,7 @@ test: $(VENV)/.installed $(CHROMIUM)
 
 # Every page at 1280 and 360 px, light and dark, into docs/screenshots/ (look at them).
 screenshots: $(VENV)/.installed $(CHROMIUM)
-	SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser/test_looks.py
+	SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser/test_looks*.py
 
 # Fetch the pinned browser assets from npm again and rewrite their manifest.
 vendor:

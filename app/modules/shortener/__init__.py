@@ -18,6 +18,7 @@ from app.contracts.shortener import (
 )
 from app.kernel.hashing import Passwords
 from app.modules.shortener.admin import AdminLinks, build_admin_routes
+from app.modules.shortener.admin_pages import build_admin_page_routes
 from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
@@ -63,8 +64,9 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         GuessThrottle(settings.password_guesses, settings.password_guess_window_seconds),
         settings.trusted_proxies,
     )
+    admin_links = AdminLinks(context.engine, cache)
     admin_routes = build_admin_routes(
-        links, AdminLinks(context.engine, cache), blocklist, context.gate, settings.public_url
+        links, admin_links, blocklist, context.gate, settings.public_url
     )
     module = Module(
         name=NAME,
@@ -74,6 +76,9 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
             *build_page_routes(links, context.gate, settings, target_checker(settings, blocklist)),
+            *build_admin_page_routes(
+                links, admin_links, blocklist, context.gate, settings.public_url
+            ),
         ],
         front=redirector,
         tallies={"clicks per link": links.click_counts},

@@ -84,6 +84,7 @@ def host_of(target_url: str) -> str:
 class BlockedDomain:
     domain: str
     created_at: datetime
+    created_by: UUID | None = None  # the admin who blocked it, where listed
 
 
 class Blocklist:
@@ -182,12 +183,14 @@ class Blocklist:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(blocked_domains.c.domain, blocked_domains.c.created_at).order_by(
-                        blocked_domains.c.domain
-                    )
+                    select(
+                        blocked_domains.c.domain,
+                        blocked_domains.c.created_at,
+                        blocked_domains.c.created_by,
+                    ).order_by(blocked_domains.c.domain)
                 )
             ).all()
-        return [BlockedDomain(row.domain, row.created_at) for row in rows]
+        return [BlockedDomain(row.domain, row.created_at, row.created_by) for row in rows]
 
     async def block(self, domain: str, by: UUID) -> tuple[BlockedDomain, bool]:
         """Block `domain` (normalised); whether it was new. Its event commits with it."""
