@@ -38,6 +38,8 @@ from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.settings import TokenSettings
 from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
 from app.kernel.web import static_routes
+from app.kernel.web.docs import Tag, docs_page
+from app.kernel.web.docs import reference as api_reference
 from app.registry import MODULES, NAMES
 from app.wiring import Module, ModuleConfigurationError, ModuleContext
 
@@ -268,11 +270,22 @@ def create_app(
         )
 
     @functools.cache
-    def document() -> bytes:  # made on first request: nothing at start-up needs it
-        return bytes(JSONResponse(openapi(runtime.modules)).body)
+    def spec() -> dict[str, Any]:  # made on first request: nothing at start-up needs it
+        return openapi(runtime.modules)
+
+    @functools.cache
+    def document() -> bytes:
+        return bytes(JSONResponse(spec()).body)
+
+    @functools.cache
+    def reference() -> list[Tag]:
+        return api_reference(spec())
 
     async def openapi_json(request: Request) -> Response:
         return Response(document(), media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return docs_page(request, spec(), reference())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -282,8 +295,12 @@ def create_app(
         finally:
             await runtime.stop()
 
-    # /openapi.json first: the redirect route `/{code}` would answer it otherwise.
-    routes = [Route("/openapi.json", openapi_json), *all_routes(runtime.modules)]
+    # /openapi.json and /docs first: the redirect route `/{code}` would answer them otherwise.
+    routes = [
+        Route("/openapi.json", openapi_json),
+        Route("/docs", docs, methods=["GET"]),
+        *all_routes(runtime.modules),
+    ]
     app = FrontedStarlette(
         front=_front(runtime.modules),
         literal_paths=_literal_paths(routes),
