@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
+from app.config import Settings
 from app.kernel.web.pages import PAGE_HEADERS
+from app.main import create_app
 from app.modules.shortener.codes import RESERVED
+from tests.test_main import split_settings
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +81,10 @@ async def test_fields_show_their_types_enums_and_what_is_required(
     redirect = page[page.index('<code class="path">/{code}</code>') :][:600]
     assert "No auth" in redirect
     assert "Bearer token or API key" in create_link[:600]
-    assert "409</code></td>\n          <td>The custom code is taken <span class=\"muted\">(problem+json)" in create_link
+    assert (
+        '409</code></td>\n          <td>The custom code is taken <span class="muted">(problem+json)'
+        in create_link
+    )
 
 
 async def test_the_page_has_the_pages_headers_and_no_inline_script_or_style(
@@ -102,3 +109,27 @@ async def test_docs_is_no_short_code_and_the_front_door_leaves_it_to_the_router(
         assert page.status_code == 200 and "API reference" in page.text
     head = await client.head("/docs")
     assert head.status_code in (200, 405)
+
+
+@pytest.mark.parametrize("modules", [["shortener"], ["analytics"]])
+async def test_a_process_of_a_split_deployment_describes_the_whole_api(
+    settings: Settings,
+    database_urls: dict[str, str],
+    tmp_path: Path,
+    client: httpx.AsyncClient,
+    modules: list[str],
+) -> None:
+    """The proxy sends /openapi.json and /docs to the shortener: they must not describe
+    its own routes only."""
+    whole = (await client.get("/openapi.json")).json()
+    app = create_app(split_settings(settings, tmp_path, modules), database_urls)
+    transport = httpx.ASGITransport(app=app)  # not started: describing needs no broker
+    async with httpx.AsyncClient(transport=transport, base_url="http://encurta.test") as split:
+        document = (await split.get("/openapi.json")).json()
+        assert document["paths"].keys() == whole["paths"].keys()
+        assert "/api/auth/login" in document["paths"] and "/api/stats/{code}" in document["paths"]
+        page = (await split.get("/docs")).text
+        assert '<code class="path">/api/auth/login</code>' in page
+        assert '<code class="path">/api/stats/{code}</code>' in page
+        # Still not served here: described is not routed.
+        assert (await split.post("/api/auth/login", json={})).status_code == 404
