@@ -38,6 +38,8 @@ from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.settings import TokenSettings
 from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
 from app.kernel.web import static_routes
+from app.kernel.web.docs import Tag, docs_page
+from app.kernel.web.docs import reference as api_reference
 from app.registry import MODULES, NAMES
 from app.wiring import Module, ModuleConfigurationError, ModuleContext
 
@@ -244,6 +246,18 @@ def openapi(modules: list[Module]) -> dict[str, Any]:
     return openapi_document(all_routes(modules), title="encurta", version=VERSION)
 
 
+def whole_api(settings: Settings, modules: list[Module]) -> dict[str, Any]:
+    """The document of every module, whichever run here. Split over processes, the proxy
+    sends /openapi.json and /docs to the shortener, whose own routes are a part of the
+    API only: the others are built as `encurta openapi` builds them, only to be described
+    (no database reached, no key loaded or made, nothing started), then dropped."""
+    if {module.name for module in modules} == set(NAMES):
+        return openapi(modules)
+    every = settings.model_copy(update={"modules": list(NAMES)})
+    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in NAMES}
+    return openapi(build_runtime(every, placeholders, describing=True).modules)
+
+
 def check_every_consumer_is_here(settings: Settings) -> None:
     """On the in-process bus an event reaches only this process's modules: with one left
     out, a relay here would mark its events sent that nobody received."""
@@ -268,11 +282,23 @@ def create_app(
         )
 
     @functools.cache
-    def document() -> bytes:  # made on first request: nothing at start-up needs it
-        return bytes(JSONResponse(openapi(runtime.modules)).body)
+    def spec() -> dict[str, Any]:  # made on first request: nothing at start-up needs it
+        return whole_api(settings, runtime.modules)
 
+    @functools.cache
+    def document() -> bytes:
+        return bytes(JSONResponse(spec()).body)
+
+    @functools.cache
+    def reference() -> list[Tag]:
+        return api_reference(spec())
+
+    # In a thread: the first call may build the modules of other processes (~0.5 s).
     async def openapi_json(request: Request) -> Response:
-        return Response(document(), media_type="application/json")
+        return Response(await asyncio.to_thread(document), media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return docs_page(request, await asyncio.to_thread(spec), reference())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -282,8 +308,12 @@ def create_app(
         finally:
             await runtime.stop()
 
-    # /openapi.json first: the redirect route `/{code}` would answer it otherwise.
-    routes = [Route("/openapi.json", openapi_json), *all_routes(runtime.modules)]
+    # /openapi.json and /docs first: the redirect route `/{code}` would answer them otherwise.
+    routes = [
+        Route("/openapi.json", openapi_json),
+        Route("/docs", docs, methods=["GET"]),
+        *all_routes(runtime.modules),
+    ]
     app = FrontedStarlette(
         front=_front(runtime.modules),
         literal_paths=_literal_paths(routes),

@@ -1,8 +1,10 @@
 """analytics' page: a link's statistics, read from the rollups as the API reads them.
 
 `GET /stats/{code}` takes the API's query (`from`, `to`, `interval`, `include_bots`) from a
-form of pickers; the chart is drawn by the kernel's `chart.js` with the vendored uPlot from
-the series written into the page, and the same numbers are in a table for anyone who
+form of pickers, or from a quick range's link (the last 7, 30 or 90 days, today included);
+the chart is drawn by the kernel's `chart.js` with the vendored uPlot from the series
+written into the page (clicks, and unique clicks as a second line: both come per bucket
+from the rollups, no other query), and the same numbers are in a table for anyone who
 cannot see it.
 """
 
@@ -11,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -23,7 +26,7 @@ from app.kernel.access import Gate
 from app.kernel.problems import Problem, validation_problem
 from app.kernel.web import Pages, visitor
 from app.modules.analytics.dimensions import DIMENSIONS
-from app.modules.analytics.schemas import StatsQuery
+from app.modules.analytics.schemas import LinkStats, StatsQuery
 from app.modules.analytics.service import InvalidRange, LinkNotFound, StatsService
 
 _ANY_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as in routes.py
@@ -59,6 +62,26 @@ def _query(request: Request) -> StatsQuery:
         raise validation_problem(exc, where="query") from exc
 
 
+QUICK_RANGES = (7, 30, 90)
+
+
+def quick_ranges(stats: LinkStats, today: date, hourly_limit: int) -> list[dict[str, object]]:
+    """Links to the last N days, today included, keeping the interval and bots choice;
+    hourly buckets become daily past the range the API allows them."""
+    last_day = (stats.to - timedelta(microseconds=1)).date()
+    ranges = []
+    for days in QUICK_RANGES:
+        first = today - timedelta(days=days - 1)
+        interval = "day" if stats.interval == "hour" and days > hourly_limit else stats.interval
+        query = {"from": first.isoformat(), "to": today.isoformat(), "interval": interval}
+        if stats.include_bots:
+            query["include_bots"] = "true"
+        current = stats.from_.date() == first and last_day == today
+        href = f"/stats/{stats.code}?{urlencode(query)}"
+        ranges.append({"days": days, "href": href, "current": current})
+    return ranges
+
+
 def build_page_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
     pages = Pages(Path(__file__).parent / "templates")
 
@@ -79,6 +102,9 @@ def build_page_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
         tops = stats.top.model_dump()
         context = {
             "stats": stats,
+            "quick": quick_ranges(
+                stats, datetime.now(UTC).date(), service.settings.max_hourly_range_days
+            ),
             "last_day": (stats.to - timedelta(microseconds=1)).date(),
             "tops": [
                 (*_TITLES.get(d.top_list, (d.top_list, d.name)), tops[d.top_list])
@@ -88,6 +114,7 @@ def build_page_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
                 {
                     "t": [int(b.start.timestamp()) for b in stats.series],
                     "clicks": [b.clicks for b in stats.series],
+                    "unique": [b.unique_clicks for b in stats.series],
                 }
             ),
         }
