@@ -22,6 +22,7 @@ from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
+from app.modules.shortener.editing import LinkEditor
 from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.pages import build_page_routes
 from app.modules.shortener.passwords import LinkPasswords
@@ -63,6 +64,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         GuessThrottle(settings.password_guesses, settings.password_guess_window_seconds),
         settings.trusted_proxies,
     )
+    editor = LinkEditor(links, passwords, target_checker(settings, blocklist))
     admin_routes = build_admin_routes(
         links, AdminLinks(context.engine, cache), blocklist, context.gate, settings.public_url
     )
@@ -73,7 +75,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         routes=[
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
-            *build_page_routes(links, context.gate, settings, target_checker(settings, blocklist)),
+            *build_page_routes(links, context.gate, settings, editor),
         ],
         front=redirector,
         tallies={"clicks per link": links.click_counts},
