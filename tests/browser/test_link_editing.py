@@ -98,6 +98,7 @@ def test_an_edit_error_is_shown_at_its_field(browser_page: Any, live_server: Any
     page.wait_for_url("**/links?created=*")
     code = page.url.rsplit("=", 1)[1]
     page.goto(f"/links/{code}/edit")
+    page.get_by_text("Redirect rules").click()
     page.locator("#rule-0-language").fill("português")
     page.locator("#rule-0-url").fill("https://example.pt/")
     page.get_by_role("button", name="Save").click()

@@ -58,6 +58,7 @@ def test_the_link_forms_read_well(looking: tuple[Any, str], account: str) -> Non
     look(page, "links-options", variant)
     page.get_by_label("Maximum visits").fill("0")
     page.get_by_label("URL").fill("https://example.com/with/an/error")
+    page.get_by_text("Redirect rules").click()
     page.locator("#rule-0-url").fill("https://example.com/no/condition")
     # The browser's own check would stop a 0 before the server says it: skip it.
     page.locator("form[method=post][action='/links']").evaluate("form => form.noValidate = true")

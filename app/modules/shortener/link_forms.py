@@ -148,6 +148,12 @@ def problem_errors(errors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return {field_of(str(e["field"]).split(".")): str(e["message"]) for e in errors}
 
 
+def rules_open(rows: Sequence[Mapping[str, str]], errors: Mapping[str, str]) -> bool:
+    """The rules are shown when one is set or wrong; else they wait, folded, out of the way."""
+    wrong = any(name.startswith(("rule-", "redirect_rules")) for name in errors)
+    return wrong or any(any(row.values()) for row in rows)
+
+
 def _shown(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime(_MOMENT) if moment else ""
 

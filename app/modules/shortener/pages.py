@@ -81,6 +81,7 @@ def build_page_routes(
             "errors": {},
             **values,
         }
+        context["rules_open"] = forms.rules_open(context["form"]["rules"], context["errors"])
         # htmx asks for the list alone when the search or the order changes.
         name = "link_list.html" if request.headers.get("hx-request") else "links.html"
         return pages.render(request, name, context, viewer=owner, status_code=status_code)
@@ -138,6 +139,7 @@ def build_page_routes(
             "devices": DEVICES,
             "form": {**form, "rules": forms.with_empty_rows(form["rules"])},
             "errors": errors or {},
+            "rules_open": forms.rules_open(form["rules"], errors or {}),
         }
         return pages.render(request, "edit.html", context, viewer=owner, status_code=status_code)
 
