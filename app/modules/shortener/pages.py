@@ -234,5 +234,7 @@ def _opened(typed: dict[str, Any]) -> bool:
 
 
 def _problem_errors(problem: Problem) -> dict[str, str]:
-    """By field; a refusal of no field (too many password hashes at once) under the URL."""
-    return forms.problem_errors(problem.errors) or {"url": problem.detail}
+    """By field. A refusal of no field is the password's hashing (429/503: too many at
+    once), said at the password; anything else at the URL."""
+    field = "password" if problem.status in (429, 503) else "url"
+    return forms.problem_errors(problem.errors) or {field: problem.detail}
