@@ -23,6 +23,7 @@ from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
+from app.modules.shortener.editing import LinkEditor
 from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.pages import build_page_routes
 from app.modules.shortener.passwords import LinkPasswords
@@ -65,6 +66,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         settings.trusted_proxies,
     )
     admin_links = AdminLinks(context.engine, cache)
+    editor = LinkEditor(links, passwords, target_checker(settings, blocklist))
     admin_routes = build_admin_routes(
         links, admin_links, blocklist, context.gate, settings.public_url
     )
@@ -75,7 +77,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         routes=[
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
-            *build_page_routes(links, context.gate, settings, target_checker(settings, blocklist)),
+            *build_page_routes(links, context.gate, settings, editor),
             *build_admin_page_routes(
                 links, admin_links, blocklist, context.gate, settings.public_url
             ),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -19,11 +18,11 @@ from app.kernel.session import has_credentials
 from app.kernel.tokens import Principal, unauthorized
 from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.codes import ANY_CODE
+from app.modules.shortener.editing import LinkEditor
 from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.redirect import not_found as _not_found
-from app.modules.shortener.rules import RedirectRule
 from app.modules.shortener.schemas import (
     CreateLink,
     LinkOut,
@@ -35,7 +34,6 @@ from app.modules.shortener.schemas import (
     UpdateLink,
 )
 from app.modules.shortener.service import (
-    ClosedWindow,
     CodeTaken,
     Link,
     LinkNotFound,
@@ -51,14 +49,6 @@ CODE_PARAMETER = {
     "pattern": f"^{ANY_CODE.pattern}$",
     "description": "A short code: 1 to 64 of [A-Za-z0-9_-].",
 }
-
-
-# PATCH's fields that the table names otherwise.
-_COLUMNS = {"url": "target_url"}
-
-
-def _closed_window(moved: str = "valid_from") -> Problem:
-    return invalid_fields([{"field": moved, "message": "valid_from must be before expires_at."}])
 
 
 def _known_shape(code: str) -> str:
@@ -115,45 +105,15 @@ def build_routes(
             **asdict(link), short_url=f"{base}/{link.code}", url=link.target_url
         )
 
-    checked = target_checker(settings, blocklist)
-
-    def checked_rules(request: Request, rules: list[RedirectRule] | None) -> list[dict[str, Any]]:
-        """The rules as stored, each target checked like `url` (one 422 naming every bad one)."""
-        stored, errors = [], []
-        for number, rule in enumerate(rules or []):
-            try:
-                rule.url = checked(request, rule.url, f"redirect_rules.{number}.url")
-            except Problem as problem:
-                errors.extend(problem.errors)
-                continue
-            stored.append(rule.stored())
-        if errors:
-            raise invalid_fields(errors)
-        return stored
+    editor = LinkEditor(links, passwords, target_checker(settings, blocklist))
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
         if has_credentials(request) or not settings.allow_anonymous:
             owner = await gate.authenticate(request, "links:write")
         body = await read_json(request, CreateLink)
-        target = checked(request, body.url, "url")
-        rules = checked_rules(request, body.redirect_rules)
-        if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
-            raise _closed_window()
         try:
-            link = await links.create(
-                target,
-                owner.user_id if owner else None,
-                body.code,
-                body.expires_at,
-                body.title,
-                body.tags,
-                body.valid_from,
-                body.forward_query,
-                body.max_visits,
-                await passwords.hash(request, body.password) if body.password else None,
-                rules,
-            )
+            link = await editor.create(request, owner.user_id if owner else None, body)
         except CodeTaken:
             raise Problem(409, f"The code '{body.code}' is taken.", slug="code-taken") from None
         except OwnerDeleted:
@@ -191,33 +151,10 @@ def build_routes(
         owner = await gate.authenticate(request, "links:write")
         code = _known_shape(request.path_params["code"])
         body = await read_json(request, UpdateLink)
-        changes = {
-            _COLUMNS.get(name, name): getattr(body, name) for name in sorted(body.model_fields_set)
-        }
-        if "target_url" in changes:
-            changes["target_url"] = checked(request, str(changes["target_url"]), "url")
-        if "tags" in changes and changes["tags"] is None:
-            changes["tags"] = []
-        if "forward_query" in changes and changes["forward_query"] is None:
-            changes["forward_query"] = False
-        if "redirect_rules" in changes:
-            changes["redirect_rules"] = checked_rules(request, body.redirect_rules)
-        if "password" in changes:
-            password = changes.pop("password")
-            changes["password_hash"] = (
-                await passwords.hash(request, str(password)) if password else None
-            )
         try:
-            if changes:
-                link = await links.update(owner.user_id, code, changes)
-            else:
-                link = await links.get(owner.user_id, code)
+            link = await editor.change(request, owner.user_id, code, body)
         except LinkNotFound:
             raise _not_found(code) from None
-        except ClosedWindow:
-            # Named after the end this change moved (the start, when it moved both).
-            moved = "expires_at" if "valid_from" not in changes else "valid_from"
-            raise _closed_window(moved) from None
         return json_response(present(request)(link))
 
     async def qr(request: Request) -> Response:
