@@ -28,6 +28,7 @@ from app.main import (
     build_runtime,
     check_every_consumer_is_here,
     create_app,
+    described,
     openapi,
 )
 from app.registry import MODULES, NAMES
@@ -125,13 +126,6 @@ def print_config(settings: Settings) -> None:
     for key, value in settings.masked().items():
         # Unset settings are shown commented out, so the output can be sourced back.
         print(f"{key}={value}" if value is not None else f"# {key}= (unset)")
-
-
-def described(settings: Settings) -> Runtime:
-    """The modules built only to be described: no database is connected (the engines never
-    are), and no key or secret is loaded or generated."""
-    placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in NAMES}
-    return build_runtime(settings, placeholders, describing=True)
 
 
 def print_openapi(settings: Settings) -> None:

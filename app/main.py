@@ -254,8 +254,14 @@ def whole_api(settings: Settings, modules: list[Module]) -> dict[str, Any]:
     if {module.name for module in modules} == set(NAMES):
         return openapi(modules)
     every = settings.model_copy(update={"modules": list(NAMES)})
+    return openapi(described(every).modules)
+
+
+def described(settings: Settings) -> Runtime:
+    """The modules built only to be described: no database is connected (the engines never
+    are), and no key or secret is loaded or generated."""
     placeholders = {name: "postgresql+asyncpg://unused@localhost/unused" for name in NAMES}
-    return openapi(build_runtime(every, placeholders, describing=True).modules)
+    return build_runtime(settings, placeholders, describing=True)
 
 
 def check_every_consumer_is_here(settings: Settings) -> None:

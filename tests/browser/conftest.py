@@ -175,7 +175,9 @@ def looking(request: Any, browser: Any, live_server: Any) -> Iterator[tuple[Any,
     assert watch.elsewhere == []
 
 
-def look(page: Any, name: str, variant: str) -> None:
+def look(page: Any, name: str, variant: str, *, full_page: bool = True) -> None:
+    """axe finds nothing serious, nothing is wider than the screen; with SCREENSHOTS set,
+    the page is saved (`full_page=False`: the first screen only, for a very long page)."""
     violations = axe_violations(page)
     assert violations == [], f"{name} {variant}: {violations}"
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -183,7 +185,7 @@ def look(page: Any, name: str, variant: str) -> None:
     folder = os.environ.get("SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}-{variant}.png"), full_page=True)
+        page.screenshot(path=str(Path(folder) / f"{name}-{variant}.png"), full_page=full_page)
 
 
 def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:

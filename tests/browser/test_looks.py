@@ -47,6 +47,15 @@ def account(live_server: Any) -> tuple[str, str]:
             headers=bearer(token["access_token"]),
         )
         assert locked.status_code == 201, locked.text
+        spent = api.post(
+            "/api/links",
+            json={"url": "https://example.com/once", "code": "spent", "max_visits": 1},
+            headers=bearer(token["access_token"]),
+        )
+        assert spent.status_code == 201, spent.text
+        human = {"User-Agent": AGENTS[0], "X-Forwarded-For": "198.51.100.7"}
+        assert api.get("/spent", headers=human).is_redirect
+        assert api.get("/spent", headers=human).status_code == 410
         for n, agent in enumerate(AGENTS * 3):
             clicked = api.get(
                 f"/{code}", headers={"User-Agent": agent, "X-Forwarded-For": f"192.0.2.{n}"}
@@ -73,6 +82,9 @@ def test_every_page_reads_well(looking: tuple[Any, str], account: tuple[str, str
     look(page, "signup", variant)
     page.goto("/nosuchcode")
     look(page, "link-not-found", variant)
+    page.goto("/spent")
+    page.get_by_role("heading", name="gone", exact=False).wait_for()
+    look(page, "link-gone", variant)
     page.goto("/members")
     look(page, "link-password", variant)
 
