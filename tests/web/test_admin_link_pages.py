@@ -42,6 +42,9 @@ async def test_an_admin_sees_every_users_links_with_owners_and_searches_them(
     assert str(user.id) in page.text  # the owner, as the admin API names it
     assert 'aria-current="page">All links</a>' in page.text
     assert "2 links" in page.text
+    # Statistics are their owner's: offered on the admin's own link only.
+    assert 'aria-label="Stats of' in page.text
+    assert 'href="/stats/usersale"' not in page.text
     assert "<script>" not in page.text and " style=" not in page.text
     found = await client.get("/admin/links?q=SHOP", headers={**HTML, "HX-Request": "true"})
     assert found.text.lstrip().startswith('<div id="admin-link-list"')  # the list alone

@@ -70,6 +70,8 @@ def build_admin_page_routes(
             "page": number,
             "pages": max(1, -(-found.total // PER_PAGE)),
             "q": q or "",
+            # Statistics are their owner's: the Stats link is offered on the admin's own.
+            "me": viewer.user_id,
             "disabled": request.query_params.get("disabled"),
             "enabled": request.query_params.get("enabled"),
             "failed": None,
