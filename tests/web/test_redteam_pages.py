@@ -54,3 +54,24 @@ async def test_two_tabs_renewing_the_session_at_once_keep_it(client: httpx.Async
     async with tab(renewed) as later:
         again = await later.get("/auth/refresh?next=/links", headers=HTML)
     assert again.headers["location"] == "/links"  # the session the winner got still holds
+
+
+async def test_nul_in_a_form_or_a_query_is_a_400_page_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)  # the first account: an admin, so its pages are open too
+    form = {**ORIGIN, **HTML, "Content-Type": "application/x-www-form-urlencoded"}
+    posts = {
+        "/links": b"url=https%3A%2F%2Fexample.com%2F&title=a%00b",
+        "/account/keys": b"name=a%00b&scopes=links%3Aread",
+        "/login": b"email=a%00b%40example.com&password=long-enough-password",
+    }
+    for path, body in posts.items():
+        answer = await client.post(path, content=body, headers=form)
+        assert answer.status_code == 400, (path, answer.status_code)
+        assert "NUL" in answer.text and answer.headers["content-type"].startswith("text/html")
+    for path in ("/links?q=a%00b", "/links?tag=a%00b", "/admin/links?q=a%00b"):
+        answer = await client.get(path, headers=HTML)
+        assert answer.status_code == 400, (path, answer.status_code)
+    listed = (await client.get("/api/links")).json()["items"]
+    assert listed == []  # nothing half-stored
