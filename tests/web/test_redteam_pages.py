@@ -75,3 +75,24 @@ async def test_nul_in_a_form_or_a_query_is_a_400_page_not_a_500(
         assert answer.status_code == 400, (path, answer.status_code)
     listed = (await client.get("/api/links")).json()["items"]
     assert listed == []  # nothing half-stored
+
+
+async def test_a_new_password_and_remove_the_password_at_once_change_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    made = await client.post(
+        "/links",
+        data={"url": "https://example.com/", "code": "guarded", "password": "old-secret"},
+        headers=ORIGIN,
+    )
+    assert made.status_code == 303
+    both = await client.post(
+        "/links/guarded/edit",
+        data={"url": "https://example.com/", "password": "new-secret", "remove_password": "on"},
+        headers={**ORIGIN, **HTML},
+    )
+    assert both.status_code == 422
+    assert "not both" in both.text
+    link = (await client.get("/api/links/guarded")).json()
+    assert link["has_password"] is True  # still guarded

@@ -165,6 +165,10 @@ def build_page_routes(
         typed = forms.typed(form)
         password = str(form.get("password", ""))
         try:
+            if typed["remove_password"] and password:
+                # Which one was meant? Not the one that leaves the link open.
+                both = "Remove the password or give a new one, not both."
+                raise forms.FormError({"password": both})
             data = forms.body(typed)
             names = forms.changed(data, typed, forms.link_values(link))
             if typed["remove_password"] or password:
