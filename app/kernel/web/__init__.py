@@ -5,6 +5,7 @@ extend the kernel's `base.html`; the assets (the CSS and the vendored scripts, s
 vendor.json and scripts/vendor_assets.py) are served here under `/static/`.
 """
 
+from app.kernel.web.forms import check_query, read_form
 from app.kernel.web.pages import (
     PAGE_HEADERS,
     Pages,
@@ -21,7 +22,9 @@ __all__ = [
     "PAGE_HEADERS",
     "Pages",
     "asset_url",
+    "check_query",
     "error_page",
+    "read_form",
     "renew_session",
     "scope_signed_in",
     "scope_wants_html",

@@ -15,14 +15,16 @@ from app.kernel.access import Gate
 from app.kernel.problems import Problem
 from app.kernel.session import SESSION_COOKIE
 from app.kernel.tokens import Principal
+from app.kernel.web.forms import check_query
 
 
 async def visitor(gate: Gate, request: Request, scope: str | None = None) -> Principal | Response:
     """The signed-in principal, or the redirect that renews the session.
 
     A 403 (an account that lacks the scope) is raised as the Problem it is: the kernel
-    answers it as an error page.
+    answers it as an error page. A query PostgreSQL could not store (NUL) is a 400.
     """
+    check_query(request)
     if SESSION_COOKIE in request.cookies:
         try:
             return await gate.authenticate(request, scope)

@@ -53,8 +53,9 @@ def _query(request: Request) -> StatsQuery:
     is an exclusive instant)."""
     params = {key: value for key, value in request.query_params.items() if value != ""}
     if _DATE.fullmatch(params.get("to", "")):
-        # A date that does not exist is left for the API's own check to name.
-        with contextlib.suppress(ValueError):
+        # A date that does not exist (or whose next day does not: 9999-12-31) is left for
+        # the API's own check to name.
+        with contextlib.suppress(ValueError, OverflowError):
             params["to"] = (date.fromisoformat(params["to"]) + timedelta(days=1)).isoformat()
     try:
         return StatsQuery.model_validate(params)

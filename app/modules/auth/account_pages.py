@@ -23,7 +23,7 @@ from app.kernel.http import client_ip, is_https
 from app.kernel.session import clear_session, set_session
 from app.kernel.settings import IPNetwork
 from app.kernel.tokens import Principal
-from app.kernel.web import Pages, visitor
+from app.kernel.web import Pages, read_form, visitor
 from app.modules.auth.passwords import MAX_LENGTH, HashInFlight, HashQueueFull
 from app.modules.auth.schemas import ChangePasswordRequest, User
 from app.modules.auth.service import AccountDisabled, AuthService, InvalidCredentials
@@ -102,7 +102,7 @@ def build_account_page_routes(
         if isinstance(found, Response):
             return found
         principal, user = found
-        form = await request.form(max_files=0, max_fields=20)
+        form = await read_form(request, 20)
         current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
 
         def again(status: int, errors: Mapping[str, str], error: str | None = None) -> Response:
@@ -162,7 +162,7 @@ def build_account_page_routes(
         if isinstance(found, Response):
             return found
         principal, _ = found
-        form = await request.form(max_files=0, max_fields=20)
+        form = await read_form(request, 20)
         password = str(form.get("password", ""))
         if not password or len(password) > MAX_LENGTH:
             errors = {"password": "Enter your password."}

@@ -26,7 +26,7 @@ from app.kernel.http import client_ip, client_key, is_https
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
 from app.kernel.tokens import Principal
-from app.kernel.web import Pages, renew_session, visitor
+from app.kernel.web import Pages, read_form, renew_session, visitor
 from app.modules.auth.account_pages import field_errors
 from app.modules.auth.admin import Accounts, NotAdmin, UserNotFound, not_admin
 from app.modules.auth.invites import (
@@ -131,7 +131,7 @@ def build_admin_page_routes(
         principal = await admin(request)
         if isinstance(principal, Response):
             return principal
-        form = await request.form(max_files=0, max_fields=10)
+        form = await read_form(request, 10)
         action, number = str(form.get("action", "")), _page_number(form.get("page", 1))
         try:
             user_id = UUID(request.path_params["id"])
@@ -154,7 +154,7 @@ def build_admin_page_routes(
         principal = await admin(request)
         if isinstance(principal, Response):
             return principal
-        form = await request.form(max_files=0, max_fields=10)
+        form = await read_form(request, 10)
         email, make_admin = str(form.get("email", "")).strip(), form.get("admin") is not None
         fields = {"email": email, "password": str(form.get("password", ""))}
         fields["role"] = "admin" if make_admin else "user"
@@ -218,7 +218,7 @@ def build_admin_page_routes(
         principal = await admin(request)
         if isinstance(principal, Response):
             return principal
-        form = await request.form(max_files=0, max_fields=10)
+        form = await read_form(request, 10)
         email, hours = str(form.get("email", "")).strip(), str(form.get("hours", "")).strip()
         fields: dict[str, object] = {"expires_in_hours": hours or DEFAULT_HOURS}
         if email:

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from app.kernel.access import SCOPES, Gate
 from app.kernel.problems import Problem
 from app.kernel.tokens import Principal
-from app.kernel.web import Pages, visitor
+from app.kernel.web import Pages, read_form, visitor
 from app.modules.auth.api_keys import (
     MAX_KEYS,
     AccountGone,
@@ -77,7 +77,7 @@ def build_key_page_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
         principal = await owner(request)
         if isinstance(principal, Response):
             return principal
-        form = await request.form(max_files=0, max_fields=20)
+        form = await read_form(request, 20)
         name = str(form.get("name", "")).strip()
         chosen = [str(s) for s in form.getlist("scopes")]
         expires = str(form.get("expires", "")).strip()

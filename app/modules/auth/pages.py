@@ -23,7 +23,7 @@ from app.kernel.http import client_ip, is_https
 from app.kernel.problems import Problem
 from app.kernel.session import REFRESH_COOKIE, clear_session, same_origin, set_session
 from app.kernel.settings import IPNetwork
-from app.kernel.web import Pages
+from app.kernel.web import Pages, read_form
 from app.modules.auth.invites import InvalidInvite
 from app.modules.auth.passwords import MAX_LENGTH, HashInFlight, HashQueueFull
 from app.modules.auth.schemas import RegisterRequest, TokenPair
@@ -57,7 +57,7 @@ def cross_origin() -> Problem:
 async def _form(request: Request) -> FormData:
     if not same_origin(request):
         raise cross_origin()
-    return await request.form(max_files=0, max_fields=20)
+    return await read_form(request, 20)
 
 
 def build_page_routes(

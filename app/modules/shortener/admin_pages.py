@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import Gate
 from app.kernel.tokens import Principal
-from app.kernel.web import Pages, visitor
+from app.kernel.web import Pages, read_form, visitor
 from app.modules.shortener.admin import AdminLinks, ChangeLink
 from app.modules.shortener.blocklist import Blocklist, InvalidDomain, normalise_domain
 from app.modules.shortener.codes import ANY_CODE
@@ -96,7 +96,7 @@ def build_admin_page_routes(
         code = request.path_params["code"]
         if not ANY_CODE.fullmatch(code):
             raise not_found(code)
-        form = await request.form(max_files=0, max_fields=5)
+        form = await read_form(request, 5)
         # The form's action carries the list's search and page, to come back to them.
         back = {k: v for k in ("q", "page") if (v := request.query_params.get(k))}
         reason: str | None = None
@@ -155,7 +155,7 @@ def build_admin_page_routes(
         principal = await admin(request)
         if isinstance(principal, Response):
             return principal
-        form = await request.form(max_files=0, max_fields=5)
+        form = await read_form(request, 5)
         typed = str(form.get("domain", ""))[:2048]
         try:
             domain = normalise_domain(typed)
@@ -169,7 +169,7 @@ def build_admin_page_routes(
         principal = await admin(request)
         if isinstance(principal, Response):
             return principal
-        form = await request.form(max_files=0, max_fields=5)
+        form = await read_form(request, 5)
         try:
             domain = normalise_domain(str(form.get("domain", ""))[:2048])
         except InvalidDomain:

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from app.kernel.access import Gate
 from app.kernel.problems import Problem
 from app.kernel.tokens import Principal
-from app.kernel.web import Pages, renew_session, visitor
+from app.kernel.web import Pages, read_form, renew_session, visitor
 from app.modules.shortener import link_forms as forms
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.editing import LinkEditor
@@ -99,7 +99,7 @@ def build_page_routes(
         owner = await visitor(gate, request, "links:write")
         if isinstance(owner, Response):
             return owner
-        form = await request.form(max_files=0, max_fields=forms.MAX_FIELDS)
+        form = await read_form(request, forms.MAX_FIELDS)
         typed = forms.typed(form)
         password = str(form.get("password", ""))
 
@@ -161,10 +161,14 @@ def build_page_routes(
         if isinstance(owner, Response):
             return owner
         link = await own_link(owner, request.path_params["code"])
-        form = await request.form(max_files=0, max_fields=forms.MAX_FIELDS)
+        form = await read_form(request, forms.MAX_FIELDS)
         typed = forms.typed(form)
         password = str(form.get("password", ""))
         try:
+            if typed["remove_password"] and password:
+                # Which one was meant? Not the one that leaves the link open.
+                both = "Remove the password or give a new one, not both."
+                raise forms.FormError({"password": both})
             data = forms.body(typed)
             names = forms.changed(data, typed, forms.link_values(link))
             if typed["remove_password"] or password:
