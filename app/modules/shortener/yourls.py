@@ -28,14 +28,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import Gate
+from app.kernel.http import MAX_BODY_BYTES
 from app.kernel.problems import Problem
 from app.kernel.tokens import Principal
 from app.modules.shortener.codes import custom_code_problem
@@ -268,6 +269,32 @@ def _integer(text: str) -> int:
     return max(int(match.group()), 0) if match else 0
 
 
+async def _body_fields(request: Request) -> dict[str, str]:
+    """A POST's form fields (urlencoded or multipart, as PHP reads them into $_POST), read
+    within the API's 64 KiB; any other body is ignored, as PHP ignores it."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method != "POST":
+        return {}
+    if media_type == "multipart/form-data":
+        async with request.form(max_files=0, max_fields=100, max_part_size=MAX_BODY_BYTES) as parts:
+            return {key: value for key, value in parts.items() if isinstance(value, str)}
+    if media_type != "application/x-www-form-urlencoded":
+        return {}
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise Problem(413, f"The form is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    except ClientDisconnect:
+        raise Problem(400, "The client disconnected before the form was complete.") from None
+    try:
+        fields = parse_qsl(bytes(body).decode(), keep_blank_values=True, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise Problem(400, "The form is not valid UTF-8 urlencoded text.") from None
+    return dict(fields)
+
+
 def _refused(message: str) -> Answer:
     """auth.php's answer to a caller it does not admit."""
     return {"message": message, "errorCode": "403", "simple": message}
@@ -301,11 +328,11 @@ def build_yourls_routes(
         return _refused("Please log in: pass an encurta API key as `signature`.")
 
     async def endpoint(request: Request) -> Response:
-        form: dict[str, str] = dict(request.query_params)
-        if request.method == "POST":
-            # $_REQUEST: the body's fields win over the query's, as PHP's request_order does.
-            async with request.form(max_files=0, max_fields=100) as body:
-                form.update({key: value for key, value in body.items() if isinstance(value, str)})
+        # $_REQUEST: the body's fields win over the query's, as PHP's request_order does.
+        form = {**request.query_params, **(await _body_fields(request))}
+        if any("\x00" in value for value in form.values()):
+            message = "Text must not contain NUL."
+            return render(form.get("format", "xml"), _fail("error:nourl", message))
         action = api.actions.get(form.get("action", ""))
         scope = action[0] if action else "links:read"
         caller = await admitted(form, scope)

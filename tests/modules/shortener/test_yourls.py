@@ -242,3 +242,25 @@ async def test_formats_and_post(client: httpx.AsyncClient) -> None:
     assert hostile.json() == {"errorCode": "400", "error": "Invalid callback parameter"}
     refused = await client.get(API, params={"action": "db-stats"})
     assert refused.status_code == 403 and xml_of(refused).findtext("errorCode") == "403"
+
+
+async def test_bodies_are_bounded_and_text_must_be_storable(client: httpx.AsyncClient) -> None:
+    key = await key_of(client, "ana@example.com", ["links:read", "links:write"])
+
+    multipart = await client.post(
+        API,
+        params={"format": "json"},
+        files={"url": (None, "https://example.com/m")},
+        data={"signature": key, "action": "shorturl", "keyword": "multi"},
+    )
+    too_large = await client.post(
+        API,
+        content=b"action=shorturl&title=" + b"a" * (65 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    nul = await call(client, key, action="shorturl", url="https://example.com/", title="a\x00b")
+
+    assert multipart.status_code == 200, multipart.text
+    assert multipart.json()["shorturl"] == "http://encurta.test/multi"
+    assert too_large.status_code == 413
+    assert nul.status_code == 400 and nul.json()["code"] == "error:nourl"
