@@ -40,6 +40,7 @@ from app.kernel.http import MAX_BODY_BYTES
 from app.kernel.problems import Problem
 from app.kernel.tokens import Principal
 from app.modules.shortener.codes import custom_code_problem
+from app.modules.shortener.schemas import MAX_TITLE
 from app.modules.shortener.service import CodeTaken, Link, LinkNotFound, Links, OwnerDeleted
 
 PATH = "/yourls-api.php"
@@ -158,7 +159,8 @@ class YourlsApi:
 
     async def shorturl(self, request: Request, owner: Principal, form: Mapping[str, str]) -> Answer:
         url, keyword = form.get("url", "").strip(), form.get("keyword", "").strip()
-        title = form.get("title", "").strip() or None
+        # Cut to encurta's limit rather than refused: YOURLS sanitizes titles, never refuses.
+        title = form.get("title", "").strip()[:MAX_TITLE].strip() or None
         if not url:
             return _fail("error:nourl", "Missing or malformed URL")
         try:

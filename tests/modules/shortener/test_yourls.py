@@ -262,5 +262,9 @@ async def test_bodies_are_bounded_and_text_must_be_storable(client: httpx.AsyncC
 
     assert multipart.status_code == 200, multipart.text
     assert multipart.json()["shorturl"] == "http://encurta.test/multi"
+    long_title = await call(
+        client, key, action="shorturl", url="https://example.com/t", title="t" * 500
+    )
+    assert long_title.json()["title"] == "t" * 200  # cut, as YOURLS sanitizes and never refuses
     assert too_large.status_code == 413
     assert nul.status_code == 400 and nul.json()["code"] == "error:nourl"
