@@ -268,3 +268,22 @@ async def test_bodies_are_bounded_and_text_must_be_storable(client: httpx.AsyncC
     assert long_title.json()["title"] == "t" * 200  # cut, as YOURLS sanitizes and never refuses
     assert too_large.status_code == 413
     assert nul.status_code == 400 and nul.json()["code"] == "error:nourl"
+
+
+async def test_a_blocked_domain_is_refused_as_the_json_api_refuses_it(
+    client: httpx.AsyncClient,
+) -> None:
+    key = await key_of(client, "ana@example.com", ["links:read", "links:write"])  # the admin
+    admin = bearer((await login(client, "ana@example.com"))["access_token"])
+    blocked = await client.post(
+        "/api/admin/blocked-domains", json={"domain": "evil.example"}, headers=admin
+    )
+    assert blocked.status_code in (200, 201), blocked.text
+
+    refused = await eventually(
+        lambda: call(client, key, action="shorturl", url="https://login.evil.example/"),
+        lambda response: response.status_code == 400,
+        what="the blocklist heard of the domain",
+    )
+
+    assert refused.json()["code"] == "error:nourl" and "evil.example" in refused.json()["message"]
