@@ -237,6 +237,14 @@ class Gate:
             principal.require(scope)
         return principal
 
+    async def authenticate_key(self, key: str, scope: str | None = None) -> Principal:
+        """The owner of an API key given other than in a header (the YOURLS API's
+        `signature` parameter), checked like `X-Api-Key`: a 401 or 403 problem otherwise."""
+        principal = await self._key(key.strip())
+        if scope is not None:
+            principal.require(scope)
+        return principal
+
     async def _session(self, request: Request, token: str) -> Principal:
         if request.method not in SAFE_METHODS and not same_origin(request):
             # A form or script of another site, riding the user's cookie (CSRF).

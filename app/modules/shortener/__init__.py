@@ -35,6 +35,7 @@ from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.subscribers import evict_changed, on_user_deleted
 from app.modules.shortener.tables import metadata
 from app.modules.shortener.visitors import VisitorKeys, load_visitor_secret
+from app.modules.shortener.yourls import build_yourls_routes
 from app.wiring import Module, ModuleContext, ModuleSpec
 
 __all__ = ["MODULE", "ShortenerSettings"]
@@ -75,6 +76,10 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         engine=context.engine,
         metadata=metadata,
         routes=[
+            # Before `/{code}`, whose POST would otherwise take /yourls-api.php.
+            *build_yourls_routes(
+                links, context.gate, settings.public_url, target_checker(settings, blocklist)
+            ),
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
             *build_page_routes(links, context.gate, settings, editor),

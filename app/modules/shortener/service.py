@@ -125,6 +125,7 @@ _SORTS = {
     "-created_at": (urls.c.created_at.desc(), urls.c.id),
     "click_count": (_CLICK_COUNT.asc(), urls.c.created_at.desc(), urls.c.id),
     "-click_count": (_CLICK_COUNT.desc(), urls.c.created_at.desc(), urls.c.id),
+    "random": (func.random(),),  # the YOURLS API's `stats` with filter=rand
 }
 # The columns a change may set (PATCH's fields, as the routes name them in the table).
 CHANGEABLE = frozenset(
@@ -315,6 +316,29 @@ class Links:
                 )
             ).all()
         return Page(links=[Link(**row._asdict()) for row in rows], total=total)
+
+    async def ranked(self, owner_id: UUID, sort: str, limit: int, offset: int) -> list[Link]:
+        """`limit` of the owner's live links from `offset` in the order `sort` names (the
+        YOURLS API counts from an offset, not in pages)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_LINK_COLUMNS)
+                    .where(*_alive(owner_id))
+                    .order_by(*_SORTS[sort])
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+        return [Link(**row._asdict()) for row in rows]
+
+    async def totals(self, owner_id: UUID) -> tuple[int, int]:
+        """The owner's live links and their clicks, counted as `click_count` counts them."""
+        counts = select(_CLICK_COUNT).where(*_alive(owner_id)).subquery()
+        totals = select(func.count(), func.coalesce(func.sum(counts.c.click_count), 0))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(totals)).one()
+        return int(row[0]), int(row[1])
 
     async def get(self, owner_id: UUID, code: str) -> Link:
         """The caller's link; another owner's is "not found", so codes of others do not leak."""
