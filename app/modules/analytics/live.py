@@ -29,11 +29,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from app.contracts.shortener import LinkClicked, LinkDeleted
 from app.modules.analytics.enrichment import clip, describe_agent, device_class, referer_host
 
 KEEPALIVE_SECONDS = 15.0
 RETRY_MILLISECONDS = 3000
+# Sent with the stream: no cache may keep it, and no proxy may buffer it (nginx reads
+# X-Accel-Buffering), or the clicks would arrive in lumps.
+_STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 class TooManyStreams(Exception):
@@ -127,6 +133,11 @@ class LiveClicks:
             for stream in list(self._streams.get(event.code, ())):
                 stream.end()
 
+    def response(self, stream: Stream) -> StreamingResponse:
+        """The stream as a response. The stream is in the hub from `open` on, so a click
+        after the response's headers reached the client is on it."""
+        return _EventStream(self, stream)
+
     async def events(self, stream: Stream) -> AsyncIterator[str]:
         """The body of one stream, in the text/event-stream format; leaves the hub however
         it ends (the client gone, the link deleted, its time up)."""
@@ -153,6 +164,24 @@ class LiveClicks:
                     yield _event("click", stream.pending.popleft())
         finally:
             self.close(stream)
+
+
+class _EventStream(StreamingResponse):
+    """Leaves the hub however the response ends, even when the client went before its body
+    began (then the body's generator never ran, and its `finally` with it)."""
+
+    def __init__(self, hub: LiveClicks, stream: Stream) -> None:
+        super().__init__(
+            hub.events(stream), media_type="text/event-stream", headers=_STREAM_HEADERS
+        )
+        self._hub = hub
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._hub.close(self._stream)
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

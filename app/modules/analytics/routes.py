@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from app.kernel.access import Gate
@@ -40,9 +40,6 @@ agent); an event `missed` (`{"clicks": n}`) when the client read too slowly and 
 oldest of them; a comment every 15 s to keep the connection open. The stream ends when the
 link is deleted, and after 15 minutes, when the client reconnects and is authenticated again.
 """
-# Sent with the stream: no cache may keep it, and no proxy may buffer it (nginx reads
-# X-Accel-Buffering), or the clicks would arrive in lumps.
-_STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 def build_routes(service: StatsService, gate: Gate, live: LiveClicks) -> list[BaseRoute]:
@@ -71,9 +68,7 @@ def build_routes(service: StatsService, gate: Gate, live: LiveClicks) -> list[Ba
             raise Problem(
                 503, "Too many live streams are open here; try again later.", slug="busy"
             ) from None
-        return StreamingResponse(
-            live.events(stream), media_type="text/event-stream", headers=_STREAM_HEADERS
-        )
+        return live.response(stream)
 
     return [
         ApiRoute(

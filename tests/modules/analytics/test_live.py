@@ -42,7 +42,7 @@ class OpenStream:
         self._buffer = ""
 
     async def receive(self) -> dict[str, Any]:
-        if not hasattr(self, "_asked"):
+        if not hasattr(self, "_asked") and not self.gone.is_set():
             self._asked = True
             return {"type": "http.request", "body": b"", "more_body": False}
         await self.gone.wait()
@@ -50,6 +50,7 @@ class OpenStream:
 
     async def send(self, message: Mapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
+            await asyncio.sleep(0)  # a socket write: the disconnect may be heard meanwhile
             self.status = message["status"]
             self.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
             self.started.set()
@@ -70,13 +71,9 @@ class OpenStream:
                 return name, value
 
 
-@contextlib.asynccontextmanager
-async def open_stream(
-    client: httpx.AsyncClient, path: str, headers: Mapping[str, str]
-) -> AsyncIterator[OpenStream]:
-    app = client._transport.app  # type: ignore[attr-defined]
-    stream = OpenStream()
-    scope = {
+def request(path: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The ASGI scope of a GET as uvicorn makes it."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
@@ -92,7 +89,15 @@ async def open_stream(
         "server": ("encurta.test", 80),
         "state": {},
     }
-    call = asyncio.create_task(app(scope, stream.receive, stream.send))
+
+
+@contextlib.asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient, path: str, headers: Mapping[str, str]
+) -> AsyncIterator[OpenStream]:
+    app = client._transport.app  # type: ignore[attr-defined]
+    stream = OpenStream()
+    call = asyncio.create_task(app(request(path, headers), stream.receive, stream.send))
     try:
         async with asyncio.timeout(10):
             await stream.started.wait()
@@ -179,6 +184,20 @@ async def test_a_client_that_goes_frees_its_stream(
         assert hub.streams(code) == 1
 
     assert hub.streams(code) == 0 and hub.streams() == 0
+
+
+async def test_a_client_gone_before_the_body_began_frees_its_stream(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    code = await known_link(client, owner)
+    app = client._transport.app  # type: ignore[attr-defined]
+    stream = OpenStream()
+    stream.gone.set()  # the disconnect is there as soon as the response listens for it
+
+    async with asyncio.timeout(10):
+        await app(request(f"/api/stats/{code}/live", owner.headers), stream.receive, stream.send)
+
+    assert hub_of(client).streams() == 0
 
 
 async def test_deleting_the_link_ends_its_streams(

@@ -24,6 +24,9 @@ function followLive(section) {
     list.prepend(item);
     while (list.children.length > LIVE_KEEP) list.lastElementChild.remove();
   };
+  source.addEventListener("open", () => {
+    status.textContent = "Waiting for clicks…";
+  });
   source.addEventListener("click", (event) => {
     status.textContent = "Clicks as they happen:";
     add(describeClick(JSON.parse(event.data)));
