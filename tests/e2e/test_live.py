@@ -1,5 +1,6 @@
-"""Live clicks in every topology: the owner's stream (`GET /api/stats/{code}/live`) shows a
-click of the link, through real processes, whichever process serves the stream. With two
+"""Live clicks in every topology: the owner's stream (`GET /api/links/{code}/live`, redirected
+to analytics' `GET /api/stats/{code}/live`) shows a click of the link, through real processes,
+whichever process serves the stream. With two
 analytics processes over Kafka, a stream on either sees every click: the clicks reach the
 stream by a broadcast, not by the consumer group that hands each click to one of them.
 
@@ -60,9 +61,11 @@ class Events:
 
 @contextlib.asynccontextmanager
 async def live(
-    client: httpx.AsyncClient, code: str, headers: Mapping[str, str]
+    client: httpx.AsyncClient, code: str, headers: Mapping[str, str], path: str | None = None
 ) -> AsyncIterator[Events]:
-    async with client.stream("GET", f"/api/stats/{code}/live", headers=headers) as response:
+    """The stream at analytics' path, or at `path`, redirected there."""
+    path = path or f"/api/stats/{code}/live"
+    async with client.stream("GET", path, headers=headers, follow_redirects=True) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
         yield Events(response)
@@ -94,7 +97,8 @@ async def test_the_owner_sees_a_click_on_the_stream(cluster: Cluster) -> None:
     async with cluster.client(timeout=GUARD) as client:
         ana = await new_account(client)
         code = await known_link(client, ana)
-        async with live(client, code, ana.headers) as events:
+        # At the issue's path, which the shortener redirects to analytics' own.
+        async with live(client, code, ana.headers, f"/api/links/{code}/live") as events:
             await clicked(client, code, events, f"{cluster.topology}: first click")
             await clicked(client, code, events, f"{cluster.topology}: second click")
 

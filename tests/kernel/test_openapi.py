@@ -59,6 +59,7 @@ async def test_every_path_parameter_is_declared_with_the_code_rule(
         "/{code}",
         "/api/admin/links/{code}",
         "/api/links/{code}",
+        "/api/links/{code}/live",
         "/api/links/{code}/qr",
         "/api/stats/{code}",
         "/api/stats/{code}/live",

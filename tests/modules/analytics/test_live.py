@@ -158,6 +158,15 @@ async def test_the_owner_sees_a_click_on_the_stream_within_two_seconds(
     assert "203.0.113" not in data and "Mozilla" not in data
 
 
+async def test_the_links_path_redirects_to_the_stream(client: httpx.AsyncClient) -> None:
+    moved = await client.get("/api/links/any-code/live")
+    impossible = await client.get("/api/links/no%20pe/live")
+
+    assert moved.status_code == 307
+    assert moved.headers["location"] == "/api/stats/any-code/live"
+    assert_problem(impossible, 404)
+
+
 async def test_only_the_owner_gets_a_stream(client: httpx.AsyncClient, owner: Account) -> None:
     code = await known_link(client, owner)
     other = await new_account(client, "other@example.com")
