@@ -226,5 +226,12 @@ def test_following_a_short_url_shows_on_its_statistics(browser: Any, live_server
     page.get_by_role("img", name="Clicks per day").wait_for()
     page.locator(".chart canvas").wait_for()
     accessible(page)
+    # Live: a click while the page is open is listed at once (live.js reads the stream).
+    page.get_by_text("Waiting for clicks").wait_for()
+    with httpx.Client(base_url=live_server.url) as api:
+        assert api.get(f"/{code}", headers={"Referer": "https://news.example.org/"}).is_redirect
+    page.locator(".live-clicks li").first.wait_for()
+    assert "from news.example.org" in page.locator(".live-clicks li").first.inner_text()
+    accessible(page)
     context.close()
     assert watch.elsewhere == []

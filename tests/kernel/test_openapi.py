@@ -59,8 +59,10 @@ async def test_every_path_parameter_is_declared_with_the_code_rule(
         "/{code}",
         "/api/admin/links/{code}",
         "/api/links/{code}",
+        "/api/links/{code}/live",
         "/api/links/{code}/qr",
         "/api/stats/{code}",
+        "/api/stats/{code}/live",
     }
     for method, path, operation in templated:
         declared = [p for p in operation.get("parameters", []) if p["in"] == "path"]

@@ -256,6 +256,9 @@ async def test_a_links_statistics_page(client: httpx.AsyncClient) -> None:
     assert 'role="img" aria-labelledby="chart-title"' in page.text
     assert ">Clicks per day</h2>" in page.text
     assert "/static/vendor/uPlot.iife.min.js?v=" in page.text
+    # Live clicks: the page's script follows the stream (tests/modules/analytics/test_live.py)
+    assert f'data-live="/api/stats/{code}/live"' in page.text and 'aria-live="polite"' in page.text
+    assert "/static/live.js?v=" in page.text
     week = await client.get(f"/stats/{code}?interval=week&include_bots=true", headers=HTML)
     assert ">Clicks per week</h2>" in week.text
     bad = await client.get(f"/stats/{code}?interval=year", headers=HTML)

@@ -12,6 +12,7 @@ from app.kernel.access import Gate
 from app.kernel.http import json_response, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
+from app.modules.analytics.live import LiveClicks, TooManyStreams
 from app.modules.analytics.schemas import LinkStats, StatsQuery
 from app.modules.analytics.service import InvalidRange, LinkNotFound, StatsService
 
@@ -31,7 +32,17 @@ def _not_found() -> Problem:
     return Problem(404, "You have no link with this code.", slug="link-not-found")
 
 
-def build_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
+_LIVE_DESCRIPTION = """\
+Server-sent events (`text/event-stream`) of the link's clicks as analytics hears them, from
+the moment of the request: an event `click` per click, its data JSON
+`{"at", "country", "device", "browser", "referer_host", "bot"}` (never an IP or a user
+agent); an event `missed` (`{"clicks": n}`) when the client read too slowly and lost the
+oldest of them; a comment every 15 s to keep the connection open. The stream ends when the
+link is deleted, and after 15 minutes, when the client reconnects and is authenticated again.
+"""
+
+
+def build_routes(service: StatsService, gate: Gate, live: LiveClicks) -> list[BaseRoute]:
     async def link_stats(request: Request) -> Response:
         principal = await gate.authenticate(request, "stats:read")
         code: str = request.path_params["code"]
@@ -45,6 +56,19 @@ def build_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
         except InvalidRange as exc:
             raise invalid_fields([{"field": exc.field, "message": exc.message}], "query") from None
         return json_response(stats)
+
+    async def live_clicks(request: Request) -> Response:
+        principal = await gate.authenticate(request, "stats:read")
+        code: str = request.path_params["code"]
+        if not _ANY_CODE.fullmatch(code) or not await service.owns(principal.user_id, code):
+            raise _not_found()
+        try:
+            stream = live.open(code, principal.user_id)
+        except TooManyStreams:
+            raise Problem(
+                503, "Too many live streams are open here; try again later.", slug="busy"
+            ) from None
+        return live.response(stream)
 
     return [
         ApiRoute(
@@ -61,6 +85,22 @@ def build_routes(service: StatsService, gate: Gate) -> list[BaseRoute]:
                 401: "Missing or invalid access token",
                 404: "No link of yours has this code",
                 422: "Invalid query parameter",
+            },
+        ),
+        ApiRoute(
+            "/api/stats/{code}/live",
+            live_clicks,
+            method="GET",
+            tag="analytics",
+            auth=True,
+            summary="A link's clicks as they happen, as server-sent events",
+            description=_LIVE_DESCRIPTION,
+            path_params={"code": CODE_PARAMETER},
+            responses={
+                200: "A text/event-stream of the link's clicks",
+                401: "Missing or invalid access token",
+                404: "No link of yours has this code",
+                503: "Too many live streams are open in this process",
             },
         ),
     ]

@@ -101,6 +101,12 @@ class StatsService:
             rows = await conn.execute(_TOTALS)
             return {row.code: row.total for row in rows}
 
+    async def owns(self, owner_id: UUID, code: str) -> bool:
+        """Whether `owner_id` owns the live link `code`."""
+        async with self.engine.connect() as conn:
+            owner = (await conn.execute(_OWNER, {"code": code})).scalar_one_or_none()
+        return owner is not None and owner == owner_id
+
     async def link_stats(self, owner_id: UUID, code: str, query: StatsQuery) -> LinkStats:
         """Raises LinkNotFound unless `owner_id` owns the live link `code`, and
         InvalidRange for a range the rollups cannot answer."""

@@ -24,6 +24,7 @@ from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
 from app.modules.shortener.editing import LinkEditor
+from app.modules.shortener.moved import build_moved_routes
 from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.pages import build_page_routes
 from app.modules.shortener.passwords import LinkPasswords
@@ -82,6 +83,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
             ),
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
+            *build_moved_routes(),
             *build_page_routes(links, context.gate, settings, editor),
             *build_admin_page_routes(
                 links, admin_links, blocklist, context.gate, settings.public_url
