@@ -123,6 +123,49 @@ def test_sigterm_stops_the_embedded_server_too(data_dir: Path) -> None:
     assert not postgres_running(data_dir)
 
 
+def test_ctrl_c_ends_open_live_streams_instead_of_waiting_for_them(data_dir: Path) -> None:
+    """A stats page left open holds a stream of events that never ends by itself; a
+    graceful stop closes it as if its client had left (the browser reconnects later)."""
+    server = Server(data_dir)
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url) as api:
+            assert register(server, "ana@example.com") == 201
+            token = api.post(
+                "/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD}
+            ).json()["access_token"]
+            made = api.post(
+                "/api/links", json={"url": "https://example.com/"}, headers=bearer(token)
+            )
+            assert made.status_code == 201, made.text
+            code = made.json()["code"]
+            deadline = time.monotonic() + 60  # a guard: analytics learns of the link by event
+            while api.get(f"/api/stats/{code}", headers=bearer(token)).status_code == 404:
+                assert time.monotonic() < deadline, "analytics never learned of the link"
+                time.sleep(0.05)
+            with api.stream(
+                "GET", f"/api/stats/{code}/live", headers=bearer(token), timeout=120
+            ) as stream:
+                assert stream.status_code == 200
+                lines = stream.iter_lines()
+                assert next(lines).startswith("retry:")  # it is open
+                server.process.send_signal(signal.SIGINT)
+                # The stream lasts 15 minutes unless the server closes it, as if its client
+                # had left: the connection ends mid-stream (keep-alive comments may come
+                # first, every 15 s, each a chance for the guard).
+                stopping = time.monotonic() + 60
+                with pytest.raises(httpx.RemoteProtocolError):
+                    for _ in lines:
+                        assert time.monotonic() < stopping, "the stream outlived the server"
+            output, _ = server.process.communicate(timeout=60)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()
+    assert server.process.returncode == 0, output
+    assert not postgres_running(data_dir)
+
+
 def register(server: Server, email: str) -> int:
     response = httpx.post(
         f"{server.url}/api/auth/register", json={"email": email, "password": PASSWORD}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -19,6 +19,17 @@ from app.kernel.settings import IPNetwork
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+
+# The scope key of an answer that never ends by itself (a stream of events).
+ENDLESS = "encurta.endless"
+
+
+def mark_endless(scope: MutableMapping[str, Any]) -> None:
+    """Tell the server this answer never ends by itself: a graceful shutdown closes its
+    connection, as if the client had left, instead of waiting for it (app.kernel
+    .express_protocol)."""
+    scope[ENDLESS] = True
+
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -22,6 +22,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from app.kernel.http import ENDLESS
 from app.kernel.problems import PROBLEM_JSON, Problem
 from app.kernel.server import ServerSettings
 
@@ -329,3 +330,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(content))
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown waits for every answer under way; one that never
+        ends by itself (a stream of events, `mark_endless`) would hold it for as long as
+        its client stays, so its connection is closed as if that client had left."""
+        cycle = self.cycle
+        scope = getattr(cycle, "scope", None)
+        if cycle is not None and not cycle.response_complete and scope and scope.get(ENDLESS):
+            self.transport.close()
+            return
+        super().shutdown()

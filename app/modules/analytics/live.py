@@ -33,6 +33,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.contracts.shortener import LinkClicked, LinkDeleted
+from app.kernel.http import mark_endless
 from app.modules.analytics.enrichment import clip, describe_agent, device_class, referer_host
 
 KEEPALIVE_SECONDS = 15.0
@@ -178,6 +179,7 @@ class _EventStream(StreamingResponse):
         self._stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mark_endless(scope)
         try:
             await super().__call__(scope, receive, send)
         finally:
