@@ -20,10 +20,11 @@ from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import Gate
 from app.kernel.http import client_ip, is_https
-from app.kernel.session import clear_session, set_session
+from app.kernel.session import clear_session
 from app.kernel.settings import IPNetwork
 from app.kernel.tokens import Principal
 from app.kernel.web import Pages, read_form, visitor
+from app.modules.auth.pages import session_redirect
 from app.modules.auth.passwords import MAX_LENGTH, HashInFlight, HashQueueFull
 from app.modules.auth.schemas import ChangePasswordRequest, User
 from app.modules.auth.service import AccountDisabled, AuthService, InvalidCredentials
@@ -132,16 +133,10 @@ def build_account_page_routes(
         except InvalidCredentials:
             return again(403, {"current_password": "The current password is wrong."})
         # Every session ended, this one too: the browser continues with the new pair.
-        response = RedirectResponse(f"{PATH}?changed", status_code=303)
-        set_session(
-            response,
-            secure=is_https(request, trusted_proxies),
-            access_token=pair.access_token,
-            access_seconds=pair.expires_in,
-            refresh_token=pair.refresh_token,
-            refresh_seconds=refresh_seconds,
+        secure = is_https(request, trusted_proxies)
+        return session_redirect(
+            f"{PATH}?changed", pair, secure=secure, refresh_seconds=refresh_seconds
         )
-        return response
 
     def delete_page(
         request: Request, principal: Principal, status_code: int = 200, **values: Any

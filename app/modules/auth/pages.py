@@ -50,6 +50,20 @@ def safe_next(value: object) -> str:
     return text
 
 
+def session_redirect(to: str, pair: TokenPair, *, secure: bool, refresh_seconds: int) -> Response:
+    """A 303 to `to` that gives the browser `pair` as its session cookies."""
+    response = RedirectResponse(to, status_code=303)
+    set_session(
+        response,
+        secure=secure,
+        access_token=pair.access_token,
+        access_seconds=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        refresh_seconds=refresh_seconds,
+    )
+    return response
+
+
 def cross_origin() -> Problem:
     return Problem(403, "This form must be sent from this site's own pages.", slug="cross-origin")
 
@@ -71,16 +85,8 @@ def build_page_routes(
         return client_ip(request, trusted_proxies) or "unknown"
 
     def signed_in(request: Request, pair: TokenPair, to: str) -> Response:
-        response = RedirectResponse(to, status_code=303)
-        set_session(
-            response,
-            secure=is_https(request, trusted_proxies),
-            access_token=pair.access_token,
-            access_seconds=pair.expires_in,
-            refresh_token=pair.refresh_token,
-            refresh_seconds=refresh_seconds,
-        )
-        return response
+        secure = is_https(request, trusted_proxies)
+        return session_redirect(to, pair, secure=secure, refresh_seconds=refresh_seconds)
 
     def page(
         name: str, request: Request, status_code: int = 200, **values: Any
