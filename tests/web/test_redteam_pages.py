@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
+from app.kernel.session import REFRESH_COOKIE
 from tests.web.test_pages import HTML, ORIGIN, sign_up
 
 pytestmark = pytest.mark.integration
@@ -20,6 +23,63 @@ async def test_the_last_day_there_is_as_to_is_a_422_not_a_500(client: httpx.Asyn
     page = await client.get("/stats/far-days?from=2026-01-01&to=9999-12-31", headers=HTML)
     assert page.status_code == 422, page.text
     assert page.headers["content-type"].startswith("text/html")
+
+
+async def test_two_tabs_renewing_the_session_at_once_keep_it(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    token = client.cookies.get(REFRESH_COOKIE, path="/auth/")
+    assert token is not None
+
+    def tab(refresh: str) -> httpx.AsyncClient:
+        cookies = {REFRESH_COOKIE: refresh}
+        return httpx.AsyncClient(
+            transport=client._transport, base_url=client.base_url, cookies=cookies
+        )
+
+    # A browser reopening two tabs of the app after its access token expired: both go
+    # through /auth/refresh with the same refresh cookie, at once (or another site opens
+    # two windows on /auth/refresh: a sign-out from afar).
+    async with tab(token) as first, tab(token) as second:
+        answers = await asyncio.gather(
+            first.get("/auth/refresh?next=/links"), second.get("/auth/refresh?next=/links")
+        )
+        winner = first if answers[0].headers["location"] == "/links" else second
+        renewed = winner.cookies.get(REFRESH_COOKIE, path="/auth/")
+        assert renewed is not None
+    async with tab(renewed) as later:
+        again = await later.get("/auth/refresh?next=/links", headers=HTML)
+    assert again.headers["location"] == "/links"  # the session the winner got still holds
+
+
+async def test_a_renewal_after_sign_out_is_refused_even_within_the_grace(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    first = client.cookies.get(REFRESH_COOKIE, path="/auth/")
+    assert first is not None
+    renewed = await client.get("/auth/refresh?next=/links")
+    assert renewed.headers["location"] == "/links"
+    signed_out = await client.post("/auth/logout", headers=ORIGIN)
+    assert signed_out.status_code == 303
+    client.cookies.clear()
+    client.cookies.set(REFRESH_COOKIE, first, path="/auth/")
+    again = await client.get("/auth/refresh?next=/links", headers=HTML)
+    assert again.headers["location"].startswith("/login")  # the session is over
+
+
+async def test_the_api_still_reads_a_second_use_of_a_refresh_token_as_reuse(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    token = client.cookies.get(REFRESH_COOKIE, path="/auth/")
+    first = await client.post("/api/auth/refresh", json={"refresh_token": token})
+    assert first.status_code == 200
+    second = await client.post("/api/auth/refresh", json={"refresh_token": token})
+    assert second.status_code == 401  # no grace outside the browser's cookie
+    later = await client.post(
+        "/api/auth/refresh", json={"refresh_token": first.json()["refresh_token"]}
+    )
+    assert later.status_code == 401  # the whole session ended
 
 
 async def test_nul_in_a_form_or_a_query_is_a_400_page_not_a_500(

@@ -39,6 +39,10 @@ from app.modules.auth.throttle import Throttled
 from app.modules.auth.users import EmailTaken
 
 HOME = "/links"
+# Tabs of one browser that renew its session at once all send the same refresh cookie:
+# within this time of its rotation, a second use gets a pair of the same session rather
+# than reading as a thief's reuse (which would end the session for every tab).
+RENEWAL_GRACE_SECONDS = 10.0
 _BUSY = "The server is busy checking passwords. Try again in a second."
 
 
@@ -199,7 +203,8 @@ def build_page_routes(
         token = request.cookies.get(REFRESH_COOKIE)
         if token:
             try:
-                return signed_in(request, await service.refresh(token), to)
+                renewed = await service.refresh(token, grace_seconds=RENEWAL_GRACE_SECONDS)
+                return signed_in(request, renewed, to)
             except InvalidRefreshToken:
                 pass
         response = RedirectResponse(f"/login?next={quote(to, safe='/')}", status_code=303)

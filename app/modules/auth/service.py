@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.bus.outbox import write_outbox
@@ -166,12 +166,15 @@ class AuthService:
             pair, _ = await self._issue(conn, row.id, now.role, family_id=uuid.uuid4())
             return pair
 
-    async def refresh(self, token: str) -> TokenPair:
+    async def refresh(self, token: str, grace_seconds: float = 0) -> TokenPair:
         """Rotate: the presented token is revoked and replaced by a new one of its family.
 
         A token that was already rotated is being reused, by a thief or by the owner
-        after a thief: the whole family is revoked. The row lock serialises concurrent
-        refreshes of one token, so at most one of them succeeds. The account's row is
+        after a thief: the whole family is revoked. Within `grace_seconds` of its
+        rotation, though, it gets a new pair of the same family instead: two tabs of one
+        browser renewing its session at once (the web app's cookie; the API has none).
+        The row lock serialises concurrent refreshes of one token, so at most one of them
+        rotates it. The account's row is
         locked first (shared), as a password change or a disabling locks it before ending
         the sessions: either the change waits and then ends the token made here, or this
         waits and finds its token revoked.
@@ -194,6 +197,11 @@ class AuthService:
             if row is None:
                 raise InvalidRefreshToken("The refresh token is not valid.")
             reused = row.revoked_at is not None and row.replaced_by is not None
+            if reused and await _just_rotated(conn, row, grace_seconds):
+                if (role := await active_role(conn, row.user_id)) is None:
+                    raise InvalidRefreshToken("The account is disabled or gone.")
+                pair, _ = await self._issue(conn, row.user_id, role, family_id=row.family_id)
+                return pair
             if reused:
                 await self._revoke_family(conn, row.family_id)
             elif row.revoked_at is not None:
@@ -409,3 +417,24 @@ class AuthService:
             .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=func.now())
         )
+
+
+async def _just_rotated(conn: AsyncConnection, row: Row[Any], grace_seconds: float) -> bool:
+    """The token was rotated less than `grace_seconds` ago, by a request of the same
+    browser, and its session still lives (a sign-out or a password change ends that)."""
+    if grace_seconds <= 0 or row.expires_at <= datetime.now(UTC):
+        return False
+    live = (
+        select(refresh_tokens.c.id)
+        .where(refresh_tokens.c.family_id == row.family_id, refresh_tokens.c.revoked_at.is_(None))
+        .exists()
+    )
+    recent = (
+        select(refresh_tokens.c.id)
+        .where(
+            refresh_tokens.c.id == row.id,
+            refresh_tokens.c.revoked_at > func.now() - timedelta(seconds=grace_seconds),
+        )
+        .exists()
+    )
+    return bool(await conn.scalar(select(and_(recent, live))))
