@@ -46,6 +46,7 @@ SHORTENER_PATHS = {
     "/api/links",
     "/api/links/{code}",
     "/api/links/{code}/qr",
+    "/api/links/{code}/live",  # a redirect to analytics' stream
     "/api/tags",
     "/{code}",
     "/api/admin/links",
@@ -54,7 +55,7 @@ SHORTENER_PATHS = {
     "/api/admin/blocked-domains/{domain}",
     "/api/stats/orphans",
 }
-ANALYTICS_PATHS = {"/api/stats/{code}"}
+ANALYTICS_PATHS = {"/api/stats/{code}", "/api/stats/{code}/live"}
 DB_PASSWORD = "s3cretpw"
 PRIVATE_KEY = (
     Ed25519PrivateKey.generate()
