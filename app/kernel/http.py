@@ -8,6 +8,7 @@ import logging
 from collections.abc import MutableMapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
@@ -32,6 +33,26 @@ def mark_endless(scope: MutableMapping[str, Any]) -> None:
 
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+async def read_urlencoded(
+    request: Request, max_bytes: int, max_fields: int
+) -> list[tuple[str, str]]:
+    """An urlencoded form's fields, read within `max_bytes` while streaming (Starlette's
+    own form parser has no size limit), or a 4xx problem."""
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise Problem(413, f"The form is larger than {max_bytes} bytes.")
+    except ClientDisconnect:
+        raise Problem(400, "The client disconnected before the form was complete.") from None
+    try:
+        text = bytes(body).decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields)
+    except (UnicodeDecodeError, ValueError):
+        raise Problem(400, "The form is not valid UTF-8 urlencoded text.") from None
 
 
 async def read_json(request: Request, model: type[Model]) -> Model:

@@ -11,15 +11,14 @@ when it is wrong. Wrong guesses are throttled per client and link (protection.py
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from app.kernel.database import driver_connection
 from app.kernel.hashing import HashInFlight, HashQueueFull, Passwords
-from app.kernel.http import client_ip, client_key
+from app.kernel.http import client_ip, client_key, read_urlencoded
 from app.kernel.problems import Problem, problem_response
 from app.kernel.settings import IPNetwork
 from app.modules.shortener.codes import ANY_CODE, RESERVED
@@ -150,23 +149,7 @@ async def _form_password(request: Request) -> str | None:
             f"Send the password as the form field 'password' ({_FORM_TYPE}).",
             slug="unsupported-media-type",
         )
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > _MAX_FORM_BYTES:
-                raise Problem(413, f"The form is larger than {_MAX_FORM_BYTES} bytes.")
-    except ClientDisconnect:
-        raise Problem(400, "The client disconnected before the form was complete.") from None
-    try:
-        fields = parse_qsl(
-            bytes(body).decode("utf-8"),
-            keep_blank_values=True,
-            max_num_fields=20,
-            strict_parsing=False,
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise Problem(400, "The form is not valid UTF-8 urlencoded text.") from None
+    fields = await read_urlencoded(request, _MAX_FORM_BYTES, max_fields=20)
     return next((value for name, value in fields if name == "password"), None)
 
 

@@ -28,15 +28,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import Gate
-from app.kernel.http import MAX_BODY_BYTES
+from app.kernel.http import MAX_BODY_BYTES, read_urlencoded
 from app.kernel.problems import Problem
 from app.kernel.tokens import Principal
 from app.modules.shortener.codes import custom_code_problem
@@ -282,18 +282,7 @@ async def _body_fields(request: Request) -> dict[str, str]:
             return {key: value for key, value in parts.items() if isinstance(value, str)}
     if media_type != "application/x-www-form-urlencoded":
         return {}
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise Problem(413, f"The form is larger than {MAX_BODY_BYTES // 1024} KiB.")
-    except ClientDisconnect:
-        raise Problem(400, "The client disconnected before the form was complete.") from None
-    try:
-        fields = parse_qsl(bytes(body).decode(), keep_blank_values=True, max_num_fields=100)
-    except (UnicodeDecodeError, ValueError):
-        raise Problem(400, "The form is not valid UTF-8 urlencoded text.") from None
+    fields = await read_urlencoded(request, MAX_BODY_BYTES, max_fields=100)
     return dict(fields)
 
 
