@@ -554,6 +554,14 @@ def test_the_proxy_sends_every_route_of_a_module_to_that_module(module: str) -> 
         ("/readyz", "shortener"),
         ("/api/authorize", "shortener"),  # a prefix is a path segment, not any string
         ("/api/statsabc", "shortener"),
+        # The Shlink API: visits are analytics', orphan visits and the rest the shortener's.
+        ("/rest/v3/visits", "analytics"),
+        ("/rest/v3/visits/short-urls/abc123", "analytics"),
+        ("/rest/v3/visits/non-orphan", "analytics"),
+        ("/rest/v3/visits/orphan", "shortener"),
+        ("/rest/v3/short-urls/abc123/visits", "shortener"),
+        ("/rest/v3/short-urls", "shortener"),
+        ("/rest/health", "shortener"),
         # The web app: each module's pages go to it; the kernel's assets are everywhere.
         ("/login", "auth"),
         ("/signup", "auth"),

@@ -106,6 +106,8 @@ _ROUTES = [
     ("/admin/users", "auth"),
     ("/admin/invites", "auth"),
     ("/api/stats/orphans", "shortener"),
+    ("/rest/v3/visits/orphan", "shortener"),
+    ("/rest/v3/visits", "analytics"),
     ("/api/stats", "analytics"),
 ]
 

@@ -18,6 +18,7 @@ from app.modules.analytics.pages import build_page_routes
 from app.modules.analytics.routes import build_routes
 from app.modules.analytics.service import StatsService
 from app.modules.analytics.settings import AnalyticsSettings
+from app.modules.analytics.shlink import build_shlink_routes
 from app.modules.analytics.subscribers import (
     on_link_clicked,
     on_link_created,
@@ -40,7 +41,11 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
         name=NAME,
         engine=context.engine,
         metadata=metadata,
-        routes=[*build_routes(stats, context.gate, live), *build_page_routes(stats, context.gate)],
+        routes=[
+            *build_routes(stats, context.gate, live),
+            *build_page_routes(stats, context.gate),
+            *build_shlink_routes(stats, context.gate),
+        ],
         tallies={"clicks per link": stats.click_totals},
     )
     module.subscribe(LinkCreated, on_link_created)

@@ -33,6 +33,7 @@ from app.modules.shortener.redirect import Redirector
 from app.modules.shortener.routes import build_routes, target_checker
 from app.modules.shortener.service import Links
 from app.modules.shortener.settings import ShortenerSettings
+from app.modules.shortener.shlink import build_shlink_routes
 from app.modules.shortener.subscribers import evict_changed, on_user_deleted
 from app.modules.shortener.tables import metadata
 from app.modules.shortener.visitors import VisitorKeys, load_visitor_secret
@@ -81,6 +82,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
             *build_yourls_routes(
                 links, context.gate, settings.public_url, target_checker(settings, blocklist)
             ),
+            *build_shlink_routes(links, editor, context.gate, settings.public_url),
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
             *build_moved_routes(),

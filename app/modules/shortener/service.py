@@ -126,6 +126,13 @@ _SORTS = {
     "click_count": (_CLICK_COUNT.asc(), urls.c.created_at.desc(), urls.c.id),
     "-click_count": (_CLICK_COUNT.desc(), urls.c.created_at.desc(), urls.c.id),
     "random": (func.random(),),  # the YOURLS API's `stats` with filter=rand
+    # The Shlink API's `orderBy` (shortCode, longUrl, title).
+    "code": (urls.c.code.asc(),),
+    "-code": (urls.c.code.desc(),),
+    "target_url": (urls.c.target_url.asc(), urls.c.created_at.desc(), urls.c.id),
+    "-target_url": (urls.c.target_url.desc(), urls.c.created_at.desc(), urls.c.id),
+    "title": (urls.c.title.asc().nulls_last(), urls.c.created_at.desc(), urls.c.id),
+    "-title": (urls.c.title.desc().nulls_last(), urls.c.created_at.desc(), urls.c.id),
 }
 # The columns a change may set (PATCH's fields, as the routes name them in the table).
 CHANGEABLE = frozenset(
@@ -292,14 +299,22 @@ class Links:
         tag: str | None = None,
         q: str | None = None,
         sort: str = "-created_at",
+        tags: Sequence[str] = (),
+        any_tag: bool = False,
     ) -> Page:
         """A page of the owner's live links; of every owner's when `owner_id` is None (for
-        an admin: the caller decides who may ask)."""
+        an admin: the caller decides who may ask). `tags`: links with all of them (with any
+        when `any_tag`), as the Shlink API's `tags[]` and `tagsMode` ask."""
         chosen: list[ColumnElement[bool]] = (
             _alive(owner_id) if owner_id else [urls.c.deleted_at.is_(None)]
         )
         if tag:
             chosen.append(_has_tag(tag))
+        if tags:
+            keys = [each.casefold() for each in tags]
+            chosen.append(
+                urls.c.tag_keys.overlap(keys) if any_tag else urls.c.tag_keys.contains(keys)
+            )
         if q:
             chosen.append(_matches(q))
         async with self.engine.connect() as conn:
@@ -407,6 +422,19 @@ class Links:
         )
         async with self.engine.connect() as conn:
             return [(tag, links) for tag, links in (await conn.execute(statement)).all()]
+
+    async def tag_clicks(self, owner_id: UUID) -> dict[str, int]:
+        """The clicks of the caller's live links per tag (folded as `tags` folds them), for
+        the Shlink API's tag stats."""
+        spelt = func.unnest(urls.c.tag_keys).table_valued("key").render_derived(name="tag")
+        statement = (
+            select(spelt.c.key, func.sum(_CLICK_COUNT))
+            .select_from(urls.join(spelt, true()))
+            .where(*_alive(owner_id))
+            .group_by(spelt.c.key)
+        )
+        async with self.engine.connect() as conn:
+            return {key: int(clicks) for key, clicks in (await conn.execute(statement)).all()}
 
     async def delete(self, owner_id: UUID, code: str) -> None:
         async with self.engine.begin() as conn:
