@@ -39,7 +39,24 @@ $(CHROMIUM):
 		exit 1; \
 	fi
 
-test: $(VENV)/.installed $(CHROMIUM)
+# Shlink's JS SDK for tests/test_shlink_client.py: exactly what package-lock.json pins,
+# installed by npm (from Debian, with Node, when we can), else the command is printed.
+SHLINK_SDK := tests/shlink/node_modules/.installed
+$(SHLINK_SDK): tests/shlink/package.json tests/shlink/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's nodejs and npm for the Shlink SDK test (once)"; \
+			apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
+		else \
+			echo "The Shlink SDK test needs Node.js 18+ and npm: run" >&2; \
+			echo "    sudo apt-get install -y nodejs npm" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	npm ci --prefix tests/shlink --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.installed $(CHROMIUM) $(SHLINK_SDK)
 	$(BIN)/pytest
 
 # Every page at 1280 and 360 px, light and dark, into docs/screenshots/ (look at them).
@@ -63,4 +80,4 @@ lint: $(VENV)/.installed
 check: lint test  # exactly what .ci/run does
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/shlink/node_modules
