@@ -293,7 +293,7 @@ def build_shlink_routes(
                 "userAgent": "",
                 "visitLocation": None,
                 "potentialBot": False,
-                "visitedUrl": f"{base}/{row.path}",
+                "visitedUrl": base + (row.path if row.path.startswith("/") else f"/{row.path}"),
                 "redirectUrl": None,
                 "type": "invalid_short_url",
                 "visits": row.visits,
