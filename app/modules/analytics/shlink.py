@@ -13,6 +13,7 @@ none raw), `visitedUrl` and `redirectUrl` are null (encurta does not keep them p
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -38,6 +39,7 @@ from app.modules.analytics.service import StatsService
 from app.modules.analytics.tables import clicks, url_creations, url_stats
 
 PREFIX = "/rest/v3/visits"
+_ANY_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as in routes.py
 _TRUE = {"true", "1", "yes", "on"}
 
 
@@ -118,7 +120,7 @@ def build_shlink_routes(stats: StatsService, gate: Gate) -> list[BaseRoute]:
     async def short_url_visits(request: Request) -> Response:
         owner = await api_key_caller(gate, request, "stats:read")
         code: str = request.path_params["code"]
-        if not await stats.owns(owner.user_id, code):
+        if not _ANY_CODE.fullmatch(code) or not await stats.owns(owner.user_id, code):
             raise short_url_not_found(code)
         return await paged(request, [clicks.c.code == code])
 
