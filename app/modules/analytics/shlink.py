@@ -3,7 +3,8 @@
 Under `/rest/v3/visits`, a prefix a proxy can send here: the visits summary
 (`/rest/v3/visits`), the caller's visits of all their links (`/rest/v3/visits/non-orphan`)
 and a short URL's visits at `/rest/v3/visits/short-urls/{code}`, where the shortener's
-`/rest/v3/short-urls/{code}/visits` redirects (the shortener keeps the rest of that prefix).
+`/rest/v3/short-urls/{code}/visits` redirects once it has found the caller's link there (the
+shortener keeps the rest of that prefix).
 Orphan visits are the shortener's (`/rest/v3/visits/orphan`); this summary's `orphanVisits`
 counts none of them, as analytics never hears of them.
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, false, func, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -120,8 +121,12 @@ def build_shlink_routes(stats: StatsService, gate: Gate) -> list[BaseRoute]:
     async def short_url_visits(request: Request) -> Response:
         owner = await api_key_caller(gate, request, "stats:read")
         code: str = request.path_params["code"]
-        if not _ANY_CODE.fullmatch(code) or not await stats.owns(owner.user_id, code):
+        if not _ANY_CODE.fullmatch(code):
             raise short_url_not_found(code)
+        if not await stats.owns(owner.user_id, code):
+            # The shortener has answered 404 for a code that is no link of the caller's; here
+            # it may be one analytics has not heard of yet: no visits (and nothing leaks).
+            return await paged(request, [false()])
         return await paged(request, [clicks.c.code == code])
 
     async def non_orphan(request: Request) -> Response:

@@ -245,8 +245,15 @@ def build_shlink_routes(
         return Response(status_code=204)
 
     async def visits(request: Request) -> Response:
-        """Analytics answers: a redirect to its path, the query kept (page, dates...)."""
+        """Analytics answers: a redirect to its path, the query kept (page, dates...). The
+        link is looked up here first, so an unknown code is Shlink's 404 while a link just
+        made (analytics may not have heard of it yet) has its empty page of visits."""
+        owner = await api_key_caller(gate, request, "stats:read")
         code = known(request)
+        try:
+            await links.get(owner.user_id, code)
+        except LinkNotFound:
+            raise short_url_not_found(code) from None
         query = request.url.query
         location = f"{PREFIX}/visits/short-urls/{code}" + (f"?{query}" if query else "")
         return Response(status_code=307, headers={"Location": location})

@@ -331,12 +331,22 @@ async def test_hostile_queries_are_refused_not_failed(client: httpx.AsyncClient)
 async def test_a_short_urls_visits_are_analytics_through_a_redirect(
     client: httpx.AsyncClient,
 ) -> None:
-    moved = await client.get(
-        f"{API}/short-urls/abc/visits", params={"page": 2, "excludeBots": "true"}
-    )
+    headers = {"X-Api-Key": await key_of(client, "ana@example.com", ALL)}
+    bob = {"X-Api-Key": await key_of(client, "bob@example.com", ALL)}
+    reader = {"X-Api-Key": await key_of(client, "cy@example.com", ["links:read"])}
+    await create(client, headers["X-Api-Key"], longUrl="https://example.com/", customSlug="abc")
+    path = f"{API}/short-urls/abc/visits"
+
+    moved = await client.get(path, params={"page": 2, "excludeBots": "true"}, headers=headers)
 
     assert moved.status_code == 307
     assert moved.headers["location"] == f"{API}/visits/short-urls/abc?page=2&excludeBots=true"
+    # A code that is no link of the caller's is Shlink's 404 here, before any redirect.
+    shlink_error(await client.get(path, headers=bob), 404, "short-url-not-found")
+    unknown = await client.get(f"{API}/short-urls/nope/visits", headers=headers)
+    shlink_error(unknown, 404, "short-url-not-found")
+    shlink_error(await client.get(path, headers=reader), 403, "forbidden-operation")
+    shlink_error(await client.get(path), 401, "missing-authentication")
 
 
 async def test_tags_and_their_stats(client: httpx.AsyncClient) -> None:
