@@ -186,11 +186,13 @@ class Importer:
             fresh = await self._sorted_out(conn, owner_id, batch, summary)
             if not fresh:
                 return
+            # One statement compiled once for every batch (executemany, rows sent as
+            # parameters): a VALUES list of the batch's own would be compiled per batch.
             stored = await conn.execute(
                 insert(urls)
-                .values([self._values(owner_id, new) for new in fresh])
                 .on_conflict_do_nothing(index_elements=["code"])
-                .returning(*_STORED_COLUMNS)
+                .returning(*_STORED_COLUMNS),
+                [self._values(owner_id, new) for new in fresh],
             )
             links = [Link(**row._asdict(), click_count=0) for row in stored]
             await write_outbox(
