@@ -5,6 +5,7 @@ what goes wrong with the upload itself."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,12 @@ import httpx
 import pytest
 
 from tests.modules.shortener.helpers import CREATED, ShortenerDb, follow
-from tests.support.accounts import Account, new_account, shorten
+from tests.support.accounts import PASSWORD, Account, bearer, new_account, shorten
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually
+from tests.test_serve import Server, data_dir
+
+__all__ = ["data_dir"]  # the fixture, used here by name
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "imports"
 
@@ -202,3 +206,39 @@ async def test_what_is_wrong_with_the_upload_is_named(client: httpx.AsyncClient)
     assert_problem(no_header, 422)
     assert "header" in no_header.json()["errors"][0]["message"]
     assert anonymous.status_code == 401
+
+
+@pytest.mark.integration
+def test_an_upload_streams_through_a_real_encurta_serve(data_dir: Path) -> None:
+    """The body arrives in chunks (chunked encoding, no length) through the server's own
+    HTTP protocol, and the server's body limit still holds for this route."""
+    server = Server(data_dir, ENCURTA_SERVER__MAX_BODY_BYTES=str(64 * 1024))
+    try:
+        server.wait_ready()
+        account = {"email": "ana@example.com", "password": PASSWORD}
+        assert httpx.post(f"{server.url}/api/auth/register", json=account).status_code == 201
+        token = httpx.post(f"{server.url}/api/auth/login", json=account).json()["access_token"]
+        sample = (FIXTURES / "shlink.csv").read_bytes()
+
+        def chunks(body: bytes) -> Iterator[bytes]:
+            for start in range(0, len(body), 100):
+                yield body[start : start + 100]
+
+        made = httpx.post(
+            f"{server.url}/api/imports?format=shlink",
+            content=chunks(sample),
+            headers=bearer(token),
+        )
+        too_large = httpx.post(
+            f"{server.url}/api/imports?format=csv",
+            content=chunks(b"url\n" + b"https://example.com/\n" * 4000),
+            headers=bearer(token),
+        )
+
+        assert made.status_code == 200, made.text
+        assert (made.json()["created"], made.json()["refused"]) == (3, 5)
+        assert too_large.status_code == 413
+        listed = httpx.get(f"{server.url}/api/links", headers=bearer(token)).json()
+        assert {item["code"] for item in listed["items"]} == {"shl-docs", "shl-blog", "shl-bad"}
+    finally:
+        server.interrupt()
