@@ -54,6 +54,7 @@ def encurta(
 ) -> Encurta:
     monkeypatch.setenv("ENCURTA_AUTH__DATABASE_URL", database_urls["auth"])
     monkeypatch.setenv("ENCURTA_SHORTENER__DATABASE_URL", database_urls["shortener"])
+    monkeypatch.setenv("ENCURTA_ANALYTICS__DATABASE_URL", database_urls["analytics"])
     monkeypatch.setenv("ENCURTA_DATA_DIR", str(tmp_path / "data"))
 
     def run(argv: list[str]) -> int:
@@ -112,6 +113,10 @@ async def test_an_import_for_an_owner_then_again_changes_nothing(
             "8 rows: 0 created, 2 skipped (already there), 6 refused"
         )
         assert await links_of(client, ana) == ["shl-blog", "shl-docs"]
+        # Imported clicks stay apart: the shortener's counts still agree with analytics'.
+        reconciled = await run("reconcile", "--wait", "30")
+        assert reconciled.status == 0, reconciled
+        assert "clicks per link: all 2 agree" in reconciled.out, reconciled
 
 
 async def test_without_an_owner_the_only_admin_owns_them_and_bad_input_is_one_line(
