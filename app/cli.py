@@ -31,6 +31,7 @@ from app.main import (
     described,
     openapi,
 )
+from app.modules.auth import NoOwner, import_owner
 from app.registry import MODULES, NAMES
 from app.wiring import Command, Module, ModuleSpec
 
@@ -338,6 +339,28 @@ def module_command(
             ) from None
 
 
+async def _find_owner(url: str, settings: Any, email: str | None) -> UUID:
+    engine = create_engine(url, settings)
+    try:
+        return await import_owner(engine, email)
+    finally:
+        await engine.dispose()
+
+
+def owner_from_auth(settings: Settings, email: str | None) -> UUID:
+    """The account a command's work will belong to (`encurta import --owner EMAIL`), asked
+    of auth here, the composition root: the shortener never reads auth's database."""
+    with databases(settings, ["auth"], take_orphans=False) as urls:
+        try:
+            return asyncio.run(_find_owner(urls["auth"], settings.database("auth"), email))
+        except NoOwner as exc:
+            raise ConfigurationError(str(exc)) from None
+        except (OSError, asyncpg.PostgresError, SQLAlchemyError) as exc:
+            raise ConfigurationError(
+                f"the auth database could not be used: {_reason(exc)}"
+            ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="encurta",
@@ -441,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "module_command"):
             spec, command = args.module_command
+            if getattr(args, "owner_from_auth", False):
+                args.owner_id = owner_from_auth(settings, args.owner)
             return module_command(settings, spec, command, args)
         if args.command == "serve":
             serve(settings, args.host or settings.host, args.port or settings.port)

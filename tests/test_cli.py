@@ -25,7 +25,17 @@ from sqlalchemy.engine import make_url
 pytestmark = pytest.mark.integration
 
 ENCURTA = Path(sys.executable).parent / "encurta"
-SUBCOMMANDS = ["serve", "migrate", "events", "reconcile", "config", "openapi", "modules", "users"]
+SUBCOMMANDS = [
+    "serve",
+    "migrate",
+    "events",
+    "reconcile",
+    "config",
+    "openapi",
+    "modules",
+    "users",
+    "import",
+]
 AUTH_PATHS = {
     "/api/auth/register",
     "/api/auth/login",
@@ -54,6 +64,7 @@ SHORTENER_PATHS = {
     "/api/admin/blocked-domains",
     "/api/admin/blocked-domains/{domain}",
     "/api/stats/orphans",
+    "/api/imports",
 }
 ANALYTICS_PATHS = {"/api/stats/{code}", "/api/stats/{code}/live"}
 DB_PASSWORD = "s3cretpw"
@@ -184,6 +195,7 @@ def test_top_level_help_lists_every_command(runs: dict[str, Run]) -> None:
         ("events", ["parked", "replay"]),
         ("reconcile", ["click_count", "--wait", "1 some differ", "3 nothing to compare"]),
         ("users", ["users create EMAIL [--admin] --password-stdin", "users list", "2 usage"]),
+        ("import", ["shlink", "--owner EMAIL", "--dry-run", "Importing again changes nothing"]),
     ],
 )
 def test_each_command_help_describes_it(
@@ -316,3 +328,4 @@ def test_modules_names_the_commands_a_module_adds(runs: dict[str, Run]) -> None:
     lines = run.stdout.splitlines()
     assert lines[lines.index("auth") + 1].split() == ["command", "encurta", "users"]
     assert ["route", "POST", "/api/admin/invites"] in [line.split() for line in lines]
+    assert lines[lines.index("shortener") + 1].split() == ["command", "encurta", "import"]

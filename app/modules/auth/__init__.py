@@ -3,8 +3,9 @@
 Its public face is this file: `MODULE`, which the registry lists. `create_module` loads
 (or generates, at first start) the Ed25519 signing key and offers its public half as the
 module's `public_keys`, from which every module in the process verifies access tokens.
-`MODULE.commands` adds `encurta users` (commands.py). Nothing else in the package is
-imported from outside it.
+`MODULE.commands` adds `encurta users` (commands.py); `import_owner` finds the owner of
+what `encurta import` imports (the composition root asks it). Nothing else in the package
+is imported from outside it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.modules.auth.api_keys import ApiKeys, build_key_routes
 from app.modules.auth.commands import USERS
 from app.modules.auth.key_pages import build_key_page_routes
 from app.modules.auth.keys import load_signing_key
+from app.modules.auth.owners import NoOwner, import_owner
 from app.modules.auth.pages import build_page_routes
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.provisioning import build_provisioning_routes
@@ -39,7 +41,7 @@ from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer
 from app.wiring import Module, ModuleContext, ModuleSpec
 
-__all__ = ["MODULE", "AuthSettings"]
+__all__ = ["MODULE", "AuthSettings", "NoOwner", "import_owner"]
 
 NAME = "auth"
 

@@ -24,6 +24,9 @@ from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
 from app.modules.shortener.editing import LinkEditor
+from app.modules.shortener.import_command import IMPORT
+from app.modules.shortener.import_routes import build_import_routes
+from app.modules.shortener.imports import Importer
 from app.modules.shortener.moved import build_moved_routes
 from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.pages import build_page_routes
@@ -86,6 +89,9 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
             *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
             *admin_routes,
             *build_moved_routes(),
+            *build_import_routes(
+                Importer(links, target_checker(settings, blocklist)), context.gate
+            ),
             *build_page_routes(links, context.gate, settings, editor),
             *build_admin_page_routes(
                 links, admin_links, blocklist, context.gate, settings.public_url
@@ -114,4 +120,4 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     return module
 
 
-MODULE = ModuleSpec(name=NAME, settings=ShortenerSettings, create=create_module)
+MODULE = ModuleSpec(name=NAME, settings=ShortenerSettings, create=create_module, commands=(IMPORT,))

@@ -40,11 +40,17 @@ class LinkEditor:
     def checked_rules(
         self, request: Request, rules: list[RedirectRule] | None
     ) -> list[dict[str, Any]]:
+        return self.checked_rules_with(self.checked, request, rules)
+
+    @staticmethod
+    def checked_rules_with(
+        checked: Checked, request: Request, rules: list[RedirectRule] | None
+    ) -> list[dict[str, Any]]:
         """The rules as stored, each target checked like `url` (one 422 naming every bad one)."""
         stored, errors = [], []
         for number, rule in enumerate(rules or []):
             try:
-                rule.url = self.checked(request, rule.url, f"redirect_rules.{number}.url")
+                rule.url = checked(request, rule.url, f"redirect_rules.{number}.url")
             except Problem as problem:
                 errors.extend(problem.errors)
                 continue
@@ -55,10 +61,7 @@ class LinkEditor:
 
     async def create(self, request: Request, owner_id: UUID | None, body: CreateLink) -> Link:
         """The new link (CodeTaken, OwnerDeleted, or a 422 Problem otherwise)."""
-        target = self.checked(request, body.url, "url")
-        rules = self.checked_rules(request, body.redirect_rules)
-        if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
-            raise closed_window()
+        target, rules = checked_parts(self.checked, request, body)
         return await self.links.create(
             target,
             owner_id,
@@ -99,3 +102,15 @@ class LinkEditor:
             # Named after the end this change moved (the start, when it moved both).
             moved = "expires_at" if "valid_from" not in changes else "valid_from"
             raise closed_window(moved) from None
+
+
+def checked_parts(
+    checked: Checked, request: Request, body: CreateLink
+) -> tuple[str, list[dict[str, Any]]]:
+    """The target and rules as stored, or the 422 Problem creation would answer: imports
+    check each row with this too, so they refuse what the API refuses."""
+    target = checked(request, body.url, "url")
+    rules = LinkEditor.checked_rules_with(checked, request, body.redirect_rules)
+    if body.valid_from and body.expires_at and body.valid_from >= body.expires_at:
+        raise closed_window()
+    return target, rules

@@ -176,6 +176,9 @@ class LinkOut(BaseModel):
         default=False, description="Disabled by an admin: it answers 410; only an admin undoes it."
     )
     disabled_reason: str | None = Field(default=None, description="The admin's reason, if given.")
+    imported_clicks: int = Field(
+        default=0, description="Clicks the link had in the tool it was imported from (apart)."
+    )
 
 
 class LinkPage(BaseModel):

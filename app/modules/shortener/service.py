@@ -79,6 +79,7 @@ class Link:
     click_count: int
     disabled: bool = False
     disabled_reason: str | None = None
+    imported_clicks: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ _STORED_COLUMNS = [
     urls.c.redirect_rules,
     urls.c.disabled_at.is_not(None).label("disabled"),
     urls.c.disabled_reason,
+    urls.c.imported_clicks,
 ]
 _LINK_COLUMNS = [*_STORED_COLUMNS, _CLICK_COUNT]
 _SORTS = {

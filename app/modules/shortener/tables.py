@@ -62,6 +62,9 @@ urls = Table(
     # Disabled by an admin: it answers 410 with the reason, and only an admin re-enables it.
     Column("disabled_at", DateTime(timezone=True)),
     Column("disabled_reason", Text),
+    # Clicks counted by the tool a link was imported from (imports.py): shown apart, never
+    # added to click_count, which analytics must agree with.
+    Column("imported_clicks", BigInteger, nullable=False, server_default=text("0")),
     Index("urls_owner_created", "owner_id", "created_at"),
     CheckConstraint("valid_from < expires_at", name="urls_window"),
     CheckConstraint("max_visits > 0", name="urls_max_visits"),

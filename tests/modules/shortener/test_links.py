@@ -33,6 +33,7 @@ LINK_FIELDS = {
     "click_count",
     "disabled",
     "disabled_reason",
+    "imported_clicks",  # clicks brought by an import, apart from click_count
 }
 
 

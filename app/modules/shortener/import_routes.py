@@ -1,0 +1,152 @@
+"""`POST /api/imports`: another shortener's export, uploaded as the request body, imported
+for the caller (imports.py).
+
+The body is never held in memory: as it arrives it is checked (UTF-8, no line longer than
+`MAX_LINE_BYTES`) and spooled to a temporary file, which is then read row by row and
+stored batch by batch. Checking it whole first means a body that is not text, or holds
+an endless line, is refused before any row is stored. The server's limit on any body
+(ENCURTA_SERVER__MAX_BODY_BYTES) bounds an upload; `encurta import` has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import io
+import tempfile
+from typing import IO, Literal
+
+from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from app.kernel.access import Gate
+from app.kernel.http import json_response, read_query
+from app.kernel.openapi import ApiRoute
+from app.kernel.problems import Problem, invalid_fields
+from app.kernel.tokens import unauthorized
+from app.modules.shortener.import_formats import FormatError, parse
+from app.modules.shortener.imports import Importer, Summary
+from app.modules.shortener.service import OwnerDeleted
+
+MAX_LINE_BYTES = 64 * 1024
+LISTED_REFUSALS = 100
+_SPOOLED_IN_MEMORY = 1024 * 1024
+
+
+class ImportQuery(BaseModel):
+    format: Literal["shlink", "kutt", "yourls", "bitly", "csv", "jsonl"] = Field(
+        description='The export\'s format (README, "Import and export").'
+    )
+    dry_run: bool = Field(default=False, description="Check and count, store nothing.")
+
+
+class RefusalOut(BaseModel):
+    line: int = Field(description="The row's first line in the file (JSON dumps: its index).")
+    reason: str
+
+
+class ImportSummary(BaseModel):
+    """What the import did (or, dry, would do)."""
+
+    format: str
+    dry_run: bool
+    rows: int
+    created: int
+    skipped: int = Field(description="Already there: the caller's code, to the same URL.")
+    refused: int
+    refusals: list[RefusalOut] = Field(description=f"The first {LISTED_REFUSALS} refused rows.")
+    refusals_not_listed: int
+
+
+def _body_problem(message: str) -> Problem:
+    return invalid_fields([{"field": "body", "message": message}])
+
+
+async def spool(request: Request, into: IO[bytes]) -> None:
+    """The body into `into`, checked as it streams: UTF-8 text, lines within the limit."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line_bytes, line_number = 0, 1
+    try:
+        async for chunk in request.stream():
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                raise _body_problem(f"not UTF-8 text (near line {line_number})") from None
+            *ended, rest = chunk.split(b"\n")
+            for part in ended:
+                if line_bytes + len(part) > MAX_LINE_BYTES:
+                    raise _too_long(line_number)
+                line_bytes, line_number = 0, line_number + 1
+            line_bytes += len(rest)
+            if line_bytes > MAX_LINE_BYTES:
+                raise _too_long(line_number)
+            await asyncio.to_thread(into.write, chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _body_problem("not UTF-8 text (it ends inside a character)") from None
+    except ClientDisconnect:
+        raise Problem(400, "The client disconnected before the body was complete.") from None
+
+
+def _too_long(line: int) -> Problem:
+    return Problem(
+        413, f"body: line {line} is longer than {MAX_LINE_BYTES} bytes.", slug="line-too-long"
+    )
+
+
+def build_import_routes(importer: Importer, gate: Gate) -> list[BaseRoute]:
+    async def upload(request: Request) -> Response:
+        owner = await gate.authenticate(request, "links:write")
+        query = read_query(request, ImportQuery)
+        summary = Summary(listed=LISTED_REFUSALS)
+        with tempfile.SpooledTemporaryFile(_SPOOLED_IN_MEMORY) as body:
+            await spool(request, body)
+            body.seek(0)
+            # utf-8-sig: spreadsheets often start their CSV with a byte-order mark.
+            lines = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+            try:
+                rows = await asyncio.to_thread(parse, query.format, lines)
+                await importer.run(request, owner.user_id, rows, summary, dry_run=query.dry_run)
+            except FormatError as exc:
+                raise _body_problem(f"not a {query.format} export: {exc}") from None
+            except OwnerDeleted:
+                raise unauthorized("The account of this token has been deleted.") from None
+            finally:
+                lines.detach()
+        return json_response(
+            ImportSummary(
+                format=query.format,
+                dry_run=query.dry_run,
+                rows=summary.rows,
+                created=summary.created,
+                skipped=summary.skipped,
+                refused=summary.refused,
+                refusals=[RefusalOut(line=r.line, reason=r.reason) for r in summary.refusals],
+                refusals_not_listed=summary.refused - len(summary.refusals),
+            )
+        )
+
+    return [
+        ApiRoute(
+            "/api/imports",
+            upload,
+            method="POST",
+            tag="links",
+            auth=True,
+            summary="Import links from another shortener's export (the body), for the caller",
+            description="The body is the export file as it is (any content type): a Shlink, "
+            "Kutt, YOURLS or Bitly export, encurta's generic CSV or its JSON Lines export. "
+            "Rows are checked as POST /api/links checks a body; a row already there (the "
+            "caller's code, to the same URL) is skipped, so importing again changes nothing. "
+            "Password-protected links are refused: an export has no password.",
+            query=ImportQuery,
+            responses={
+                200: ImportSummary,
+                401: "No or invalid access token",
+                413: "A line or the body is too long",
+                422: "Bad format, or a body that is not that format's text",
+            },
+        )
+    ]
