@@ -32,6 +32,13 @@ def mark_endless(scope: MutableMapping[str, Any]) -> None:
     scope[ENDLESS] = True
 
 
+# Routes whose body is an upload, streamed to disk by the route: the server gives them its
+# upload limits (`upload_max_bytes`, `upload_timeout_seconds`) instead of those on any body.
+# Named here, not marked by the route, because the server must know before the app runs:
+# the first reads of a body arrive while the route is still authenticating.
+UPLOAD_PATHS = frozenset({"/api/imports"})
+
+
 Model = TypeVar("Model", bound=BaseModel)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from app.kernel.http import ENDLESS
+from app.kernel.http import ENDLESS, UPLOAD_PATHS
 from app.kernel.problems import PROBLEM_JSON, Problem
 from app.kernel.server import ServerSettings
 
@@ -38,7 +38,7 @@ class _Refused(Exception):
 
 
 def _size(count: int) -> str:
-    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if count % factor == 0:
             return f"{count // factor} {unit}"
     return f"{count} bytes"
@@ -61,8 +61,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._max_head = limits.max_header_bytes
         self._max_headers = limits.max_headers
         self._max_body = limits.max_body_bytes
+        self._max_upload = limits.upload_max_bytes
         self._head_seconds = limits.header_timeout_seconds
         self._body_seconds = limits.body_timeout_seconds
+        self._upload_seconds = limits.upload_timeout_seconds
+        self._body_started = 0.0  # loop time of the current body's first byte
         # True from the end of one message to the end of the next one's headers: the bytes
         # read meanwhile are the next head, and count against its budget.
         self._in_head = True
@@ -125,7 +128,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 )
                 return
         if self._body_timer is None:
+            self._body_started = self.loop.time()
             self._body_timer = self.loop.call_later(self._body_seconds, self._body_timed_out)
+
+    def _uploading(self) -> bool:
+        scope = getattr(self, "scope", None)
+        return bool(scope and scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS)
 
     def _past_budget(self, data: bytes) -> None:
         """This read takes the head past its budget: parse only up to the budget. Unless
@@ -220,10 +228,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         self._chunk_empty = False
-        if self._body_bytes > self._max_body:
-            self._refuse(
-                413, f"The body is larger than {_size(self._max_body)}.", slug="body-too-large"
-            )
+        limit = self._max_upload if self._uploading() else self._max_body
+        if self._body_bytes > limit:
+            self._refuse(413, f"The body is larger than {_size(limit)}.", slug="body-too-large")
             raise _Refused
         HttpToolsProtocol.on_body(self, body)
 
@@ -269,10 +276,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # our "100 Continue" before it sends: not the client's fault.
             self._body_timer = self.loop.call_later(self._body_seconds, self._body_timed_out)
             return
+        allowed = self._upload_seconds if self._uploading() else self._body_seconds
+        left = self._body_started + allowed - self.loop.time()
+        if left > 0:
+            self._body_timer = self.loop.call_later(left, self._body_timed_out)
+            return
         log.info("closing a connection whose request body took too long")
         self._refuse(
             408,
-            f"The request body did not arrive within {_seconds(self._body_seconds)}.",
+            f"The request body did not arrive within {_seconds(allowed)}.",
             slug="request-timeout",
             linger=False,
         )

@@ -30,6 +30,17 @@ class ServerSettings(BaseModel):
         description="Any request body; more is 413 and the connection closed (JSON routes "
         "stop at 64 KiB).",
     )
+    upload_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="A body on a route that takes uploads (POST /api/imports) instead of "
+        "max_body_bytes; the route streams it to disk.",
+    )
+    upload_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="From the end of an upload's headers to the end of its body.",
+    )
     header_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -4,8 +4,9 @@ for the caller (imports.py).
 The body is never held in memory: as it arrives it is checked (UTF-8, no line longer than
 `MAX_LINE_BYTES`) and spooled to a temporary file, which is then read row by row and
 stored batch by batch. Checking it whole first means a body that is not text, or holds
-an endless line, is refused before any row is stored. The server's limit on any body
-(ENCURTA_SERVER__MAX_BODY_BYTES) bounds an upload; `encurta import` has none.
+an endless line, is refused before any row is stored. An upload is bounded by the
+server's upload limits (ENCURTA_SERVER__UPLOAD_MAX_BYTES and __UPLOAD_TIMEOUT_SECONDS), not
+by the smaller ones on any body; `encurta import` has none.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def build_import_routes(importer: Importer, gate: Gate) -> list[BaseRoute]:
 
     return [
         ApiRoute(
-            "/api/imports",
+            "/api/imports",  # in app.kernel.http.UPLOAD_PATHS: the upload limits apply
             upload,
             method="POST",
             tag="links",

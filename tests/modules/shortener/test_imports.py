@@ -211,8 +211,12 @@ async def test_what_is_wrong_with_the_upload_is_named(client: httpx.AsyncClient)
 @pytest.mark.integration
 def test_an_upload_streams_through_a_real_encurta_serve(data_dir: Path) -> None:
     """The body arrives in chunks (chunked encoding, no length) through the server's own
-    HTTP protocol, and the server's body limit still holds for this route."""
-    server = Server(data_dir, ENCURTA_SERVER__MAX_BODY_BYTES=str(64 * 1024))
+    HTTP protocol: the route takes more than the limit on any body, up to the upload limit."""
+    server = Server(
+        data_dir,
+        ENCURTA_SERVER__MAX_BODY_BYTES=str(2 * 1024),
+        ENCURTA_SERVER__UPLOAD_MAX_BYTES=str(64 * 1024),
+    )
     try:
         server.wait_ready()
         account = {"email": "ana@example.com", "password": PASSWORD}
@@ -229,6 +233,11 @@ def test_an_upload_streams_through_a_real_encurta_serve(data_dir: Path) -> None:
             content=chunks(sample),
             headers=bearer(token),
         )
+        beyond_any_body = httpx.post(
+            f"{server.url}/api/imports?format=csv&dry_run=true",
+            content=chunks(b"url\n" + b"https://example.com/\n" * 200),
+            headers=bearer(token),
+        )
         too_large = httpx.post(
             f"{server.url}/api/imports?format=csv",
             content=chunks(b"url\n" + b"https://example.com/\n" * 4000),
@@ -237,7 +246,10 @@ def test_an_upload_streams_through_a_real_encurta_serve(data_dir: Path) -> None:
 
         assert made.status_code == 200, made.text
         assert (made.json()["created"], made.json()["refused"]) == (3, 5)
+        assert beyond_any_body.status_code == 200, beyond_any_body.text
+        assert beyond_any_body.json()["rows"] == 200
         assert too_large.status_code == 413
+        assert "64 KiB" in too_large.json()["detail"]
         listed = httpx.get(f"{server.url}/api/links", headers=bearer(token)).json()
         assert {item["code"] for item in listed["items"]} == {"shl-docs", "shl-blog", "shl-bad"}
     finally:
