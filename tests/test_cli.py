@@ -47,6 +47,7 @@ SHORTENER_PATHS = {
     "/api/links/{code}",
     "/api/links/{code}/qr",
     "/api/links/{code}/live",  # a redirect to analytics' stream
+    "/api/links/export",
     "/api/tags",
     "/{code}",
     "/api/admin/links",
@@ -55,7 +56,7 @@ SHORTENER_PATHS = {
     "/api/admin/blocked-domains/{domain}",
     "/api/stats/orphans",
 }
-ANALYTICS_PATHS = {"/api/stats/{code}", "/api/stats/{code}/live"}
+ANALYTICS_PATHS = {"/api/stats/{code}", "/api/stats/{code}/live", "/api/stats/{code}/clicks"}
 DB_PASSWORD = "s3cretpw"
 PRIVATE_KEY = (
     Ed25519PrivateKey.generate()

@@ -1,0 +1,157 @@
+"""A link's raw clicks, exported: `GET /api/stats/{code}/clicks?format=jsonl|csv` and
+`encurta export clicks`.
+
+Read from `clicks` in keyset pages of `PAGE_SIZE` in the order (occurred_at, click_id), on
+the index (code, occurred_at): memory holds one page whatever the link's traffic, and no
+transaction stays open while a slow client reads. Only what a visit tells about the
+visitor's context leaves: never an address (not even the anonymized network) and never the
+visitor hash, the bot rule's reason or the click id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.kernel.exports import ExportFormat, csv_lines, jsonl_line
+from app.modules.analytics.schemas import QueryTime, in_utc, iso_8601
+from app.modules.analytics.tables import clicks, url_creations
+
+PAGE_SIZE = 1000
+
+EXPORT_DESCRIPTION = """\
+The link's raw clicks, oldest first, streamed as they are read, in pages of 1,000: any
+number of clicks in bounded memory. Each click: occurred_at, country, city, referer,
+referer_host, user_agent, browser, os, device, is_bot; never an IP address (not even the
+anonymized network) and never a visitor hash. `from` (inclusive) and `to` (exclusive)
+narrow the range; bots are left out unless `include_bots=true`, as in the stats. `jsonl`:
+one click per line; `csv`: a header line, then a click per line, with a cell starting with
+`=`, `+`, `-`, `@`, a tab or a carriage return prefixed with `'`.
+"""
+
+
+class ClickOut(BaseModel):
+    """One click as an export shows it."""
+
+    occurred_at: datetime
+    country: str | None
+    city: str | None
+    referer: str | None
+    referer_host: str
+    user_agent: str | None
+    browser: str
+    os: str
+    device: str
+    is_bot: bool
+
+
+COLUMNS = tuple(ClickOut.model_fields)
+
+
+class ClicksQuery(BaseModel):
+    """`?format=&from=&to=&include_bots=`; times as the stats take them."""
+
+    model_config = ConfigDict(extra="ignore", validate_by_name=True)
+
+    format: ExportFormat = Field(default="jsonl", description="`jsonl` or `csv`.")
+    from_: QueryTime = Field(default=None, alias="from")
+    to: QueryTime = None
+    include_bots: bool = Field(default=False, description="Export bots' clicks too.")
+
+    # The stats' own rules for the times: ISO 8601, UTC when no offset, 1970 to 9000.
+    _iso_8601 = field_validator("from_", "to", mode="before")(iso_8601)
+    _in_utc = field_validator("from_", "to")(in_utc)
+
+
+@dataclass(frozen=True)
+class ClickFilter:
+    """Which clicks: of one owner's links (None: everyone's), of one code (None: every
+    code), in [start, end), with or without bots."""
+
+    owner_id: UUID | None = None
+    code: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    include_bots: bool = True
+
+
+@dataclass
+class ClickExport:
+    engine: AsyncEngine
+    page_size: int | None = None  # PAGE_SIZE, read when a page is (tests lower it)
+
+    async def pages(self, chosen: ClickFilter) -> AsyncIterator[list[ClickOut]]:
+        """The clicks `chosen` names, page by page, by link and then oldest first (ties by
+        click id): the order of the index (code, occurred_at), so that a page of an export
+        of many links is read from the index too, not sorted from all their clicks."""
+        size = self.page_size or PAGE_SIZE
+        where: list[ColumnElement[bool]] = []
+        if chosen.code is not None:
+            where.append(clicks.c.code == chosen.code)
+        if chosen.owner_id is not None:
+            owned = select(url_creations.c.code).where(
+                url_creations.c.owner_id == chosen.owner_id,
+                url_creations.c.deleted_at.is_(None),
+            )
+            where.append(clicks.c.code.in_(owned))
+        if chosen.start is not None:
+            where.append(clicks.c.occurred_at >= chosen.start)
+        if chosen.end is not None:
+            where.append(clicks.c.occurred_at < chosen.end)
+        if not chosen.include_bots:
+            where.append(clicks.c.is_bot.is_(False))
+        columns = [clicks.c[name] for name in COLUMNS]
+        order = (clicks.c.code, clicks.c.occurred_at, clicks.c.click_id)
+        after: tuple[str, datetime, UUID] | None = None
+        while True:
+            keyset = [tuple_(*order) > tuple_(*after)] if after else []
+            statement = (
+                select(*columns, clicks.c.code.label("link_code"), clicks.c.click_id)
+                .where(*where, *keyset)
+                .order_by(*order)
+                .limit(size)
+            )
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(statement)).all()
+            if rows:
+                yield [ClickOut(**_shown(row._asdict())) for row in rows]
+            if len(rows) < size:
+                return
+            after = (rows[-1].link_code, rows[-1].occurred_at, rows[-1].click_id)
+
+    async def chunks(
+        self, export_format: ExportFormat, chosen: ClickFilter
+    ) -> AsyncIterator[bytes]:
+        """The export as bytes, one chunk per page (the CSV header first)."""
+        if export_format == "csv":
+            yield csv_lines([COLUMNS])
+        async for page in self.pages(chosen):
+            if export_format == "jsonl":
+                yield b"".join(jsonl_line(click) for click in page)
+            else:
+                yield csv_lines([getattr(click, name) for name in COLUMNS] for click in page)
+
+
+def _shown(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: fields[name] for name in COLUMNS}
+
+
+async def export_clicks(
+    engine: AsyncEngine,
+    export_format: ExportFormat,
+    owner_id: UUID | None,
+    code: str | None = None,
+) -> AsyncIterator[bytes]:
+    """`encurta export clicks`: every click (bots included) of the owner's live links, or of
+    every link when `owner_id` is None, from analytics' database; link by link (by code),
+    each link's clicks oldest first."""
+    chosen = ClickFilter(owner_id=owner_id, code=code)
+    async for chunk in ClickExport(engine).chunks(export_format, chosen):
+        yield chunk
