@@ -44,14 +44,12 @@ def jsonl_line(model: BaseModel) -> bytes:
 
 
 def safe_cell(value: object) -> str:
-    """A CSV cell: None is empty, booleans are true/false, text that a spreadsheet would
-    take for a formula starts with `'`."""
+    """A CSV cell of a JSON value: null is empty, booleans are true/false, text that a
+    spreadsheet would take for a formula starts with `'`."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
     text = str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 

@@ -136,7 +136,8 @@ class ClickExport:
             if export_format == "jsonl":
                 yield b"".join(jsonl_line(click) for click in page)
             else:
-                yield csv_lines([getattr(click, name) for name in COLUMNS] for click in page)
+                # The JSON's own values (times as the API writes them), in columns.
+                yield csv_lines(list(click.model_dump(mode="json").values()) for click in page)
 
 
 def _shown(fields: dict[str, Any]) -> dict[str, Any]:
