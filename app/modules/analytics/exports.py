@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.exports import ExportFormat, csv_lines, jsonl_line
 from app.modules.analytics.schemas import QueryTime, in_utc, iso_8601
+from app.modules.analytics.settings import AnalyticsSettings
 from app.modules.analytics.tables import clicks, url_creations
+from app.wiring import Export, ExportRequest
 
 PAGE_SIZE = 1000
 
@@ -144,15 +146,18 @@ def _shown(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: fields[name] for name in COLUMNS}
 
 
-async def export_clicks(
-    engine: AsyncEngine,
-    export_format: ExportFormat,
-    owner_id: UUID | None,
-    code: str | None = None,
+async def _stream_clicks(
+    settings: AnalyticsSettings, engine: AsyncEngine, request: ExportRequest
 ) -> AsyncIterator[bytes]:
-    """`encurta export clicks`: every click (bots included) of the owner's live links, or of
-    every link when `owner_id` is None, from analytics' database; link by link (by code),
-    each link's clicks oldest first."""
-    chosen = ClickFilter(owner_id=owner_id, code=code)
-    async for chunk in ClickExport(engine).chunks(export_format, chosen):
+    """Every click (bots included) of the owner's live links, or of every link when no
+    owner is given; link by link (by code), each link's clicks oldest first."""
+    chosen = ClickFilter(owner_id=request.owner_id, code=request.code)
+    async for chunk in ClickExport(engine).chunks(cast(ExportFormat, request.format), chosen):
         yield chunk
+
+
+CLICKS = Export[AnalyticsSettings](
+    name="clicks",
+    help="raw clicks (no address, no visitor hash), link by link, oldest first",
+    stream=_stream_clicks,
+)

@@ -24,6 +24,7 @@ from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
 from app.modules.shortener.editing import LinkEditor
+from app.modules.shortener.exports import LINKS as LINKS_EXPORT
 from app.modules.shortener.moved import build_moved_routes
 from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.pages import build_page_routes
@@ -112,4 +113,6 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     return module
 
 
-MODULE = ModuleSpec(name=NAME, settings=ShortenerSettings, create=create_module)
+MODULE = ModuleSpec(
+    name=NAME, settings=ShortenerSettings, create=create_module, exports=[LINKS_EXPORT]
+)

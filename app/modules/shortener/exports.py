@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.kernel.exports import ExportFormat, csv_lines, jsonl_line
 from app.modules.shortener.schemas import LinkOut, link_out
 from app.modules.shortener.service import _LINK_COLUMNS, Link
+from app.modules.shortener.settings import ShortenerSettings
 from app.modules.shortener.tables import urls
+from app.wiring import Export, ExportRequest
 
 PAGE_SIZE = 1000
 TAG_SEPARATOR = "|"
@@ -113,13 +115,18 @@ def _csv_row(link: LinkOut) -> list[Any]:
     return [fields[column] for column in CSV_COLUMNS]
 
 
-async def export_links(
-    engine: AsyncEngine,
-    export_format: ExportFormat,
-    owner_id: UUID | None,
-    base_url: str,
-    code: str | None = None,
+async def _stream_links(
+    settings: ShortenerSettings, engine: AsyncEngine, request: ExportRequest
 ) -> AsyncIterator[bytes]:
-    """`encurta export links`: the shortener's database read as the API exports it."""
-    async for chunk in LinkExport(engine).chunks(export_format, owner_id, base_url, code):
+    base_url = (settings.public_url or request.local_url).rstrip("/")
+    export_format = cast(ExportFormat, request.format)
+    chunks = LinkExport(engine).chunks(export_format, request.owner_id, base_url, request.code)
+    async for chunk in chunks:
         yield chunk
+
+
+LINKS = Export[ShortenerSettings](
+    name="links",
+    help="live links, oldest first, as the links API shows them",
+    stream=_stream_links,
+)
