@@ -17,7 +17,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.exports import ExportFormat, csv_lines, jsonl_line
@@ -110,23 +110,41 @@ class ClickExport:
         if not chosen.include_bots:
             where.append(clicks.c.is_bot.is_(False))
         columns = [clicks.c[name] for name in COLUMNS]
-        order = (clicks.c.code, clicks.c.occurred_at, clicks.c.click_id)
+        page = (
+            select(*columns, clicks.c.code.label("link_code"), clicks.c.click_id)
+            .where(*where)
+            .order_by(clicks.c.code, clicks.c.occurred_at, clicks.c.click_id)
+        )
         after: tuple[str, datetime, UUID] | None = None
         while True:
-            keyset = [tuple_(*order) > tuple_(*after)] if after else []
-            statement = (
-                select(*columns, clicks.c.code.label("link_code"), clicks.c.click_id)
-                .where(*where, *keyset)
-                .order_by(*order)
-                .limit(size)
-            )
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(statement)).all()
+            rows: list[Any] = []
+            if after is not None:
+                # The rest of the link the last page ended in. Plain comparisons on code
+                # and occurred_at, which the index (code, occurred_at) seeks to; a row
+                # comparison over the three columns makes PostgreSQL scan every click.
+                code, occurred_at, click_id = after
+                rows = await self._read(
+                    page.where(
+                        clicks.c.code == code,
+                        clicks.c.occurred_at >= occurred_at,
+                        tuple_(clicks.c.occurred_at, clicks.c.click_id)
+                        > tuple_(occurred_at, click_id),
+                    ),
+                    size,
+                )
+            if len(rows) < size and (after is None or chosen.code is None):
+                # Then the next links' clicks, from the start of the first one after it.
+                later = [clicks.c.code > after[0]] if after is not None else []
+                rows += await self._read(page.where(*later), size - len(rows))
             if rows:
                 yield [ClickOut(**_shown(row._asdict())) for row in rows]
             if len(rows) < size:
                 return
             after = (rows[-1].link_code, rows[-1].occurred_at, rows[-1].click_id)
+
+    async def _read(self, statement: Select[Any], limit: int) -> list[Any]:
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(statement.limit(limit))).all())
 
     async def chunks(
         self, export_format: ExportFormat, chosen: ClickFilter

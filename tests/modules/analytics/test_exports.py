@@ -188,3 +188,28 @@ async def test_more_clicks_than_a_page_come_out_whole_one_page_query_at_a_time(
     ]
     assert len(pages) == 3  # 4 + 4 + 2
     assert all("LIMIT" in statement and 4 in tuple(params) for statement, params in pages)
+
+
+async def test_an_export_of_many_links_crosses_from_link_to_link_between_pages(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    other = await new_account(client, "other@example.com")
+    await feed(
+        client,
+        created("aaa", owner),
+        created("bbb", owner),
+        created("ccc", owner),
+        created("theirs", other),
+        *(click("bbb", at(n), f"b{n}") for n in (3, 1, 2, 0)),
+        *(click("aaa", at(n), f"a{n}") for n in (5, 4)),
+        click("ccc", at(9)),
+        click("theirs", at(0)),
+    )
+    engine = next(m.engine for m in runtime_of(client).modules if m.name == "analytics")
+
+    mine = exports.ClickExport(engine, page_size=3).pages(exports.ClickFilter(owner_id=owner.id))
+    everyone = exports.ClickExport(engine, page_size=2).pages(exports.ClickFilter())
+
+    pages = [[click.occurred_at.minute for click in page] async for page in mine]
+    assert pages == [[4, 5, 0], [1, 2, 3], [9]]  # aaa's, then bbb's, then ccc's
+    assert len([click async for page in everyone for click in page]) == 8
