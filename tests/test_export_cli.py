@@ -94,6 +94,7 @@ async def test_links_of_one_owner_or_of_everyone_as_the_api_shows_them(
         await shorten(client, ana, "https://example.com/1", code="ana-1", tags=["a"])
         await shorten(client, ana, "https://example.com/2", code="ana-2", title="=1+1")
         await shorten(client, bob, "https://example.com/3", code="bob-1")
+        await shorten(client, bob, "https://example.com/4", code="aaa-bob")  # made last
 
         anas = await encurta("export", "links", "--owner", "ANA@example.com")
         everyone = await encurta("export", "links", "--format", "csv")
@@ -106,7 +107,8 @@ async def test_links_of_one_owner_or_of_everyone_as_the_api_shows_them(
             assert link == {**shown, "short_url": f"{PUBLIC_URL}/{link['code']}"}
         assert everyone.status == 0, everyone
         rows = list(csv.DictReader(io.StringIO(everyone.out)))
-        assert [row["code"] for row in rows] == ["ana-1", "ana-2", "bob-1"]
+        # Everyone's by code (the unique index pages them); one owner's oldest first.
+        assert [row["code"] for row in rows] == ["aaa-bob", "ana-1", "ana-2", "bob-1"]
         assert rows[1]["title"] == "'=1+1"
         assert [link["code"] for link in jsonl(one)] == ["bob-1"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -63,30 +62,28 @@ class LinkExport:
     async def pages(
         self, owner_id: UUID | None, code: str | None = None
     ) -> AsyncIterator[list[Link]]:
-        """The owner's live links (every owner's when `owner_id` is None: an operator's
-        export), or only the one of `code`."""
+        """The owner's live links, oldest first (ties by code), or only the one of
+        `code`. Every owner's when `owner_id` is None (an operator's export), then by code:
+        the unique index on code pages them, where (created_at, code) has an index only
+        per owner and each page would sort the whole table."""
         chosen: list[ColumnElement[bool]] = [urls.c.deleted_at.is_(None)]
         if owner_id is not None:
             chosen.append(urls.c.owner_id == owner_id)
         if code is not None:
             chosen.append(urls.c.code == code)
+        order = (urls.c.created_at, urls.c.code) if owner_id is not None else (urls.c.code,)
         size = self.page_size or PAGE_SIZE
-        after: tuple[datetime, str] | None = None
+        after: tuple[Any, ...] | None = None
         while True:
-            keyset = [tuple_(urls.c.created_at, urls.c.code) > tuple_(*after)] if after else []
-            statement = (
-                select(*_LINK_COLUMNS)
-                .where(*chosen, *keyset)
-                .order_by(urls.c.created_at, urls.c.code)
-                .limit(size)
-            )
+            keyset = [tuple_(*order) > tuple_(*after)] if after else []
+            statement = select(*_LINK_COLUMNS).where(*chosen, *keyset).order_by(*order).limit(size)
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(statement)).all()
             if rows:
                 yield [Link(**row._asdict()) for row in rows]
             if len(rows) < size:
                 return
-            after = (rows[-1].created_at, rows[-1].code)
+            after = tuple(getattr(rows[-1], column.name) for column in order)
 
     async def chunks(
         self,
