@@ -109,7 +109,7 @@ async def test_links_of_one_owner_or_of_everyone_as_the_api_shows_them(
         rows = list(csv.DictReader(io.StringIO(everyone.out)))
         # Everyone's by code (the unique index pages them); one owner's oldest first.
         assert [row["code"] for row in rows] == ["aaa-bob", "ana-1", "ana-2", "bob-1"]
-        assert rows[1]["title"] == "'=1+1"
+        assert rows[2]["code"] == "ana-2" and rows[2]["title"] == "'=1+1"
         assert [link["code"] for link in jsonl(one)] == ["bob-1"]
 
 
