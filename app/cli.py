@@ -1,5 +1,5 @@
-"""The `encurta` command: serve, migrate, events, reconcile, config, openapi, modules, and
-the operator commands the modules add (`users`)."""
+"""The `encurta` command: serve, migrate, events, reconcile, export, config, openapi,
+modules, and the operator commands the modules add (`users`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
+from app.export_command import add_parser as add_export_parser
+from app.export_command import export
 from app.kernel import migrations
 from app.kernel.database import create_engine, redact
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
@@ -308,22 +310,38 @@ async def _run_command(
         await engine.dispose()
 
 
+@contextlib.contextmanager
+def ready_databases(
+    settings: Settings, names: Sequence[str], what: str
+) -> Iterator[dict[str, str]]:
+    """The modules' databases for an operator command: the configured ones, or the
+    embedded server's (joined if `serve` runs, else started for the while). A database
+    behind its migrations is migrated first, as serve would (unless
+    ENCURTA_MIGRATE_ON_START=false, then the command refuses). `what` names the command
+    in errors."""
+    with databases(settings, names, take_orphans=False) as urls:
+        try:
+            if stale := migrations.behind({name: urls[name] for name in names}):
+                if not settings.migrate_on_start:
+                    raise ConfigurationError(
+                        f"the {', '.join(stale)} database is not at its latest migration: "
+                        f"run `encurta migrate {' '.join(stale)}` first"
+                    )
+                migrate_all(list(stale), urls, check_first=False)
+        except (OSError, asyncpg.PostgresError, SQLAlchemyError) as exc:
+            which = " and ".join(names) + (" databases" if len(names) > 1 else " database")
+            raise ConfigurationError(
+                f"{what}: the {which} could not be used: {_reason(exc)}"
+            ) from None
+        yield urls
+
+
 def module_command(
     settings: Settings, spec: ModuleSpec[Any], command: Command[Any], args: argparse.Namespace
 ) -> int:
-    """A module's operator command, on the module's database: the configured one, or the
-    embedded server's (joined if `serve` runs, else started for the while). A database
-    behind its migrations is migrated first, as serve would (unless
-    ENCURTA_MIGRATE_ON_START=false, then the command refuses)."""
-    with databases(settings, [spec.name], take_orphans=False) as urls:
+    """A module's operator command, on the module's database (`ready_databases`)."""
+    with ready_databases(settings, [spec.name], command.name) as urls:
         try:
-            if migrations.behind({spec.name: urls[spec.name]}):
-                if not settings.migrate_on_start:
-                    raise ConfigurationError(
-                        f"the {spec.name} database is not at its latest migration: run "
-                        f"`encurta migrate {spec.name}` first"
-                    )
-                migrate_all([spec.name], urls, check_first=False)
             return asyncio.run(
                 _run_command(
                     command,
@@ -428,6 +446,8 @@ def _parser() -> argparse.ArgumentParser:
             command.arguments(module_cmd)
             module_cmd.set_defaults(module_command=(spec, command))
 
+    add_export_parser(commands)
+
     commands.add_parser(
         "config",
         help="print the effective settings, secrets masked",
@@ -475,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return events(settings, args.action, args.id)
         elif args.command == "reconcile":
             return reconcile(settings, args.wait)
+        elif args.command == "export":
+            return export(settings, args, lambda names: ready_databases(settings, names, "export"))
         elif args.command == "config":
             print_config(settings)
         elif args.command == "openapi":

@@ -11,7 +11,7 @@ everything else (settings sections, the composition root, the CLI) derives from 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -193,12 +193,41 @@ class Command(Generic[S]):
 
 
 @dataclass(frozen=True)
+class ExportRequest:
+    """What `encurta export` asks a module for: a format (`jsonl`, `csv`), the rows of one
+    owner (None: every owner's, an operator's full export), of one code (None: all), and
+    the address the server answers on when the module has no public URL configured."""
+
+    format: str
+    owner_id: UUID | None
+    code: str | None
+    local_url: str
+
+
+@dataclass(frozen=True)
+class Export(Generic[S]):
+    """Rows a module lets `encurta export NAME` stream from its own database, as bytes in
+    the export format, page by page (never the whole table in memory)."""
+
+    name: str
+    help: str
+    stream: Callable[[S, AsyncEngine, ExportRequest], AsyncIterator[bytes]]
+
+
+# Finds an account by email in the module that keeps accounts: its id, or None.
+AccountLookup = Callable[[AsyncEngine, str], Awaitable[UUID | None]]
+
+
+@dataclass(frozen=True)
 class ModuleSpec(Generic[S]):
     """A module as the registry lists it: its name (which is also its settings section,
-    its database, its role and its Alembic history), its settings model, its factory, and
-    the operator commands it adds to `encurta`."""
+    its database, its role and its Alembic history), its settings model, its factory, the
+    operator commands it adds to `encurta`, the exports `encurta export` may ask of it, and,
+    for the module that keeps accounts, how an operator's `--owner EMAIL` is resolved."""
 
     name: str
     settings: type[S]
     create: Callable[[S, ModuleContext], Module]
     commands: Sequence[Command[S]] = ()
+    exports: Sequence[Export[S]] = ()
+    find_account: AccountLookup | None = None

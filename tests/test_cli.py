@@ -57,6 +57,7 @@ SHORTENER_PATHS = {
     "/api/links/{code}",
     "/api/links/{code}/qr",
     "/api/links/{code}/live",  # a redirect to analytics' stream
+    "/api/links/export",
     "/api/tags",
     "/{code}",
     "/api/admin/links",
@@ -66,7 +67,7 @@ SHORTENER_PATHS = {
     "/api/stats/orphans",
     "/api/imports",
 }
-ANALYTICS_PATHS = {"/api/stats/{code}", "/api/stats/{code}/live"}
+ANALYTICS_PATHS = {"/api/stats/{code}", "/api/stats/{code}/live", "/api/stats/{code}/clicks"}
 DB_PASSWORD = "s3cretpw"
 PRIVATE_KEY = (
     Ed25519PrivateKey.generate()

@@ -551,6 +551,8 @@ def test_the_proxy_sends_every_route_of_a_module_to_that_module(module: str) -> 
         ("/api/admin/blocked-domains/example.org", "shortener"),
         ("/abc123", "shortener"),
         ("/api/links", "shortener"),
+        ("/api/links/export", "shortener"),
+        ("/api/stats/abc123/clicks", "analytics"),
         ("/readyz", "shortener"),
         ("/api/authorize", "shortener"),  # a prefix is a path segment, not any string
         ("/api/statsabc", "shortener"),

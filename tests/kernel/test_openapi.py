@@ -63,6 +63,7 @@ async def test_every_path_parameter_is_declared_with_the_code_rule(
         "/api/links/{code}/qr",
         "/api/stats/{code}",
         "/api/stats/{code}/live",
+        "/api/stats/{code}/clicks",
     }
     for method, path, operation in templated:
         declared = [p for p in operation.get("parameters", []) if p["in"] == "path"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkUpdated
+from app.modules.analytics.exports import CLICKS as CLICKS_EXPORT
 from app.modules.analytics.live import LiveClicks
 from app.modules.analytics.pages import build_page_routes
 from app.modules.analytics.routes import build_routes
@@ -60,4 +61,6 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
     return module
 
 
-MODULE = ModuleSpec(name=NAME, settings=AnalyticsSettings, create=create_module)
+MODULE = ModuleSpec(
+    name=NAME, settings=AnalyticsSettings, create=create_module, exports=[CLICKS_EXPORT]
+)

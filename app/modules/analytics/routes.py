@@ -9,9 +9,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from app.kernel.access import Gate
+from app.kernel.exports import attachment, file_name
 from app.kernel.http import json_response, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
+from app.modules.analytics.exports import (
+    EXPORT_DESCRIPTION,
+    ClickExport,
+    ClickFilter,
+    ClicksQuery,
+)
 from app.modules.analytics.live import LiveClicks, TooManyStreams
 from app.modules.analytics.schemas import LinkStats, StatsQuery
 from app.modules.analytics.service import InvalidRange, LinkNotFound, StatsService
@@ -43,6 +50,8 @@ link is deleted, and after 15 minutes, when the client reconnects and is authent
 
 
 def build_routes(service: StatsService, gate: Gate, live: LiveClicks) -> list[BaseRoute]:
+    exporter = ClickExport(service.engine)
+
     async def link_stats(request: Request) -> Response:
         principal = await gate.authenticate(request, "stats:read")
         code: str = request.path_params["code"]
@@ -70,6 +79,26 @@ def build_routes(service: StatsService, gate: Gate, live: LiveClicks) -> list[Ba
             ) from None
         return live.response(stream)
 
+    async def export_clicks(request: Request) -> Response:
+        principal = await gate.authenticate(request, "stats:read")
+        code: str = request.path_params["code"]
+        if not _ANY_CODE.fullmatch(code):
+            raise _not_found()
+        query = read_query(request, ClicksQuery)
+        if query.from_ and query.to and query.from_ > query.to:
+            raise invalid_fields([{"field": "from", "message": "must not be after 'to'."}], "query")
+        if not await service.owns(principal.user_id, code):
+            raise _not_found()
+        chosen = ClickFilter(
+            owner_id=principal.user_id,
+            code=code,
+            start=query.from_,
+            end=query.to,
+            include_bots=query.include_bots,
+        )
+        name = file_name(f"clicks-{code}", query.format)
+        return attachment(exporter.chunks(query.format, chosen), query.format, name)
+
     return [
         ApiRoute(
             "/api/stats/{code}",
@@ -82,6 +111,23 @@ def build_routes(service: StatsService, gate: Gate, live: LiveClicks) -> list[Ba
             path_params={"code": CODE_PARAMETER},
             responses={
                 200: LinkStats,
+                401: "Missing or invalid access token",
+                404: "No link of yours has this code",
+                422: "Invalid query parameter",
+            },
+        ),
+        ApiRoute(
+            "/api/stats/{code}/clicks",
+            export_clicks,
+            method="GET",
+            tag="analytics",
+            auth=True,
+            summary="Download a link's raw clicks, streamed, oldest first (JSONL or CSV)",
+            description=EXPORT_DESCRIPTION,
+            query=ClicksQuery,
+            path_params={"code": CODE_PARAMETER},
+            responses={
+                200: "An attachment: application/x-ndjson or text/csv",
                 401: "Missing or invalid access token",
                 404: "No link of yours has this code",
                 422: "Invalid query parameter",

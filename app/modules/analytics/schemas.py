@@ -45,6 +45,23 @@ QueryTime = Annotated[
 ]
 
 
+def iso_8601(value: Any) -> Any:
+    """A time given as text is ISO 8601 (not a Unix time, which pydantic would accept)."""
+    if isinstance(value, str) and not _ISO_TIME.fullmatch(value):
+        raise ValueError("Use ISO 8601, e.g. 2024-05-01 or 2024-05-01T12:00:00Z.")
+    return value
+
+
+def in_utc(value: datetime | None) -> datetime | None:
+    """UTC when no offset is given; from 1970 to 9000."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not _EARLIEST <= value < _LATEST:
+        raise ValueError("must be between 1970-01-01 and 9000-01-01")
+    return value
+
+
 class StatsQuery(BaseModel):
     """`?from=&to=&interval=&include_bots=`; times are ISO 8601, UTC when no offset."""
 
@@ -57,22 +74,8 @@ class StatsQuery(BaseModel):
         default=False, description="Count bots in the series, uniques and top lists too."
     )
 
-    @field_validator("from_", "to", mode="before")
-    @classmethod
-    def _iso_8601(cls, value: Any) -> Any:
-        if isinstance(value, str) and not _ISO_TIME.fullmatch(value):
-            raise ValueError("Use ISO 8601, e.g. 2024-05-01 or 2024-05-01T12:00:00Z.")
-        return value
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        if not _EARLIEST <= value < _LATEST:
-            raise ValueError("must be between 1970-01-01 and 9000-01-01")
-        return value
+    _iso_8601 = field_validator("from_", "to", mode="before")(iso_8601)
+    _in_utc = field_validator("from_", "to")(in_utc)
 
 
 class Totals(BaseModel):

@@ -24,7 +24,7 @@ from app.modules.auth.account_pages import build_account_page_routes
 from app.modules.auth.admin import Accounts, build_admin_routes
 from app.modules.auth.admin_pages import build_admin_page_routes
 from app.modules.auth.api_keys import ApiKeys, build_key_routes
-from app.modules.auth.commands import USERS
+from app.modules.auth.commands import USERS, find_account
 from app.modules.auth.key_pages import build_key_page_routes
 from app.modules.auth.keys import load_signing_key
 from app.modules.auth.owners import NoOwner, import_owner
@@ -112,4 +112,10 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
     return module
 
 
-MODULE = ModuleSpec(name=NAME, settings=AuthSettings, create=create_module, commands=[USERS])
+MODULE = ModuleSpec(
+    name=NAME,
+    settings=AuthSettings,
+    create=create_module,
+    commands=[USERS],
+    find_account=find_account,
+)

@@ -24,6 +24,7 @@ from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.edge import Edge, Geo
 from app.modules.shortener.editing import LinkEditor
+from app.modules.shortener.exports import LINKS as LINKS_EXPORT
 from app.modules.shortener.import_command import IMPORT
 from app.modules.shortener.import_routes import build_import_routes
 from app.modules.shortener.imports import Importer
@@ -120,4 +121,10 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     return module
 
 
-MODULE = ModuleSpec(name=NAME, settings=ShortenerSettings, create=create_module, commands=(IMPORT,))
+MODULE = ModuleSpec(
+    name=NAME,
+    settings=ShortenerSettings,
+    create=create_module,
+    commands=(IMPORT,),
+    exports=[LINKS_EXPORT],
+)

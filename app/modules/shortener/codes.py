@@ -33,6 +33,7 @@ RESERVED = frozenset(
         "stats",
         "orphans",  # /api/stats/orphans would hide the statistics of a link so named
         "links",
+        "export",  # /api/links/export would hide the API view of a link so named
         "assets",
         "health",
         "status",

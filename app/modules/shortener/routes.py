@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -11,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from app.kernel.access import Gate
+from app.kernel.exports import attachment, file_name
 from app.kernel.http import json_response, read_json, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
@@ -19,6 +19,7 @@ from app.kernel.tokens import Principal, unauthorized
 from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.editing import LinkEditor
+from app.modules.shortener.exports import EXPORT_DESCRIPTION, ExportQuery, LinkExport
 from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
@@ -32,6 +33,7 @@ from app.modules.shortener.schemas import (
     TagList,
     TagOut,
     UpdateLink,
+    link_out,
 )
 from app.modules.shortener.service import (
     CodeTaken,
@@ -100,10 +102,7 @@ def build_routes(
 
     def present(request: Request) -> Callable[[Link], LinkOut]:
         base = base_url(request)
-        # LinkOut takes the fields it names (not the link's id or owner).
-        return lambda link: LinkOut(
-            **asdict(link), short_url=f"{base}/{link.code}", url=link.target_url
-        )
+        return lambda link: link_out(link, base)
 
     editor = LinkEditor(links, passwords, target_checker(settings, blocklist))
 
@@ -137,6 +136,14 @@ def build_routes(
                 total=page.total,
             )
         )
+
+    exporter = LinkExport(links.engine)
+
+    async def export(request: Request) -> Response:
+        owner = await gate.authenticate(request, "links:read")
+        query = read_query(request, ExportQuery)
+        chunks = exporter.chunks(query.format, owner.user_id, base_url(request))
+        return attachment(chunks, query.format, file_name("links", query.format))
 
     async def show(request: Request) -> Response:
         owner = await gate.authenticate(request, "links:read")
@@ -210,6 +217,22 @@ def build_routes(
             summary="The caller's links, filtered by tag or words, sorted (newest first)",
             query=PageQuery,
             responses={200: LinkPage, 401: "No or invalid access token"},
+        ),
+        ApiRoute(
+            # Before `/api/links/{code}`: "export" is a reserved code (codes.py).
+            "/api/links/export",
+            export,
+            method="GET",
+            tag=tag,
+            auth=True,
+            summary="Download the caller's links, streamed, oldest first (JSONL or CSV)",
+            description=EXPORT_DESCRIPTION,
+            query=ExportQuery,
+            responses={
+                200: "An attachment: application/x-ndjson or text/csv",
+                401: "No or invalid access token",
+                422: "Invalid format",
+            },
         ),
         ApiRoute(
             "/api/links/{code}",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.modules.shortener.codes import CUSTOM_CODE, custom_code_problem
 from app.modules.shortener.rules import MAX_RULES, RedirectRule
+
+if TYPE_CHECKING:
+    from app.modules.shortener.service import Link
 
 MAX_TITLE = 200
 MAX_TAGS = 20
@@ -179,6 +182,13 @@ class LinkOut(BaseModel):
     imported_clicks: int = Field(
         default=0, description="Clicks the link had in the tool it was imported from (apart)."
     )
+
+
+def link_out(link: Link, base_url: str) -> LinkOut:
+    """The link as the API shows it (not its id or owner), its short URL under `base_url`:
+    the one presentation of the links API and of the links export."""
+    fields = {name: getattr(link, name) for name in LinkOut.model_fields if hasattr(link, name)}
+    return LinkOut(**fields, short_url=f"{base_url}/{link.code}", url=link.target_url)
 
 
 class LinkPage(BaseModel):
