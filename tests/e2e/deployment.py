@@ -107,6 +107,7 @@ _ROUTES = [
     ("/admin/invites", "auth"),
     ("/api/stats/orphans", "shortener"),
     ("/api/stats", "analytics"),
+    ("/api/webhooks", "webhooks"),
 ]
 
 
@@ -164,11 +165,16 @@ class Cluster:
                     data_dir / module,
                     extra | jwks | {"ENCURTA_MODULES": module},
                 )
-                for module in ("shortener", "analytics")
+                for module in ("shortener", "analytics", "webhooks")
             }
         else:
             single = Deployment(database_urls, data_dir / "all", extra)
-            self.processes = {"auth": single, "shortener": single, "analytics": single}
+            self.processes = {
+                "auth": single,
+                "shortener": single,
+                "analytics": single,
+                "webhooks": single,
+            }
 
     def replica(self, module: str, data_dir: Path) -> Deployment:
         """Another process like the one serving `module`, on its own port (not started)."""
