@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import delete, func, select, tuple_, update
@@ -43,10 +42,13 @@ class TooManyWebhooks(Exception):
     pass
 
 
-@dataclass(frozen=True)
 class Refused(ValueError):
-    field: str
-    message: str
+    """A 4xx naming `field`, with `message` for its owner to read."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
 
 
 def new_secret() -> str:

@@ -136,15 +136,10 @@ async def on_link_clicked(conn: AsyncConnection, events: Sequence[LinkClicked]) 
     """Clicks wait to leave in batches (app.modules.webhooks.worker). A click of a link
     whose owner wants no clicks is dropped here; one of a link not heard of yet waits."""
     codes = {e.code for e in events}
-    owners = dict(
-        (
-            await conn.execute(
-                select(link_owners.c.code, link_owners.c.owner_id).where(
-                    link_owners.c.code.in_(codes)
-                )
-            )
-        ).tuples()
+    found = await conn.execute(
+        select(link_owners.c.code, link_owners.c.owner_id).where(link_owners.c.code.in_(codes))
     )
+    owners = {row.code: row.owner_id for row in found}
     wanted: dict[UUID, bool] = {}
     rows = []
     for e in events:

@@ -1,0 +1,171 @@
+"""Deliveries: one per event and webhook, signed, retried under one webhook-id, parked
+after the last attempt and replayed; private receivers refused; clicks batched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from app.modules.webhooks import WebhooksSettings
+from tests.conftest import AppFactory
+from tests.modules.shortener.helpers import follow
+from tests.modules.webhooks.conftest import FAST, add_webhook
+from tests.support.accounts import Account, new_account, shorten
+from tests.support.receiver import Receiver
+from tests.support.waiting import eventually
+
+
+async def deliveries(
+    client: httpx.AsyncClient, account: Account, webhook: dict[str, Any], **query: Any
+) -> list[dict[str, Any]]:
+    page = await client.get(
+        f"/api/webhooks/{webhook['id']}/deliveries", params=query, headers=account.headers
+    )
+    assert page.status_code == 200, page.text
+    found: list[dict[str, Any]] = page.json()["deliveries"]
+    return found
+
+
+async def test_each_event_type_reaches_the_receiver_signed(
+    client: httpx.AsyncClient, owner: Account, receiver: Receiver
+) -> None:
+    webhook = await add_webhook(client, owner, receiver.url)
+    secret = str(webhook["secret"])
+
+    link = await shorten(client, owner, "https://example.com/a", code="evt")
+    changed = await client.patch(
+        "/api/links/evt", json={"title": "A title"}, headers=owner.headers
+    )
+    assert changed.status_code == 200, changed.text
+    await follow(client, "evt")
+    await eventually(lambda: receiver.types(secret)["link.clicked"] == 1, what="the click")
+    assert (await client.delete("/api/links/evt", headers=owner.headers)).status_code == 204
+
+    types = await eventually(
+        lambda: receiver.types(secret),
+        lambda seen: seen["link.deleted"] == 1,
+        "every event delivered",
+    )
+    assert types == {"link.created": 1, "link.updated": 1, "link.clicked": 1, "link.deleted": 1}
+    payloads = {p["type"]: p for _, p in receiver.accepted(secret)}
+    assert payloads["link.created"]["data"]["code"] == "evt"
+    assert payloads["link.created"]["data"]["target_url"] == link["url"]
+    assert payloads["link.updated"]["data"]["title"] == "A title"
+    (click,) = payloads["link.clicked"]["data"]["clicks"]
+    assert click["code"] == "evt" and payloads["link.clicked"]["data"]["omitted"] == 0
+    assert "ip" not in str(sorted(click)) and "203.0.113" not in str(payloads)
+    listed = await deliveries(client, owner, webhook)
+    assert {d["status"] for d in listed} == {"delivered"}
+    assert {d["id"] for d in listed} == {r.webhook_id for r in receiver.snapshot()}
+
+
+async def test_a_receiver_that_fails_three_times_gets_the_delivery_under_one_id(
+    client: httpx.AsyncClient, owner: Account, receiver: Receiver
+) -> None:
+    webhook = await add_webhook(client, owner, receiver.url, ["link.created"])
+    receiver.fail_next = 3
+
+    await shorten(client, owner, "https://example.com/retry")
+
+    accepted = await eventually(lambda: receiver.accepted(str(webhook["secret"])), what="success")
+    requests = receiver.snapshot()
+    assert [r.status for r in requests] == [500, 500, 500, 200]
+    assert len({r.webhook_id for r in requests}) == 1
+    (delivery,) = await deliveries(client, owner, webhook)
+    assert delivery["id"] == accepted[0][0]
+    assert delivery["status"] == "delivered" and delivery["attempts"] == 4
+    assert delivery["next_attempt_at"] is None
+
+
+async def test_a_delivery_is_parked_after_the_last_attempt_and_replayed(
+    client: httpx.AsyncClient, owner: Account, receiver: Receiver
+) -> None:
+    webhook = await add_webhook(client, owner, receiver.url, ["link.created"])
+    receiver.fail_next = 1 + len(FAST.retry_schedule_seconds)
+    receiver.fail_status = 503
+
+    await shorten(client, owner, "https://example.com/parked")
+
+    (parked,) = await eventually(
+        lambda: deliveries(client, owner, webhook, status="parked"), what="parked"
+    )
+    assert parked["attempts"] == 4 and parked["last_status_code"] == 503
+    assert parked["last_error"].startswith("HTTP 503: ok")
+    replayed = await client.post(
+        f"/api/webhooks/{webhook['id']}/deliveries/{parked['id']}/replay", headers=owner.headers
+    )
+    assert replayed.status_code == 202, replayed.text
+    (done,) = await eventually(
+        lambda: deliveries(client, owner, webhook, status="delivered"), what="replayed"
+    )
+    assert done["id"] == parked["id"]
+    assert {r.webhook_id for r in receiver.snapshot()} == {parked["id"]}
+    again = await client.post(
+        f"/api/webhooks/{webhook['id']}/deliveries/{parked['id']}/replay", headers=owner.headers
+    )
+    assert again.status_code == 409
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_at_delivery(
+    app_client: AppFactory, receiver: Receiver
+) -> None:
+    strict = FAST.model_copy(update={"allow_private_targets": False})
+    async with app_client(webhooks=FAST) as client:
+        owner = await new_account(client, "owner@example.com")
+        # Made while private targets were allowed; then the operator forbids them.
+        webhook = await add_webhook(
+            client, owner, f"http://localhost:{receiver.port}/hook", ["link.created"]
+        )
+    async with app_client(webhooks=strict) as client:
+        await shorten(client, owner, "https://example.com/ssrf")
+        (parked,) = await eventually(
+            lambda: deliveries(client, owner, webhook, status="parked"), what="parked"
+        )
+
+    assert parked["last_error"] == "refused: the host resolves to a private or local address"
+    assert parked["last_status_code"] is None
+    assert receiver.snapshot() == []
+
+
+async def test_clicks_leave_in_batches_of_at_most_the_configured_size(
+    app_client: AppFactory, receiver: Receiver
+) -> None:
+    batched = FAST.model_copy(update={"click_batch_size": 3, "click_batch_seconds": 1.0})
+    async with app_client(webhooks=batched) as client:
+        owner = await new_account(client, "owner@example.com")
+        webhook = await add_webhook(client, owner, receiver.url, ["link.clicked"])
+        await shorten(client, owner, "https://example.com/viral", code="viral")
+        for _ in range(7):
+            await follow(client, "viral")
+        accepted = await eventually(
+            lambda: receiver.accepted(str(webhook["secret"])),
+            lambda seen: sum(len(p["data"]["clicks"]) + p["data"]["omitted"] for _, p in seen)
+            == 7,
+            "every click told of",
+        )
+
+    assert all(p["type"] == "link.clicked" for _, p in accepted)
+    assert all(len(p["data"]["clicks"]) <= 3 for _, p in accepted)
+    # Seven clicks in (most likely) one interval: far fewer requests than clicks.
+    assert len(accepted) < 7
+    ids = [c["click_id"] for _, p in accepted for c in p["data"]["clicks"]]
+    assert len(ids) == len(set(ids))
+
+
+async def test_a_deleted_webhook_gets_nothing_more(
+    client: httpx.AsyncClient, owner: Account, receiver: Receiver
+) -> None:
+    webhook = await add_webhook(client, owner, receiver.url, ["link.created"])
+    other = await add_webhook(client, owner, receiver.url, ["link.deleted"])
+    await client.delete(f"/api/webhooks/{webhook['id']}", headers=owner.headers)
+
+    await shorten(client, owner, "https://example.com/x", code="gone")
+    await client.delete("/api/links/gone", headers=owner.headers)
+
+    await eventually(lambda: receiver.types(str(other["secret"]))["link.deleted"] == 1)
+    assert [r.headers["webhook-id"] for r in receiver.snapshot()] == [
+        d["id"] for d in await deliveries(client, owner, other)
+    ]
+
+
