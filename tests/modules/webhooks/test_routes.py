@@ -124,6 +124,8 @@ async def test_a_key_needs_links_write_to_add_a_webhook(
     )
     assert listed.json() == {"webhooks": []}
     posted = await client.post(
-        "/api/webhooks", json={"url": "https://example.com/", "events": ["link.created"]}, headers=key
+        "/api/webhooks",
+        json={"url": "https://example.com/", "events": ["link.created"]},
+        headers=key,
     )
     assert posted.status_code == 403

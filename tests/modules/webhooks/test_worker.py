@@ -34,9 +34,7 @@ async def test_each_event_type_reaches_the_receiver_signed(
     secret = str(webhook["secret"])
 
     link = await shorten(client, owner, "https://example.com/a", code="evt")
-    changed = await client.patch(
-        "/api/links/evt", json={"title": "A title"}, headers=owner.headers
-    )
+    changed = await client.patch("/api/links/evt", json={"title": "A title"}, headers=owner.headers)
     assert changed.status_code == 200, changed.text
     await follow(client, "evt")
     await eventually(lambda: receiver.types(secret)["link.clicked"] == 1, what="the click")
@@ -140,8 +138,7 @@ async def test_clicks_leave_in_batches_of_at_most_the_configured_size(
             await follow(client, "viral")
         accepted = await eventually(
             lambda: receiver.accepted(str(webhook["secret"])),
-            lambda seen: sum(len(p["data"]["clicks"]) + p["data"]["omitted"] for _, p in seen)
-            == 7,
+            lambda seen: sum(len(p["data"]["clicks"]) + p["data"]["omitted"] for _, p in seen) == 7,
             "every click told of",
         )
 
@@ -167,5 +164,3 @@ async def test_a_deleted_webhook_gets_nothing_more(
     assert [r.headers["webhook-id"] for r in receiver.snapshot()] == [
         d["id"] for d in await deliveries(client, owner, other)
     ]
-
-
