@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 
-from app.modules.webhooks import WebhooksSettings
 from tests.conftest import AppFactory
 from tests.modules.shortener.helpers import follow
 from tests.modules.webhooks.conftest import FAST, add_webhook
