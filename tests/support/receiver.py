@@ -4,8 +4,10 @@ receiver would."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +32,7 @@ class Receiver:
         self.requests: list[Received] = []
         self.fail_next = 0
         self.fail_status = 500
+        self.delay = 0.0  # seconds each answer takes: requests stay in flight that long
         self._lock = threading.Lock()
         receiver = self
 
@@ -43,10 +46,14 @@ class Receiver:
                         status = receiver.fail_status
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     receiver.requests.append(Received(headers, body, status))
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                time.sleep(receiver.delay)
+                # The sender may be gone (killed mid-request): the request still counts as
+                # received, as it would at a real receiver.
+                with contextlib.suppress(OSError):
+                    self.send_response(status)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -34,7 +34,7 @@ from app.modules.webhooks.tables import deliveries
 log = logging.getLogger(__name__)
 
 _SNIPPET = 200  # of a failed answer's body, kept for its owner to read; no more is stored
-_LEASE_MARGIN_SECONDS = 30.0
+_LEASE_MARGIN_SECONDS = 5.0
 _CLICKS_PER_FLUSH = 10_000
 
 _CLAIM = text(
@@ -116,7 +116,7 @@ class DeliveryWorker:
 
     async def deliver_due(self) -> int:
         """Send what is due now, at most `concurrency` at once; returns how many."""
-        lease = self._settings.timeout_seconds * 2 + _LEASE_MARGIN_SECONDS
+        lease = self._deadline() + _LEASE_MARGIN_SECONDS
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(_CLAIM, {"limit": self._settings.concurrency, "lease": lease})
@@ -172,12 +172,16 @@ class DeliveryWorker:
         code: int | None = None
         error: str | None
         try:
-            async with self._client.stream("POST", row.url, content=body, headers=headers) as r:
+            # httpx times each phase; the lease needs a bound on the whole request.
+            async with (
+                asyncio.timeout(self._deadline()),
+                self._client.stream("POST", row.url, content=body, headers=headers) as r,
+            ):
                 code = r.status_code
                 error = None if 200 <= code < 300 else f"HTTP {code}: {await _snippet(r)}"
         except RefusedAddress as exc:
             error = f"refused: {exc}"
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             error = "timed out"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:_SNIPPET] or type(exc).__name__
@@ -185,6 +189,10 @@ class DeliveryWorker:
             log.warning("webhook delivery %s failed unexpectedly: %r", msg_id, exc)
             error = type(exc).__name__
         await self._record(row, code, error)
+
+    def _deadline(self) -> float:
+        """The most one request may take, headers to the end of what is read of the body."""
+        return self._settings.timeout_seconds * 2
 
     async def _record(self, row: Row[Any], code: int | None, error: str | None) -> None:
         async with self._engine.begin() as conn:
