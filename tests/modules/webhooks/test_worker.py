@@ -163,3 +163,36 @@ async def test_a_deleted_webhook_gets_nothing_more(
     assert [r.headers["webhook-id"] for r in receiver.snapshot()] == [
         d["id"] for d in await deliveries(client, owner, other)
     ]
+
+
+async def test_deliveries_come_a_page_at_a_time_newest_first(
+    client: httpx.AsyncClient, owner: Account, receiver: Receiver
+) -> None:
+    webhook = await add_webhook(client, owner, receiver.url, ["link.created"])
+    for n in range(3):
+        await shorten(client, owner, f"https://example.com/{n}")
+    every = await eventually(
+        lambda: deliveries(client, owner, webhook, status="delivered"),
+        lambda found: len(found) == 3,
+        "three deliveries",
+    )
+
+    path = f"/api/webhooks/{webhook['id']}/deliveries"
+    first = (await client.get(path, params={"limit": 2}, headers=owner.headers)).json()
+    assert [d["id"] for d in first["deliveries"]] == [d["id"] for d in every[:2]]
+    second = await client.get(
+        path, params={"limit": 2, "cursor": first["next_cursor"]}, headers=owner.headers
+    )
+    assert [d["id"] for d in second.json()["deliveries"]] == [every[2]["id"]]
+    assert second.json()["next_cursor"] is None
+    created = [d["created_at"] for d in every]
+    assert created == sorted(created, reverse=True)
+    for query, field in [
+        ({"cursor": "nope"}, "cursor"),
+        ({"cursor": "00000000-0000-0000-0000-000000000000"}, "cursor"),
+        ({"status": "lost"}, "status"),
+        ({"limit": "0"}, "limit"),
+    ]:
+        bad = await client.get(path, params=query, headers=owner.headers)
+        assert bad.status_code == 422, (query, bad.text)
+        assert [e["field"] for e in bad.json()["errors"]] == [field]
