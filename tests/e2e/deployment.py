@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from app.registry import NAMES
+
 ENCURTA = Path(sys.executable).parent / "encurta"
 
 
@@ -165,16 +167,12 @@ class Cluster:
                     data_dir / module,
                     extra | jwks | {"ENCURTA_MODULES": module},
                 )
-                for module in ("shortener", "analytics", "webhooks")
+                for module in NAMES
+                if module != "auth"
             }
         else:
             single = Deployment(database_urls, data_dir / "all", extra)
-            self.processes = {
-                "auth": single,
-                "shortener": single,
-                "analytics": single,
-                "webhooks": single,
-            }
+            self.processes = dict.fromkeys(NAMES, single)
 
     def replica(self, module: str, data_dir: Path) -> Deployment:
         """Another process like the one serving `module`, on its own port (not started)."""
