@@ -88,6 +88,15 @@ pending_clicks = Table(
     Index("pending_clicks_code", "code"),
 )
 
+# When clicks last left, whichever process sent them: one batch per interval in all,
+# however many processes run the worker.
+click_flushes = Table(
+    "click_flushes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("flushed_at", DateTime(timezone=True), nullable=False),
+)
+
 processed_events, parked_events = inbox_tables(metadata)
 outbox = outbox_table(metadata)  # only access.api_key_used
 access_accounts, access_keys = access_tables(metadata)

@@ -80,6 +80,16 @@ _TAKE_CLICKS = text(
     RETURNING o.owner_id, p.click
     """
 )
+# Takes the turn to send clicks, unless another process took it less than an interval ago
+# (a little less: timers drift). The row lock makes a concurrent taker wait, then see it.
+_TAKE_TURN = text(
+    """
+    INSERT INTO click_flushes (id, flushed_at) VALUES (1, now())
+    ON CONFLICT (id) DO UPDATE SET flushed_at = now()
+    WHERE click_flushes.flushed_at <= now() - make_interval(secs => :every)
+    RETURNING id
+    """
+)
 # Clicks of links never heard of (their link_created was lost to a parked event) go
 # unsent rather than piling up.
 _FORGET_ORPHANS = text("DELETE FROM pending_clicks WHERE received_at < now() - interval '1 day'")
@@ -128,6 +138,11 @@ class DeliveryWorker:
         """One `link.clicked` delivery per webhook for the clicks that waited; returns how
         many clicks left the queue."""
         async with self._engine.begin() as conn:
+            turn = await conn.execute(
+                _TAKE_TURN, {"every": self._settings.click_batch_seconds * 0.9}
+            )
+            if turn.first() is None:
+                return 0
             taken = (await conn.execute(_TAKE_CLICKS, {"limit": _CLICKS_PER_FLUSH})).all()
             by_owner: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
             for owner_id, click in taken:

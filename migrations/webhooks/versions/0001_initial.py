@@ -82,6 +82,11 @@ def upgrade() -> None:
         ),
     )
     op.create_index("pending_clicks_code", "pending_clicks", ["code"])
+    op.create_table(
+        "click_flushes",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("flushed_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
     # app.bus.inbox.inbox_tables as of this revision, written out.
     op.create_table(
@@ -168,6 +173,7 @@ def downgrade() -> None:
         "access_accounts",
         "parked_events",
         "processed_events",
+        "click_flushes",
         "pending_clicks",
         "deliveries",
         "link_owners",

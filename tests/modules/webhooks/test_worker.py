@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.modules.webhooks.worker import DeliveryWorker
 from tests.conftest import AppFactory
 from tests.modules.shortener.helpers import follow
 from tests.modules.webhooks.conftest import FAST, add_webhook
@@ -201,3 +204,39 @@ async def test_deliveries_come_a_page_at_a_time_newest_first(
         bad = await client.get(path, params=query, headers=owner.headers)
         assert bad.status_code == 422, (query, bad.text)
         assert [e["field"] for e in bad.json()["errors"]] == [field]
+
+
+async def test_clicks_leave_once_per_interval_whichever_process_flushes(
+    app_client: AppFactory, receiver: Receiver, database_urls: dict[str, str]
+) -> None:
+    hourly = FAST.model_copy(update={"click_batch_seconds": 3600.0})
+    async with app_client(webhooks=hourly) as client:
+        owner = await new_account(client, "owner@example.com")
+        webhook = await add_webhook(client, owner, receiver.url, ["link.clicked"])
+        await shorten(client, owner, "https://example.com/two", code="two")
+        await follow(client, "two")
+        engine = create_async_engine(database_urls["webhooks"])
+        try:
+            # The click may come before link_created (clicks take a faster lane): it waits.
+            await eventually(lambda: _count(engine, "link_owners"), lambda n: n == 1)
+            pending = await eventually(
+                lambda: _count(engine, "pending_clicks"), lambda n: n == 1, "the click waits"
+            )
+            # Two processes' workers, one after the other within the interval.
+            first = await DeliveryWorker(engine, hourly).flush_clicks()
+            await follow(client, "two")
+            await eventually(lambda: _count(engine, "pending_clicks"), lambda n: n == 1)
+            second = await DeliveryWorker(engine, hourly).flush_clicks()
+        finally:
+            await engine.dispose()
+        sent = await eventually(
+            lambda: deliveries(client, owner, webhook, status="delivered"), what="sent"
+        )
+
+    assert (pending, first, second) == (1, 1, 0)
+    assert len(sent) == 1, sent
+
+
+async def _count(engine: AsyncEngine, table: str) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608
