@@ -51,6 +51,12 @@ class Refused(ValueError):
         self.message = message
 
 
+def _about_the_url(message: str) -> str:
+    """The kernel's rules speak of links to shorten; here the URL is a receiver's."""
+    message = message.replace("links can be shortened", "URLs are accepted")
+    return message.replace("The link", "The URL").replace("Links", "URLs")
+
+
 def new_secret() -> str:
     """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
@@ -65,7 +71,7 @@ class WebhookService:
         try:
             url = check_target(body.url, allow_private=self._settings.allow_private_targets)
         except UnsafeTarget as exc:
-            raise Refused("url", str(exc)) from None
+            raise Refused("url", _about_the_url(str(exc))) from None
         events = sorted(set(body.events), key=body.events.index)
         secret = new_secret()
         async with self._engine.begin() as conn:

@@ -63,6 +63,7 @@ async def test_a_bad_webhook_is_refused_naming_the_field(
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert [error["field"] for error in refused.json()["errors"]] == [field]
+    assert "shorten" not in refused.text and "link " not in refused.text
     assert listed.json() == {"webhooks": []}
 
 
