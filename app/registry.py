@@ -14,7 +14,7 @@ from typing import Any
 from app.kernel.settings import DatabaseSettings
 from app.wiring import ModuleSpec
 
-NAMES: tuple[str, ...] = ("auth", "shortener", "analytics")
+NAMES: tuple[str, ...] = ("auth", "shortener", "analytics", "webhooks")
 
 
 def _load(name: str) -> ModuleSpec[Any]:

@@ -68,6 +68,12 @@ SHORTENER_PATHS = {
     "/api/imports",
 }
 ANALYTICS_PATHS = {"/api/stats/{code}", "/api/stats/{code}/live", "/api/stats/{code}/clicks"}
+WEBHOOKS_PATHS = {
+    "/api/webhooks",
+    "/api/webhooks/{id}",
+    "/api/webhooks/{id}/deliveries",
+    "/api/webhooks/{id}/deliveries/{delivery_id}/replay",
+}
 DB_PASSWORD = "s3cretpw"
 PRIVATE_KEY = (
     Ed25519PrivateKey.generate()
@@ -250,7 +256,9 @@ def test_openapi_prints_a_3_1_document_with_the_auth_and_health_paths(
     assert run.returncode == 0, run
     document = json.loads(run.stdout)
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == AUTH_PATHS | HEALTH_PATHS | SHORTENER_PATHS | ANALYTICS_PATHS
+    assert set(document["paths"]) == (
+        AUTH_PATHS | HEALTH_PATHS | SHORTENER_PATHS | ANALYTICS_PATHS | WEBHOOKS_PATHS
+    )
     assert set(document["paths"]["/api/auth/login"]) == {"post"}
     assert document["paths"]["/api/auth/me"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
 

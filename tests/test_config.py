@@ -186,7 +186,7 @@ def test_masked_shows_every_setting_as_an_encurta_variable(configured: dict[str,
 
     assert all(key.startswith("ENCURTA_") for key in masked)
     assert masked["ENCURTA_PORT"] == "8123"
-    assert masked["ENCURTA_MODULES"] == "auth,shortener,analytics"
+    assert masked["ENCURTA_MODULES"] == ",".join(NAMES)
     assert masked["ENCURTA_AUTH__ARGON2__TIME_COST"] == "3"
     assert masked["ENCURTA_AUTH__ACCESS_TOKEN_TTL_SECONDS"] == "900"
     assert masked["ENCURTA_TOKENS__ISSUER"] == "encurta"

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from app.registry import NAMES
+
 ENCURTA = Path(sys.executable).parent / "encurta"
 
 
@@ -109,6 +111,7 @@ _ROUTES = [
     ("/rest/v3/visits/orphan", "shortener"),
     ("/rest/v3/visits", "analytics"),
     ("/api/stats", "analytics"),
+    ("/api/webhooks", "webhooks"),
 ]
 
 
@@ -166,11 +169,12 @@ class Cluster:
                     data_dir / module,
                     extra | jwks | {"ENCURTA_MODULES": module},
                 )
-                for module in ("shortener", "analytics")
+                for module in NAMES
+                if module != "auth"
             }
         else:
             single = Deployment(database_urls, data_dir / "all", extra)
-            self.processes = {"auth": single, "shortener": single, "analytics": single}
+            self.processes = dict.fromkeys(NAMES, single)
 
     def replica(self, module: str, data_dir: Path) -> Deployment:
         """Another process like the one serving `module`, on its own port (not started)."""
