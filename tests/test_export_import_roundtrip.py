@@ -19,18 +19,11 @@ from typing import Any
 import pytest
 
 from app.cli import main
-from app.registry import MODULES
 from tests.conftest import AppFactory, truncate_all
 from tests.modules.shortener.helpers import follow
 from tests.support.accounts import new_account, shorten
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        "import" not in {command.name for spec in MODULES for command in spec.commands},
-        reason="`encurta import` is not in this tree yet",
-    ),
-]
+pytestmark = pytest.mark.integration
 
 # What a link is, wherever it lives; counts are compared apart.
 KEPT = [
