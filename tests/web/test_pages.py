@@ -319,3 +319,20 @@ async def test_api_keys_made_once_shown_and_revoked_from_the_page(
         "/account/keys", data={"name": "x", "scopes": "admin"}, headers=ORIGIN
     )
     assert admin_scope.status_code in (201, 403)  # the first account is the admin
+
+
+async def test_imported_clicks_are_shown_apart_from_counted_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client)
+    imported = await client.post(
+        "/api/imports?format=csv",
+        content=b"url,code,clicks\nhttps://example.com/old,from-yourls,42\n",
+        headers=ORIGIN,
+    )
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["created"] == 1
+
+    page = await client.get("/links", headers=HTML)
+
+    assert "0 clicks (and 42 imported)" in page.text
