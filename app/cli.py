@@ -33,7 +33,6 @@ from app.main import (
     described,
     openapi,
 )
-from app.modules.auth import NoOwner, import_owner
 from app.registry import MODULES, NAMES
 from app.wiring import Command, Module, ModuleSpec
 
@@ -357,25 +356,33 @@ def module_command(
             ) from None
 
 
-async def _find_owner(url: str, settings: Any, email: str | None) -> UUID:
+async def find_owner(spec: ModuleSpec[Any], url: str, settings: Any, email: str | None) -> UUID:
+    """The account `--owner EMAIL` names (or the only admin), asked of the module that
+    keeps accounts (`ModuleSpec.find_account`); LookupError says why there is none."""
+    assert spec.find_account is not None
     engine = create_engine(url, settings)
     try:
-        return await import_owner(engine, email)
+        return await spec.find_account(engine, email)
     finally:
         await engine.dispose()
 
 
-def owner_from_auth(settings: Settings, email: str | None) -> UUID:
+def owner_from_accounts(settings: Settings, email: str | None) -> UUID:
     """The account a command's work will belong to (`encurta import --owner EMAIL`), asked
-    of auth here, the composition root: the shortener never reads auth's database."""
-    with databases(settings, ["auth"], take_orphans=False) as urls:
+    here, the composition root: the module doing the work never reads another's database."""
+    spec = next((s for s in MODULES if s.find_account is not None), None)
+    if spec is None:
+        raise ConfigurationError("no module keeps accounts to find --owner")
+    with databases(settings, [spec.name], take_orphans=False) as urls:
         try:
-            return asyncio.run(_find_owner(urls["auth"], settings.database("auth"), email))
-        except NoOwner as exc:
+            return asyncio.run(
+                find_owner(spec, urls[spec.name], settings.database(spec.name), email)
+            )
+        except LookupError as exc:
             raise ConfigurationError(str(exc)) from None
         except (OSError, asyncpg.PostgresError, SQLAlchemyError) as exc:
             raise ConfigurationError(
-                f"the auth database could not be used: {_reason(exc)}"
+                f"the {spec.name} database could not be used: {_reason(exc)}"
             ) from None
 
 
@@ -485,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "module_command"):
             spec, command = args.module_command
             if getattr(args, "owner_from_auth", False):
-                args.owner_id = owner_from_auth(settings, args.owner)
+                args.owner_id = owner_from_accounts(settings, args.owner)
             return module_command(settings, spec, command, args)
         if args.command == "serve":
             serve(settings, args.host or settings.host, args.port or settings.port)

@@ -71,7 +71,7 @@ def export(settings: Settings, args: argparse.Namespace, ready: ReadyDatabases) 
 
 async def _owner(
     settings: Settings, accounts: ModuleSpec[Any], urls: dict[str, str], email: str
-) -> UUID | None:
+) -> UUID:
     find: AccountLookup | None = accounts.find_account
     assert find is not None
     engine = create_engine(urls[accounts.name], settings.database(accounts.name))
@@ -91,9 +91,10 @@ async def _export(
 ) -> int:
     owner_id = None
     if accounts is not None:
-        owner_id = await _owner(settings, accounts, urls, args.owner)
-        if owner_id is None:
-            print(f"encurta export: no account has the email {args.owner}", file=sys.stderr)
+        try:
+            owner_id = await _owner(settings, accounts, urls, args.owner)
+        except LookupError as exc:
+            print(f"encurta export: {exc}", file=sys.stderr)
             return REFUSED
     request = ExportRequest(
         format=args.format,

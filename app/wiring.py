@@ -214,8 +214,10 @@ class Export(Generic[S]):
     stream: Callable[[S, AsyncEngine, ExportRequest], AsyncIterator[bytes]]
 
 
-# Finds an account by email in the module that keeps accounts: its id, or None.
-AccountLookup = Callable[[AsyncEngine, str], Awaitable[UUID | None]]
+# Finds whose rows an operator's command is about, in the module that keeps accounts: the
+# active account with this email or, without one, the instance's only active admin; a
+# LookupError saying why in one line when there is none.
+AccountLookup = Callable[[AsyncEngine, str | None], Awaitable[UUID]]
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 Its public face is this file: `MODULE`, which the registry lists. `create_module` loads
 (or generates, at first start) the Ed25519 signing key and offers its public half as the
 module's `public_keys`, from which every module in the process verifies access tokens.
-`MODULE.commands` adds `encurta users` (commands.py); `import_owner` finds the owner of
-what `encurta import` imports (the composition root asks it). Nothing else in the package
-is imported from outside it.
+`MODULE.commands` adds `encurta users` (commands.py); `MODULE.find_account` finds whose
+rows `encurta import|export --owner EMAIL` are about (the composition root asks it).
+Nothing else in the package is imported from outside it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from app.modules.auth.account_pages import build_account_page_routes
 from app.modules.auth.admin import Accounts, build_admin_routes
 from app.modules.auth.admin_pages import build_admin_page_routes
 from app.modules.auth.api_keys import ApiKeys, build_key_routes
-from app.modules.auth.commands import USERS, find_account
+from app.modules.auth.commands import USERS
 from app.modules.auth.key_pages import build_key_page_routes
 from app.modules.auth.keys import load_signing_key
-from app.modules.auth.owners import NoOwner, import_owner
+from app.modules.auth.owners import find_owner
 from app.modules.auth.pages import build_page_routes
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.provisioning import build_provisioning_routes
@@ -41,7 +41,7 @@ from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer
 from app.wiring import Module, ModuleContext, ModuleSpec
 
-__all__ = ["MODULE", "AuthSettings", "NoOwner", "import_owner"]
+__all__ = ["MODULE", "AuthSettings"]
 
 NAME = "auth"
 
@@ -117,5 +117,5 @@ MODULE = ModuleSpec(
     settings=AuthSettings,
     create=create_module,
     commands=[USERS],
-    find_account=find_account,
+    find_account=find_owner,
 )

@@ -15,7 +15,6 @@ import getpass
 import sys
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
@@ -113,15 +112,6 @@ def _invalid(error: ValidationError) -> _Refused:
         for item in error.errors(include_url=False, include_input=False)
     ]
     return _Refused("; ".join(reasons))
-
-
-async def find_account(engine: AsyncEngine, email: str) -> UUID | None:
-    """The id of the account with this email (compared as sign-in compares it), or None:
-    how `encurta export --owner EMAIL` names an owner to the modules that know only ids."""
-    async with engine.connect() as conn:
-        statement = select(users.c.id).where(users.c.email_key == email_key(email))
-        found: UUID | None = (await conn.execute(statement)).scalar_one_or_none()
-    return found
 
 
 async def _account(engine: AsyncEngine, email: str) -> Any:

@@ -1,5 +1,5 @@
-"""Who owns what an operator imports (`encurta import --owner EMAIL`): an active account,
-found by its email; with no email, the instance's only active admin, if it has one."""
+"""Whose rows an operator's command is about (`encurta import|export --owner EMAIL`): an
+active account, found by its email; with no email, the instance's only active admin."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class NoOwner(LookupError):
     """No account can be the owner; the message says why, in one line."""
 
 
-async def import_owner(engine: AsyncEngine, email: str | None) -> UUID:
+async def find_owner(engine: AsyncEngine, email: str | None) -> UUID:
     """The owner's id (NoOwner)."""
     active = users.c.is_active
     async with engine.connect() as conn:

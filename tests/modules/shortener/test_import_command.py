@@ -52,9 +52,8 @@ def encurta(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> Encurta:
-    monkeypatch.setenv("ENCURTA_AUTH__DATABASE_URL", database_urls["auth"])
-    monkeypatch.setenv("ENCURTA_SHORTENER__DATABASE_URL", database_urls["shortener"])
-    monkeypatch.setenv("ENCURTA_ANALYTICS__DATABASE_URL", database_urls["analytics"])
+    for module, url in database_urls.items():  # every module: `reconcile` opens them all
+        monkeypatch.setenv(f"ENCURTA_{module.upper()}__DATABASE_URL", url)
     monkeypatch.setenv("ENCURTA_DATA_DIR", str(tmp_path / "data"))
 
     def run(argv: list[str]) -> int:
