@@ -40,8 +40,9 @@ one click per line; `csv`: a header line, then a click per line, with a cell sta
 
 
 class ClickOut(BaseModel):
-    """One click as an export shows it."""
+    """One click as an export shows it (`code`: an operator's export holds many links)."""
 
+    code: str
     occurred_at: datetime
     country: str | None
     city: str | None

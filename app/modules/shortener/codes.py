@@ -46,6 +46,16 @@ def generate(length: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def imported_code_problem(code: str) -> str | None:
+    """A code another shortener already gave out keeps working here if it can: YOURLS's
+    first links are `1`, `2`, `a`, shorter than a code chosen here may be."""
+    if not ANY_CODE.fullmatch(code):
+        return "Use 1 to 64 letters, digits, '-' or '_'."
+    if code.lower() in RESERVED:
+        return "This code is reserved."
+    return None
+
+
 def custom_code_problem(code: str) -> str | None:
     if not CUSTOM_CODE.fullmatch(code):
         return "Use 3 to 64 letters, digits, '-' or '_'."

@@ -124,6 +124,6 @@ async def _stream_links(
 
 LINKS = Export[ShortenerSettings](
     name="links",
-    help="live links, oldest first, as the links API shows them",
+    help="live links as the links API shows them: one owner's oldest first, everyone's by code",
     stream=_stream_links,
 )

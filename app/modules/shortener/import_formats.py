@@ -174,17 +174,43 @@ def _first(record: dict[str, Any], *names: str) -> Any:
     return None
 
 
+# encurta's own CSV export has every field of a link after the generic columns: what
+# guards a link travels with it, or the row is refused, never silently dropped.
+_GUARDS = {
+    "expiresat": "expires_at",
+    "validfrom": "valid_from",
+    "maxvisits": "max_visits",
+    "forwardquery": "forward_query",
+}
+
+
 def _generic_row(line: int, record: dict[str, str]) -> ImportRow:
+    if _text(record.get("haspassword")) == "true":
+        raise _Refused(LOCKED_REFUSAL)
+    if _text(record.get("disabled")) == "true":
+        raise _Refused("disabled by an admin on the source instance")
+    link: dict[str, Any] = {
+        "url": _text(record.get("url")) or "",
+        "code": _text(record.get("code")),
+        "title": _text(record.get("title")),
+        "tags": _tags(record.get("tags"), ",|"),
+    }
+    for column, name in _GUARDS.items():
+        if (value := _text(record.get(column))) is not None:
+            link[name] = value  # the API's validation reads the text as the JSON would
+    if (rules := _text(record.get("redirectrules"))) not in (None, "[]"):
+        try:
+            link["redirect_rules"] = json.loads(rules or "")
+        except ValueError:
+            raise _Refused("redirect_rules: not the JSON of the export") from None
+    clicks = _clicks(record.get("clicks"), "clicks")
+    clicks += _clicks(record.get("clickcount"), "click_count")
+    clicks += _clicks(record.get("importedclicks"), "imported_clicks")
     return ImportRow(
         line=line,
-        link={
-            "url": _text(record.get("url")) or "",
-            "code": _text(record.get("code")),
-            "title": _text(record.get("title")),
-            "tags": _tags(record.get("tags"), ",|"),
-        },
+        link=link,
         created_at=_moment(record.get("createdat"), "created_at"),
-        clicks=_clicks(record.get("clicks"), "clicks"),
+        clicks=clicks,
     )
 
 
@@ -202,6 +228,7 @@ def _shlink_row(line: int, record: dict[str, str]) -> ImportRow:
             "code": _text(record.get("shortcode")) or _code_of(record.get("shorturl")),
             "title": _text(record.get("title")),
             "tags": _tags(record.get("tags"), "|"),
+            "forward_query": True,  # Shlink's default; its export does not say
         },
         created_at=_moment(record.get("createdat"), "createdAt"),
         clicks=_clicks(record.get("visits"), "visits"),
@@ -209,8 +236,8 @@ def _shlink_row(line: int, record: dict[str, str]) -> ImportRow:
 
 
 def _shlink(lines: Iterator[str]) -> Iterator[ImportRow]:
-    """Shlink web client's "Export" (short_urls.csv): createdAt, title, shortUrl, domain,
-    shortCode, longUrl, tags (joined by `|`), visits."""
+    """Shlink web client's "Export" (short_urls.csv): createdAt, domain, shortCode,
+    shortUrl, longUrl, title, tags (joined by `|`), visits, read by their names."""
     return _from_dicts(lines, "longurl", _shlink_row)
 
 

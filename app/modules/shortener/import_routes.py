@@ -27,11 +27,12 @@ from app.kernel.http import json_response, read_query
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import unauthorized
-from app.modules.shortener.import_formats import FormatError, parse
+from app.modules.shortener.import_formats import MAX_JSON_BYTES, FormatError, parse
 from app.modules.shortener.imports import Importer, Summary
 from app.modules.shortener.service import OwnerDeleted
 
 MAX_LINE_BYTES = 64 * 1024
+JSON_DUMPS = frozenset({"kutt", "yourls"})  # the formats that may be a JSON document
 LISTED_REFUSALS = 100
 _SPOOLED_IN_MEMORY = 1024 * 1024
 
@@ -65,24 +66,25 @@ def _body_problem(message: str) -> Problem:
     return invalid_fields([{"field": "body", "message": message}])
 
 
-async def spool(request: Request, into: IO[bytes]) -> None:
-    """The body into `into`, checked as it streams: UTF-8 text, lines within the limit."""
+async def spool(request: Request, into: IO[bytes], max_line: int = MAX_LINE_BYTES) -> None:
+    """The body into `into`, checked as it streams: UTF-8 text, lines within `max_line`."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line_bytes, line_number = 0, 1
     try:
         async for chunk in request.stream():
             try:
                 decoder.decode(chunk)
-            except UnicodeDecodeError:
-                raise _body_problem(f"not UTF-8 text (near line {line_number})") from None
+            except UnicodeDecodeError as exc:
+                line = line_number + chunk[: max(exc.start, 0)].count(b"\n")
+                raise _body_problem(f"not UTF-8 text (line {line})") from None
             *ended, rest = chunk.split(b"\n")
             for part in ended:
-                if line_bytes + len(part) > MAX_LINE_BYTES:
-                    raise _too_long(line_number)
+                if line_bytes + len(part) > max_line:
+                    raise _too_long(line_number, max_line)
                 line_bytes, line_number = 0, line_number + 1
             line_bytes += len(rest)
-            if line_bytes > MAX_LINE_BYTES:
-                raise _too_long(line_number)
+            if line_bytes > max_line:
+                raise _too_long(line_number, max_line)
             await asyncio.to_thread(into.write, chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
@@ -91,10 +93,8 @@ async def spool(request: Request, into: IO[bytes]) -> None:
         raise Problem(400, "The client disconnected before the body was complete.") from None
 
 
-def _too_long(line: int) -> Problem:
-    return Problem(
-        413, f"body: line {line} is longer than {MAX_LINE_BYTES} bytes.", slug="line-too-long"
-    )
+def _too_long(line: int, max_line: int) -> Problem:
+    return Problem(413, f"body: line {line} is longer than {max_line} bytes.", slug="line-too-long")
 
 
 def build_import_routes(importer: Importer, gate: Gate) -> list[BaseRoute]:
@@ -103,7 +103,9 @@ def build_import_routes(importer: Importer, gate: Gate) -> list[BaseRoute]:
         query = read_query(request, ImportQuery)
         summary = Summary(listed=LISTED_REFUSALS)
         with tempfile.SpooledTemporaryFile(_SPOOLED_IN_MEMORY) as body:
-            await spool(request, body)
+            # Kutt's and YOURLS's API dumps are one JSON document, read whole anyway.
+            whole = query.format in JSON_DUMPS
+            await spool(request, body, MAX_JSON_BYTES if whole else MAX_LINE_BYTES)
             body.seek(0)
             # utf-8-sig: spreadsheets often start their CSV with a byte-order mark.
             lines = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from app.bus.outbox import write_outbox
 from app.contracts.shortener import LinkCreated
 from app.kernel.problems import Problem, validation_problem
-from app.modules.shortener.codes import _ALPHABET
+from app.modules.shortener.codes import _ALPHABET, imported_code_problem
 from app.modules.shortener.editing import Checked, checked_parts
 from app.modules.shortener.import_formats import ImportRow
 from app.modules.shortener.owners import is_deleted, lock_owner
@@ -148,8 +148,14 @@ class Importer:
         """The row ready to store, or why it is refused."""
         if row.refusal is not None:
             return row.refusal
+        link = dict(row.link)
+        code = link.pop("code", None)  # checked apart: imported codes may be shorter
+        if code is not None and not isinstance(code, str):
+            return "code: not text"
+        if code is not None and (problem := imported_code_problem(code)):
+            return f"code: {problem}"
         try:
-            body = CreateLink.model_validate(row.link)
+            body = CreateLink.model_validate(link)
             target, rules = checked_parts(self.checked, request, body)
         except ValidationError as exc:
             return _reason(validation_problem(exc))
@@ -162,8 +168,8 @@ class Importer:
             return "created_at: not between 1970 and now"
         return _New(
             line=row.line,
-            code=body.code or derived_code(owner_id, target, self.links.code_length),
-            given_code=body.code is not None,
+            code=code or derived_code(owner_id, target, self.links.code_length),
+            given_code=code is not None,
             target=target,
             body=body,
             rules=rules,

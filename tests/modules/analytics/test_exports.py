@@ -28,6 +28,7 @@ from tests.support.accounts import Account, new_account
 from tests.support.problems import assert_problem
 
 FIELDS = [
+    "code",
     "occurred_at",
     "country",
     "city",

@@ -38,6 +38,7 @@ def test_shlink_export_columns_tags_and_visits() -> None:
         "code": "shl-docs",
         "title": "Shlink docs",
         "tags": ["docs", "shlink"],
+        "forward_query": True,  # Shlink's default
     }
     assert docs.created_at == datetime(2024, 3, 1, 10, tzinfo=UTC)
     assert docs.clicks == 42
@@ -155,3 +156,28 @@ def test_rows_are_read_lazily() -> None:
 
     assert first[-1].link["url"] == "https://example.com/10"
     assert taken <= 11
+
+
+def test_encurtas_own_csv_export_keeps_what_guards_a_link_or_is_refused() -> None:
+    header = "url,code,title,tags,created_at,expires_at,max_visits,forward_query,"
+    header += "has_password,disabled,redirect_rules,click_count,imported_clicks\n"
+    read = {
+        row.line: row
+        for row in rows(
+            "csv",
+            header
+            + "https://a.example/,a-1,,,2024-01-01T00:00:00Z,2999-01-01T00:00:00Z,100,true,"
+            + 'false,false,"[{""when"": [{""device"": ""ios""}], ""url"": ""https://b.example/""}]",3,4\n'
+            + "https://a.example/,a-2,,,,,,false,true,false,[],0,0\n"
+            + "https://a.example/,a-3,,,,,,false,false,true,[],0,0\n",
+        )
+    }
+
+    assert read[2].link["expires_at"] == "2999-01-01T00:00:00Z"
+    assert read[2].link["max_visits"] == "100" and read[2].link["forward_query"] == "true"
+    assert read[2].link["redirect_rules"] == [
+        {"when": [{"device": "ios"}], "url": "https://b.example/"}
+    ]
+    assert read[2].clicks == 7
+    assert read[3].refusal == LOCKED_REFUSAL
+    assert read[4].refusal == "disabled by an admin on the source instance"

@@ -80,7 +80,7 @@ async def test_a_shlink_export_is_imported_and_its_hostile_rows_refused_as_the_a
     assert refused[4] == "url: Only http and https links can be shortened."
     assert refused[5] == "url: Only http and https links can be shortened."
     assert refused[6] == "url: The link points at a private or local address."
-    assert refused[7] == "code: Use 3 to 64 letters, digits, '-' or '_'."
+    assert refused[7] == "code: Use 1 to 64 letters, digits, '-' or '_'."
     assert refused[8] == "code: This code is reserved."
     assert refused[9] == "url: Links to phish.example.net are blocked on this instance."
     docs = await link(client, ana, "shl-docs")
@@ -254,3 +254,52 @@ def test_an_upload_streams_through_a_real_encurta_serve(data_dir: Path) -> None:
         assert {item["code"] for item in listed["items"]} == {"shl-docs", "shl-blog", "shl-bad"}
     finally:
         server.interrupt()
+
+
+async def test_a_yourls_install_keeps_its_short_codes(client: httpx.AsyncClient) -> None:
+    """YOURLS's first links are `1`, `2`, `a`: printed somewhere, they must keep working."""
+    ana = await new_account(client)
+    table = "1,https://example.com/one,One,2015-01-01 00:00:00,10.0.0.1,5\n"
+    table += "a,https://example.com/a,A,2015-01-02 00:00:00,10.0.0.2,0\n"
+
+    summary = (await upload(client, ana, "yourls", table)).json()
+
+    assert (summary["created"], summary["refused"]) == (2, 0), summary
+    assert (await follow(client, "1")).headers["location"] == "https://example.com/one"
+    assert (await link(client, ana, "a"))["imported_clicks"] == 0
+
+
+async def test_a_json_dump_is_not_held_to_the_line_limit(client: httpx.AsyncClient) -> None:
+    ana = await new_account(client)
+    links = [{"target": f"https://example.com/{n}", "address": f"k-{n}"} for n in range(1500)]
+    dump = json.dumps({"total": len(links), "data": links})
+    assert len(dump) > 64 * 1024  # one line, past the limit on a CSV's line
+
+    response = await upload(client, ana, "kutt", dump, dry_run="true")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == 1500
+
+
+async def test_encurtas_csv_export_imported_keeps_its_guards(client: httpx.AsyncClient) -> None:
+    ana = await new_account(client, "ana@example.com")
+    bea = await new_account(client, "bea@example.com")
+    made = await client.post(
+        "/api/links",
+        json={"url": "https://example.com/limited", "code": "limited", "max_visits": 5},
+        headers=ana.headers,
+    )
+    assert made.status_code == 201, made.text
+    await client.post(
+        "/api/links",
+        json={"url": "https://example.com/locked", "code": "locked", "password": PASSWORD},
+        headers=ana.headers,
+    )
+    exported = await client.get("/api/links/export?format=csv", headers=ana.headers)
+    moved = exported.text.replace("limited", "limited-2").replace("locked", "locked-2")
+
+    summary = (await upload(client, bea, "csv", moved)).json()
+
+    assert (summary["created"], summary["refused"]) == (1, 1), summary
+    assert "password" in summary["refusals"][0]["reason"]
+    assert (await link(client, bea, "limited-2"))["max_visits"] == 5
