@@ -8,13 +8,14 @@ analytics) and neither may import the other; each module keeps its own routes.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from app.kernel.access import Gate
 from app.kernel.problems import PROBLEM_JSON, Problem
@@ -99,17 +100,57 @@ def _translated(problem: Problem, names: Mapping[str, str]) -> ShlinkError:
 
 
 def shlink_endpoint(handler: Handler, names: Mapping[str, str] | None = None) -> Handler:
-    """`handler` with every refusal answered in Shlink's format, never encurta's."""
+    """`handler` with every refusal answered in Shlink's format, never encurta's, and
+    readable by a page of any origin, as Shlink's are (`with_preflights`)."""
 
     async def endpoint(request: Request) -> Response:
         try:
-            return await handler(request)
+            response = await handler(request)
         except ShlinkError as error:
-            return error.response()
+            response = error.response()
         except Problem as problem:
-            return _translated(problem, names or {}).response()
+            response = _translated(problem, names or {}).response()
+        if "origin" in request.headers:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
     return endpoint
+
+
+# What Shlink's web client (a page served from elsewhere: app.shlink.io, or a team's own)
+# sends. Any origin may call, as with Shlink: the API reads no cookie, only the X-Api-Key a
+# page was given, so another site's page can do nothing its user could not.
+_ALLOWED_HEADERS = "X-Api-Key, Content-Type, Accept"
+_PREFLIGHT_SECONDS = "1000"  # Shlink's
+
+
+def with_preflights(routes: Sequence[Route]) -> list[BaseRoute]:
+    """`routes` and, for each of their paths, the OPTIONS answer a browser asks for before
+    it sends a request with an X-Api-Key header."""
+    methods: dict[str, set[str]] = {}
+    for route in routes:
+        methods.setdefault(route.path, set()).update(route.methods or ())
+
+    def preflight(allowed: set[str]) -> Handler:
+        headers = {
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": ", ".join(sorted(allowed - {"HEAD"})),
+            "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
+            "Access-Control-Max-Age": _PREFLIGHT_SECONDS,
+        }
+
+        async def answer(request: Request) -> Response:
+            return Response(status_code=204, headers=headers)
+
+        return answer
+
+    return [
+        *routes,
+        *(
+            Route(path, preflight(allowed), methods=["OPTIONS"])
+            for path, allowed in methods.items()
+        ),
+    ]
 
 
 async def api_key_caller(gate: Gate, request: Request, scope: str) -> Principal:

@@ -35,6 +35,7 @@ from app.kernel.shlink import (
     shlink_endpoint,
     short_url_not_found,
     visits_summary,
+    with_preflights,
 )
 from app.modules.analytics.service import StatsService
 from app.modules.analytics.tables import clicks, url_creations, url_stats
@@ -153,8 +154,12 @@ def build_shlink_routes(stats: StatsService, gate: Gate) -> list[BaseRoute]:
             }
         )
 
-    return [
-        Route(PREFIX, shlink_endpoint(overview), methods=["GET"]),
-        Route(f"{PREFIX}/non-orphan", shlink_endpoint(non_orphan), methods=["GET"]),
-        Route(f"{PREFIX}/short-urls/{{code}}", shlink_endpoint(short_url_visits), methods=["GET"]),
-    ]
+    return with_preflights(
+        [
+            Route(PREFIX, shlink_endpoint(overview), methods=["GET"]),
+            Route(f"{PREFIX}/non-orphan", shlink_endpoint(non_orphan), methods=["GET"]),
+            Route(
+                f"{PREFIX}/short-urls/{{code}}", shlink_endpoint(short_url_visits), methods=["GET"]
+            ),
+        ]
+    )

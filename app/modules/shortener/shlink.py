@@ -37,6 +37,7 @@ from app.kernel.shlink import (
     shlink_endpoint,
     short_url_not_found,
     visits_summary,
+    with_preflights,
 )
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.editing import LinkEditor
@@ -314,16 +315,18 @@ def build_shlink_routes(
     def route(path: str, handler: Any, method: str) -> Route:
         return Route(path, shlink_endpoint(handler, NAMES), methods=[method])
 
-    return [
-        route("/rest/health", health, "GET"),
-        route(f"{PREFIX}/health", health, "GET"),
-        route(f"{PREFIX}/short-urls", list_short_urls, "GET"),
-        route(f"{PREFIX}/short-urls", create, "POST"),
-        route(f"{PREFIX}/short-urls/{{code}}", get, "GET"),
-        route(f"{PREFIX}/short-urls/{{code}}", edit, "PATCH"),
-        route(f"{PREFIX}/short-urls/{{code}}", delete, "DELETE"),
-        route(f"{PREFIX}/short-urls/{{code}}/visits", visits, "GET"),
-        route(f"{PREFIX}/tags", tags, "GET"),
-        route(f"{PREFIX}/tags/stats", tag_stats, "GET"),
-        route(f"{PREFIX}/visits/orphan", orphan_visits, "GET"),
-    ]
+    return with_preflights(
+        [
+            route("/rest/health", health, "GET"),
+            route(f"{PREFIX}/health", health, "GET"),
+            route(f"{PREFIX}/short-urls", list_short_urls, "GET"),
+            route(f"{PREFIX}/short-urls", create, "POST"),
+            route(f"{PREFIX}/short-urls/{{code}}", get, "GET"),
+            route(f"{PREFIX}/short-urls/{{code}}", edit, "PATCH"),
+            route(f"{PREFIX}/short-urls/{{code}}", delete, "DELETE"),
+            route(f"{PREFIX}/short-urls/{{code}}/visits", visits, "GET"),
+            route(f"{PREFIX}/tags", tags, "GET"),
+            route(f"{PREFIX}/tags/stats", tag_stats, "GET"),
+            route(f"{PREFIX}/visits/orphan", orphan_visits, "GET"),
+        ]
+    )

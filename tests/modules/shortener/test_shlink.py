@@ -394,3 +394,39 @@ async def test_orphan_visits_are_an_admin_keys_only(app_client: AppFactory) -> N
             "totalItems": 0,
         },
     }
+
+
+async def test_a_page_of_another_origin_may_call_it_as_shlinks_web_client_does(
+    client: httpx.AsyncClient,
+) -> None:
+    """Shlink's web client runs in a browser on its own origin: the preflight must pass and
+    the answers be readable there. Only the key authenticates, so any origin may ask."""
+    key = await key_of(client, "ana@example.com", ALL)
+    page = {"Origin": "https://app.shlink.io"}
+
+    preflight = await client.options(
+        f"{API}/short-urls",
+        headers={
+            **page,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key, content-type",
+        },
+    )
+    made = await client.post(
+        f"{API}/short-urls",
+        json={"longUrl": "https://example.com/c"},
+        headers={**page, "X-Api-Key": key},
+    )
+    refused = await client.get(f"{API}/short-urls", headers=page)
+    analytics = await client.options(f"{API}/visits", headers=page)
+    same_site = await client.get(f"{API}/short-urls", headers={"X-Api-Key": key})
+
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-methods"] == "GET, POST"
+    assert "X-Api-Key" in preflight.headers["access-control-allow-headers"]
+    assert made.status_code == 200 and made.headers["access-control-allow-origin"] == "*"
+    shlink_error(refused, 401, "missing-authentication")
+    assert refused.headers["access-control-allow-origin"] == "*"  # the page may read why
+    assert analytics.status_code == 204
+    assert "access-control-allow-origin" not in same_site.headers
