@@ -69,7 +69,7 @@ def build_routes(service: WebhookService, gate: Gate) -> list[BaseRoute]:
 
     async def list_webhooks(request: Request) -> Response:
         principal = await gate.authenticate(request, "links:read")
-        return json_response(WebhookList(webhooks=await service.list(principal.user_id)))
+        return json_response(WebhookList(items=await service.list(principal.user_id)))
 
     async def delete(request: Request) -> Response:
         principal = await gate.authenticate(request, "links:write")

@@ -39,7 +39,7 @@ class CreatedWebhook(Webhook):
 
 
 class WebhookList(BaseModel):
-    webhooks: list[Webhook]
+    items: list[Webhook]
 
 
 class Delivery(BaseModel):
@@ -55,7 +55,7 @@ class Delivery(BaseModel):
 
 
 class DeliveryPage(BaseModel):
-    deliveries: list[Delivery]
+    items: list[Delivery]
     next_cursor: UUID | None = Field(description="Pass as `cursor` for the next, older page.")
 
 

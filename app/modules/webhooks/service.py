@@ -148,7 +148,7 @@ class WebhookService:
             rows = (await conn.execute(statement)).all()
         page = [_delivery(row._asdict()) for row in rows[: query.limit]]
         more = len(rows) > query.limit
-        return DeliveryPage(deliveries=page, next_cursor=page[-1].id if more else None)
+        return DeliveryPage(items=page, next_cursor=page[-1].id if more else None)
 
     async def replay(self, owner_id: UUID, webhook_id: UUID, delivery_id: UUID) -> Delivery:
         """A parked or failed delivery is due again now, with a fresh schedule of retries;

@@ -81,7 +81,7 @@ async def on_link_created(conn: AsyncConnection, events: Sequence[LinkCreated]) 
         data = {
             "code": e.code,
             "link_id": str(e.link_id),
-            "target_url": e.target_url,
+            "url": e.target_url,  # named as in the links API
             "title": e.title,
             "tags": list(e.tags),
             "created_at": e.created_at.isoformat(),
@@ -103,7 +103,7 @@ async def on_link_updated(conn: AsyncConnection, events: Sequence[LinkUpdated]) 
             "code": e.code,
             "link_id": str(e.link_id),
             "version": e.version,
-            "target_url": e.target_url,
+            "url": e.target_url,  # named as in the links API
             "title": e.title,
             "tags": list(e.tags),
             "expires_at": e.expires_at.isoformat() if e.expires_at else None,

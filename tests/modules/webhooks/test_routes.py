@@ -26,12 +26,12 @@ async def test_a_webhook_is_made_listed_and_deleted_and_its_secret_is_shown_once
     listed = await client.get("/api/webhooks", headers=owner.headers)
     assert listed.status_code == 200
     assert listed.json() == {
-        "webhooks": [{k: v for k, v in made.items() if k != "secret"}],
+        "items": [{k: v for k, v in made.items() if k != "secret"}],
     }
     assert "whsec_" not in listed.text
     gone = await client.delete(f"/api/webhooks/{made['id']}", headers=owner.headers)
     assert gone.status_code == 204
-    assert (await client.get("/api/webhooks", headers=owner.headers)).json() == {"webhooks": []}
+    assert (await client.get("/api/webhooks", headers=owner.headers)).json() == {"items": []}
     again = await client.delete(f"/api/webhooks/{made['id']}", headers=owner.headers)
     assert again.status_code == 404
 
@@ -64,7 +64,7 @@ async def test_a_bad_webhook_is_refused_naming_the_field(
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert [error["field"] for error in refused.json()["errors"]] == [field]
     assert "shorten" not in refused.text and "link " not in refused.text
-    assert listed.json() == {"webhooks": []}
+    assert listed.json() == {"items": []}
 
 
 async def test_another_accounts_webhooks_are_invisible_to_an_owner(
@@ -73,7 +73,7 @@ async def test_another_accounts_webhooks_are_invisible_to_an_owner(
     other = await new_account(client, "other@example.com")
     theirs = await add_webhook(client, other, "https://hooks.example.com/theirs")
 
-    assert (await client.get("/api/webhooks", headers=owner.headers)).json() == {"webhooks": []}
+    assert (await client.get("/api/webhooks", headers=owner.headers)).json() == {"items": []}
     for method, path in [
         ("DELETE", f"/api/webhooks/{theirs['id']}"),
         ("GET", f"/api/webhooks/{theirs['id']}/deliveries"),
@@ -82,7 +82,7 @@ async def test_another_accounts_webhooks_are_invisible_to_an_owner(
     ]:
         answer = await client.request(method, path, headers=owner.headers)
         assert answer.status_code == 404, (method, path, answer.text)
-    assert len((await client.get("/api/webhooks", headers=other.headers)).json()["webhooks"]) == 1
+    assert len((await client.get("/api/webhooks", headers=other.headers)).json()["items"]) == 1
 
 
 async def test_the_api_needs_a_caller(client: httpx.AsyncClient) -> None:
@@ -123,7 +123,7 @@ async def test_a_key_needs_links_write_to_add_a_webhook(
         lambda answer: answer.status_code == 200,
         "the webhooks module admits the key",
     )
-    assert listed.json() == {"webhooks": []}
+    assert listed.json() == {"items": []}
     posted = await client.post(
         "/api/webhooks",
         json={"url": "https://example.com/", "events": ["link.created"]},

@@ -25,7 +25,7 @@ async def deliveries(
         f"/api/webhooks/{webhook['id']}/deliveries", params=query, headers=account.headers
     )
     assert page.status_code == 200, page.text
-    found: list[dict[str, Any]] = page.json()["deliveries"]
+    found: list[dict[str, Any]] = page.json()["items"]
     return found
 
 
@@ -50,7 +50,7 @@ async def test_each_event_type_reaches_the_receiver_signed(
     assert types == {"link.created": 1, "link.updated": 1, "link.clicked": 1, "link.deleted": 1}
     payloads = {p["type"]: p for _, p in receiver.accepted(secret)}
     assert payloads["link.created"]["data"]["code"] == "evt"
-    assert payloads["link.created"]["data"]["target_url"] == link["url"]
+    assert payloads["link.created"]["data"]["url"] == link["url"]
     assert payloads["link.updated"]["data"]["title"] == "A title"
     (click,) = payloads["link.clicked"]["data"]["clicks"]
     assert click["code"] == "evt" and payloads["link.clicked"]["data"]["omitted"] == 0
@@ -187,11 +187,11 @@ async def test_deliveries_come_a_page_at_a_time_newest_first(
 
     path = f"/api/webhooks/{webhook['id']}/deliveries"
     first = (await client.get(path, params={"limit": 2}, headers=owner.headers)).json()
-    assert [d["id"] for d in first["deliveries"]] == [d["id"] for d in every[:2]]
+    assert [d["id"] for d in first["items"]] == [d["id"] for d in every[:2]]
     second = await client.get(
         path, params={"limit": 2, "cursor": first["next_cursor"]}, headers=owner.headers
     )
-    assert [d["id"] for d in second.json()["deliveries"]] == [every[2]["id"]]
+    assert [d["id"] for d in second.json()["items"]] == [every[2]["id"]]
     assert second.json()["next_cursor"] is None
     created = [d["created_at"] for d in every]
     assert created == sorted(created, reverse=True)
