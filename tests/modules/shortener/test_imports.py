@@ -254,3 +254,38 @@ def test_an_upload_streams_through_a_real_encurta_serve(data_dir: Path) -> None:
         assert {item["code"] for item in listed["items"]} == {"shl-docs", "shl-blog", "shl-bad"}
     finally:
         server.interrupt()
+
+
+async def test_a_nul_or_a_lone_surrogate_refuses_its_row_not_the_whole_import(
+    client: httpx.AsyncClient,
+) -> None:
+    """PostgreSQL cannot store either: without a check, the batch's INSERT failed, a 500,
+    and every row after it (in this batch and the next) was lost on every re-run."""
+    ana = await new_account(client)
+    csv_body = (
+        "url,code,title,tags\n"
+        "https://example.com/a,nul-title,a\x00b,\n"
+        'https://example.com/b,nul-tag,,"x|y\x00z"\n'
+        "https://example.com/c,fine-csv,Fine,\n"
+    )
+    jsonl_body = (
+        '{"url": "https://example.com/d", "code": "lone-one", "tags": ["\\ud800"]}\n'
+        '{"url": "https://example.com/e", "code": "fine-jsonl"}\n'
+    )
+
+    from_csv = await upload(client, ana, "csv", csv_body)
+    from_jsonl = await upload(client, ana, "jsonl", jsonl_body)
+
+    assert from_csv.status_code == 200, from_csv.text
+    assert from_jsonl.status_code == 200, from_jsonl.text
+    assert (from_csv.json()["created"], from_csv.json()["refused"]) == (1, 2)
+    assert reasons(from_csv.json()) == {
+        2: "title: Text must not contain NUL or lone surrogates.",
+        3: "tags.1: Text must not contain NUL or lone surrogates.",
+    }
+    assert (from_jsonl.json()["created"], from_jsonl.json()["refused"]) == (1, 1)
+    assert reasons(from_jsonl.json()) == {
+        1: "tags.0: Text must not contain NUL or lone surrogates."
+    }
+    assert (await link(client, ana, "fine-csv"))["title"] == "Fine"
+    await link(client, ana, "fine-jsonl")
