@@ -130,3 +130,37 @@ async def test_a_key_needs_links_write_to_add_a_webhook(
         headers=key,
     )
     assert posted.status_code == 403
+
+
+async def test_a_key_needs_stats_read_to_subscribe_to_clicks(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    """link.clicked carries what the statistics show (country, city, referer, user agent):
+    a key that may write links but not read statistics must not get them by webhook."""
+    made = await client.post(
+        "/api/keys", json={"name": "write", "scopes": ["links:write"]}, headers=owner.headers
+    )
+    assert made.status_code == 201, made.text
+    key = {"X-Api-Key": made.json()["key"]}
+    await eventually(
+        lambda: client.get("/api/webhooks", headers=key),
+        lambda answer: answer.status_code == 403,  # no links:read: known, and refused
+        "the webhooks module knows the key",
+    )
+
+    clicks = await client.post(
+        "/api/webhooks",
+        json={"url": "https://example.com/", "events": ["link.created", "link.clicked"]},
+        headers=key,
+    )
+    links_only = await client.post(
+        "/api/webhooks",
+        json={"url": "https://example.com/", "events": ["link.created"]},
+        headers=key,
+    )
+
+    assert clicks.status_code == 403, clicks.text
+    assert "stats:read" in clicks.json()["detail"]
+    assert links_only.status_code == 201, links_only.text
+    listed = await client.get("/api/webhooks", headers=owner.headers)
+    assert [hook["events"] for hook in listed.json()["webhooks"]] == [["link.created"]]
