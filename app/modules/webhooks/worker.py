@@ -126,13 +126,14 @@ class DeliveryWorker:
 
     async def deliver_due(self) -> int:
         """Send what is due now, at most `concurrency` at once; returns how many."""
-        lease = self._deadline() + _LEASE_MARGIN_SECONDS
-        async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(_CLAIM, {"limit": self._settings.concurrency, "lease": lease})
-            ).all()
+        rows = await self._claim(self._settings.concurrency)
         await asyncio.gather(*(self._attempt(row) for row in rows))
         return len(rows)
+
+    async def _claim(self, limit: int) -> list[Row[Any]]:
+        lease = self._deadline() + _LEASE_MARGIN_SECONDS
+        async with self._engine.begin() as conn:
+            return list((await conn.execute(_CLAIM, {"limit": limit, "lease": lease})).all())
 
     async def flush_clicks(self) -> int:
         """One `link.clicked` delivery per webhook for the clicks that waited; returns how
@@ -232,14 +233,44 @@ class DeliveryWorker:
             )
 
     async def _deliver_forever(self) -> None:
-        while True:
-            try:
-                sent = await self.deliver_due()
-            except Exception as exc:  # noqa: BLE001 - the database is away: try again
-                log.warning("webhook deliveries: %s", exc)
-                sent = 0
-            if sent < self._settings.concurrency:
-                await asyncio.sleep(self._settings.poll_seconds)
+        """Keeps up to `concurrency` attempts in flight, claiming more as each one ends.
+
+        Not in rounds that wait for their slowest attempt: then one receiver answering at
+        its timeout (a tarpit) paced every account's deliveries to its own."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                free = self._settings.concurrency - len(in_flight)
+                rows: list[Row[Any]] = []
+                if free > 0:
+                    try:
+                        rows = await self._claim(free)
+                    except Exception as exc:  # noqa: BLE001 - the database is away: try again
+                        log.warning("webhook deliveries: %s", exc)
+                for row in rows:
+                    task = asyncio.create_task(self._attempt_logged(row))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if len(rows) < free:  # nothing more is due: wait for the next look
+                    await asyncio.sleep(self._settings.poll_seconds)
+                elif in_flight and len(rows) == free:  # every slot taken: wait for one
+                    await asyncio.wait(
+                        set(in_flight),
+                        timeout=self._settings.poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _attempt_logged(self, row: Row[Any]) -> None:
+        """An attempt on its own task: a failure to record it (the database away) is
+        logged here, as nobody awaits the task; the lease then ends and it is retried."""
+        try:
+            await self._attempt(row)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("webhook delivery %s not recorded: %s", row.id, exc)
 
     async def _flush_forever(self) -> None:
         while True:

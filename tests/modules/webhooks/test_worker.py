@@ -240,3 +240,26 @@ async def test_clicks_leave_once_per_interval_whichever_process_flushes(
 async def _count(engine: AsyncEngine, table: str) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608
+
+
+async def test_a_slow_receiver_does_not_hold_up_another_accounts_deliveries(
+    client: httpx.AsyncClient, owner: Account, receiver: Receiver
+) -> None:
+    """Deliveries went out in rounds, each waiting for its slowest: one receiver that
+    answers at the last moment (or a tarpit) paced every account's deliveries to its own."""
+    other = await new_account(client, "other@example.com")
+    with Receiver() as slow:
+        slow.delay = 1.8  # within FAST's read timeout (2 s)
+        held = await add_webhook(client, owner, slow.url, ["link.created"])
+        await add_webhook(client, other, receiver.url, ["link.created"])
+        await shorten(client, owner, "https://example.com/slow")
+        await eventually(lambda: slow.snapshot(), what="the slow receiver has its request")
+
+        await shorten(client, other, "https://example.com/quick")
+        await eventually(lambda: receiver.snapshot(), what="the other account's delivery")
+        in_flight = await deliveries(client, owner, held)
+
+        assert [d["status"] for d in in_flight] == ["pending"]  # still with the slow one
+        await eventually(
+            lambda: deliveries(client, owner, held, status="delivered"), what="the slow one"
+        )
