@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.modules.webhooks import worker
 from app.modules.webhooks.worker import DeliveryWorker
 from tests.conftest import AppFactory
 from tests.modules.shortener.helpers import follow
@@ -263,3 +265,37 @@ async def test_a_slow_receiver_does_not_hold_up_another_accounts_deliveries(
         await eventually(
             lambda: deliveries(client, owner, held, status="delivered"), what="the slow one"
         )
+
+
+async def test_more_clicks_than_one_take_leave_in_one_flush(
+    app_client: AppFactory,
+    receiver: Receiver,
+    database_urls: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A take holds at most `_CLICKS_PER_FLUSH` clicks: one take an interval let a flood
+    of clicks (one account clicking its own links) put every account's behind for good."""
+    monkeypatch.setattr(worker, "_CLICKS_PER_FLUSH", 2)
+    hourly = FAST.model_copy(update={"click_batch_seconds": 3600.0})
+    async with app_client(webhooks=hourly) as client:
+        owner = await new_account(client, "owner@example.com")
+        webhook = await add_webhook(client, owner, receiver.url, ["link.clicked"])
+        await shorten(client, owner, "https://example.com/many", code="many")
+        for _ in range(5):
+            await follow(client, "many")
+        engine = create_async_engine(database_urls["webhooks"])
+        try:
+            await eventually(lambda: _count(engine, "link_owners"), lambda n: n == 1)
+            await eventually(lambda: _count(engine, "pending_clicks"), lambda n: n == 5)
+            flushed = await DeliveryWorker(engine, hourly).flush_clicks()
+            left = await _count(engine, "pending_clicks")
+        finally:
+            await engine.dispose()
+        accepted = await eventually(
+            lambda: receiver.accepted(str(webhook["secret"])),
+            lambda seen: sum(len(p["data"]["clicks"]) for _, p in seen) == 5,
+            "every click sent",
+        )
+
+    assert (flushed, left) == (5, 0)
+    assert len(accepted) == 3  # 2 + 2 + 1
