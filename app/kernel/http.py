@@ -93,7 +93,7 @@ async def read_json(request: Request, model: type[Model]) -> Model:
     data = _parse(bytes(chunks))
     if not isinstance(data, dict):
         raise invalid_fields([{"field": "body", "message": "Expected a JSON object."}])
-    unstorable = _unstorable_strings(data)
+    unstorable = unstorable_strings(data)
     if unstorable:
         raise invalid_fields(
             [
@@ -144,8 +144,9 @@ def _parse(body: bytes) -> Any:
         raise Problem(400, f"The body is not valid JSON: {exc}.", slug="malformed-json") from exc
 
 
-def _unstorable_strings(data: Any) -> list[str]:
-    """Paths of strings PostgreSQL text cannot hold (NUL) or UTF-8 cannot encode."""
+def unstorable_strings(data: Any) -> list[str]:
+    """Paths of strings PostgreSQL text cannot hold (NUL) or UTF-8 cannot encode: also for
+    JSON read other than by `read_json` (an import's rows)."""
     bad: list[str] = []
     stack: list[tuple[str, Any]] = [("", data)]
     while stack:

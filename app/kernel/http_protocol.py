@@ -132,8 +132,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._body_timer = self.loop.call_later(self._body_seconds, self._body_timed_out)
 
     def _uploading(self) -> bool:
+        """An upload the app is still reading. Once it has answered (a 401 to a client
+        without a token, a 429), the rest of the body is only drained, under the limits of
+        any body: else anyone could hold a connection for the upload's hour and 1 GiB."""
         scope = getattr(self, "scope", None)
-        return bool(scope and scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS)
+        if not (scope and scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS):
+            return False
+        return self.cycle is None or not self.cycle.response_complete
 
     def _past_budget(self, data: bytes) -> None:
         """This read takes the head past its budget: parse only up to the budget. Unless

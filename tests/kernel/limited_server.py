@@ -3,7 +3,8 @@ test can read its memory): `python -m tests.kernel.limited_server PORT SETTINGS_
 
 GET / and /readyz answer "ok"; POST /json reads the body with the kernel's `read_json`; POST /raw
 reads the whole body, as a route without a limit of its own would; POST /headers reads the
-body, then answers the request's headers as the app sees them.
+body, then answers the request's headers as the app sees them; POST /api/imports (an
+upload path) answers 401 without reading the body.
 
 Its express lane (app.kernel.express) answers `GET`/`HEAD /now...` at once with a 302 that
 names the path and query it saw (and a body), holds `/held...` until `POST /release` (which
@@ -83,6 +84,11 @@ def lane(scope: Scope) -> Express | None:
     return None
 
 
+async def refuse_upload(request: Request) -> Response:
+    """As POST /api/imports answers a client without a token: before reading the body."""
+    return JSONResponse({"detail": "no token"}, status_code=401)
+
+
 async def release(request: Request) -> Response:
     for held, response in HELD:
         held.set_result(response)
@@ -99,6 +105,7 @@ app = Starlette(
         Route("/json", echo, methods=["POST"]),
         Route("/raw", raw, methods=["POST"]),
         Route("/headers", headers, methods=["POST"]),
+        Route("/api/imports", refuse_upload, methods=["POST"]),  # an upload path
     ],
     exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
 )

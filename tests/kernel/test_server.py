@@ -389,6 +389,19 @@ def test_any_body_over_the_server_limit_is_a_413_and_the_connection_closes(
     assert answered.closed
 
 
+def test_an_upload_answered_before_its_body_is_drained_under_the_ordinary_limit(
+    server: Served,
+) -> None:
+    # A client without a token gets its 401 at once; the upload's limits (1 GiB, an hour)
+    # are for a body the app reads, not for one nobody will.
+    head = b"POST /api/imports HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (64 * MIB)
+
+    answered = exchange(server, [head] + [ONE_MIB_OF_A] * 4)
+
+    assert status_of(answered.data) == 401
+    assert answered.closed
+
+
 def test_a_body_within_the_server_limit_is_read(server: Served) -> None:
     body = b"b" * (200 * 1024)
 

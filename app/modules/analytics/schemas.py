@@ -56,7 +56,10 @@ def in_utc(value: datetime | None) -> datetime | None:
     """UTC when no offset is given; from 1970 to 9000."""
     if value is None:
         return None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # year 1 at +14:00 is before year 1 in UTC: pydantic would 500
+        raise ValueError("must be between 1970-01-01 and 9000-01-01") from None
     if not _EARLIEST <= value < _LATEST:
         raise ValueError("must be between 1970-01-01 and 9000-01-01")
     return value

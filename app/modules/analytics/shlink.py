@@ -58,9 +58,11 @@ def _moment(request: Request, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw.replace(" ", "+"))
-    except ValueError:
+        # In UTC here, as asyncpg would: a time past datetime's range there is a 400, not
+        # a 500 from the driver (year 1 at +14:00, 9999-12-31 at -14:00).
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise invalid_data({name: "Expected an ISO 8601 date or time."}) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def visit(row: Any) -> dict[str, Any]:

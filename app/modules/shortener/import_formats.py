@@ -23,7 +23,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 FORMATS = ("shlink", "kutt", "yourls", "bitly", "csv", "jsonl")
-MAX_JSON_BYTES = 64 * 1024 * 1024
+# Python's objects for a JSON document take many times its size: 64 MiB of `{},` or
+# `[[]],` parsed to about 1.6 GB. The APIs' dumps are pages (Kutt's are 50 links at
+# most), so the bound is small, and a document denser in objects and lists than any
+# export of links (`MAX_CONTAINER_DENSITY`) is refused before it is parsed.
+MAX_JSON_BYTES = 8 * 1024 * 1024
+MAX_CONTAINER_DENSITY = 32  # bytes per object or list, at the least; a link takes hundreds
+_FEW_CONTAINERS = 1000
 MAX_CLICKS = 2**62
 LOCKED_REFUSAL = (
     "a password-protected link: its password is not in the export (create it again with "
@@ -388,8 +394,12 @@ def _whole_json(lines: Iterator[str]) -> Any:
         if size > MAX_JSON_BYTES:
             raise FormatError(f"A JSON document is read whole: at most {MAX_JSON_BYTES} bytes.")
         text.append(line)
+    whole = "".join(text)
+    containers = whole.count("{") + whole.count("[")  # in strings too: an upper bound
+    if containers > max(_FEW_CONTAINERS, len(whole) // MAX_CONTAINER_DENSITY):
+        raise FormatError("Too many objects and lists for the document's size.")
     try:
-        return json.loads("".join(text))
+        return json.loads(whole)
     except ValueError:
         raise FormatError("Not a JSON document.") from None
 

@@ -16,6 +16,7 @@ import codecs
 import io
 import tempfile
 from typing import IO, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect, Request
@@ -35,6 +36,11 @@ MAX_LINE_BYTES = 64 * 1024
 JSON_DUMPS = frozenset({"kutt", "yourls"})  # the formats that may be a JSON document
 LISTED_REFUSALS = 100
 _SPOOLED_IN_MEMORY = 1024 * 1024
+# Each upload may spool up to the upload limit (1 GiB) to the temporary directory: without
+# a cap, any account could fill the disk with a handful of concurrent uploads. One import
+# per account at a time, and a few per process; more is a 429, before the body is read.
+MAX_IMPORTS_AT_ONCE = 4
+RETRY_AFTER_SECONDS = 60
 
 
 class ImportQuery(BaseModel):
@@ -97,10 +103,29 @@ def _too_long(line: int, max_line: int) -> Problem:
     return Problem(413, f"body: line {line} is longer than {max_line} bytes.", slug="line-too-long")
 
 
+def _busy(detail: str) -> Problem:
+    return Problem(
+        429, detail, slug="import-in-progress", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
 def build_import_routes(importer: Importer, gate: Gate) -> list[BaseRoute]:
+    importing: set[UUID] = set()  # accounts with an import under way in this process
+
     async def upload(request: Request) -> Response:
         owner = await gate.authenticate(request, "links:write")
         query = read_query(request, ImportQuery)
+        if owner.user_id in importing:
+            raise _busy("This account has an import under way; send the next when it ends.")
+        if len(importing) >= MAX_IMPORTS_AT_ONCE:
+            raise _busy("The server is busy with other imports; try again in a minute.")
+        importing.add(owner.user_id)
+        try:
+            return await _import(request, owner.user_id, query)
+        finally:
+            importing.discard(owner.user_id)
+
+    async def _import(request: Request, owner_id: UUID, query: ImportQuery) -> Response:
         summary = Summary(listed=LISTED_REFUSALS)
         with tempfile.SpooledTemporaryFile(_SPOOLED_IN_MEMORY) as body:
             # Kutt's and YOURLS's API dumps are one JSON document, read whole anyway.
@@ -111,7 +136,7 @@ def build_import_routes(importer: Importer, gate: Gate) -> list[BaseRoute]:
             lines = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
             try:
                 rows = await asyncio.to_thread(parse, query.format, lines)
-                await importer.run(request, owner.user_id, rows, summary, dry_run=query.dry_run)
+                await importer.run(request, owner_id, rows, summary, dry_run=query.dry_run)
             except FormatError as exc:
                 raise _body_problem(f"not a {query.format} export: {exc}") from None
             except OwnerDeleted:
@@ -149,6 +174,7 @@ def build_import_routes(importer: Importer, gate: Gate) -> list[BaseRoute]:
                 200: ImportSummary,
                 401: "No or invalid access token",
                 413: "A line or the body is too long",
+                429: "An import of the caller's (or too many of anyone's) is under way",
                 422: "Bad format, or a body that is not that format's text",
             },
         )

@@ -1,6 +1,8 @@
 """The webhooks HTTP API: an account's receivers and their deliveries.
 
-Writes need the `links:write` scope, reads `links:read`: a webhook tells of the account's
+Writes need the `links:write` scope (adding one also `links:read`, as its events carry
+the links, and `stats:read` for `link.clicked`, whose clicks are statistics), reads
+`links:read`: a webhook tells of the account's
 links, so a key that may read them may read its webhooks (the scopes are a closed set the
 whole system shares; a scope of their own would change auth's key forms for little).
 """
@@ -57,6 +59,12 @@ def build_routes(service: WebhookService, gate: Gate) -> list[BaseRoute]:
     async def create(request: Request) -> Response:
         principal = await gate.authenticate(request, "links:write")
         body = await read_json(request, NewWebhook)
+        # A webhook reads what it is sent: every event carries the link (its target and
+        # title), and clicks carry what the statistics show (country, city, referer, user
+        # agent). A key that may not read those must not have them sent out either.
+        principal.require("links:read")
+        if "link.clicked" in body.events:
+            principal.require("stats:read")
         try:
             made = await service.create(principal.user_id, body)
         except Refused as exc:
@@ -115,6 +123,7 @@ def build_routes(service: WebhookService, gate: Gate) -> list[BaseRoute]:
             body=NewWebhook,
             responses={
                 201: CreatedWebhook,
+                403: "An API key without links:write and links:read (stats:read for link.clicked)",
                 409: "The account holds the most webhooks it may",
                 422: "Invalid field (a URL that is not http(s), or points at a private host)",
             },

@@ -23,7 +23,7 @@ import httpx
 import orjson
 from sqlalchemy import Row, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks import Webhook
 
 from app.modules.webhooks.guard import RefusedAddress, guarded_client
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 _SNIPPET = 200  # of a failed answer's body, kept for its owner to read; no more is stored
 _LEASE_MARGIN_SECONDS = 5.0
 _CLICKS_PER_FLUSH = 10_000
+_MOST_TAKES = 100  # a flush's bound: a million clicks an interval
 
 _CLAIM = text(
     """
@@ -126,49 +127,64 @@ class DeliveryWorker:
 
     async def deliver_due(self) -> int:
         """Send what is due now, at most `concurrency` at once; returns how many."""
-        lease = self._deadline() + _LEASE_MARGIN_SECONDS
-        async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(_CLAIM, {"limit": self._settings.concurrency, "lease": lease})
-            ).all()
+        rows = await self._claim(self._settings.concurrency)
         await asyncio.gather(*(self._attempt(row) for row in rows))
         return len(rows)
 
+    async def _claim(self, limit: int) -> list[Row[Any]]:
+        lease = self._deadline() + _LEASE_MARGIN_SECONDS
+        async with self._engine.begin() as conn:
+            return list((await conn.execute(_CLAIM, {"limit": limit, "lease": lease})).all())
+
     async def flush_clicks(self) -> int:
         """One `link.clicked` delivery per webhook for the clicks that waited; returns how
-        many clicks left the queue."""
+        many clicks left the queue.
+
+        A take holds at most `_CLICKS_PER_FLUSH` clicks; when more waited (a busy instance,
+        or one account clicking its own links to flood the queue), the rest goes in further
+        takes now, not one take an interval: the queue would fall further behind each
+        interval, every account's clicks with it, until `_FORGET_ORPHANS` dropped them."""
         async with self._engine.begin() as conn:
             turn = await conn.execute(
                 _TAKE_TURN, {"every": self._settings.click_batch_seconds * 0.9}
             )
             if turn.first() is None:
                 return 0
-            taken = (await conn.execute(_TAKE_CLICKS, {"limit": _CLICKS_PER_FLUSH})).all()
-            by_owner: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
-            for owner_id, click in taken:
-                by_owner[owner_id].append(click)
-            now = datetime.now(UTC)
-            rows = []
-            for owner_id, clicks in by_owner.items():
-                clicks.sort(key=lambda click: click["occurred_at"])
-                limit = self._settings.click_batch_size
-                body = payload(
-                    "link.clicked",
-                    now,
-                    {"clicks": clicks[:limit], "omitted": max(0, len(clicks) - limit)},
-                )
-                for webhook_id in await subscribed(conn, owner_id, "link.clicked"):
-                    rows.append(
-                        {
-                            "id": uuid.uuid4(),
-                            "webhook_id": webhook_id,
-                            "event_type": "link.clicked",
-                            "payload": body,
-                        }
-                    )
-            if rows:
-                await conn.execute(insert(deliveries).values(rows))
+            taken = await self._send_clicks(conn)
             await conn.execute(_FORGET_ORPHANS)
+        total, takes = taken, 1
+        while taken == _CLICKS_PER_FLUSH and takes < _MOST_TAKES:
+            async with self._engine.begin() as conn:
+                taken = await self._send_clicks(conn)
+            total, takes = total + taken, takes + 1
+        return total
+
+    async def _send_clicks(self, conn: AsyncConnection) -> int:
+        taken = (await conn.execute(_TAKE_CLICKS, {"limit": _CLICKS_PER_FLUSH})).all()
+        by_owner: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+        for owner_id, click in taken:
+            by_owner[owner_id].append(click)
+        now = datetime.now(UTC)
+        rows = []
+        for owner_id, clicks in by_owner.items():
+            clicks.sort(key=lambda click: click["occurred_at"])
+            limit = self._settings.click_batch_size
+            body = payload(
+                "link.clicked",
+                now,
+                {"clicks": clicks[:limit], "omitted": max(0, len(clicks) - limit)},
+            )
+            for webhook_id in await subscribed(conn, owner_id, "link.clicked"):
+                rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "webhook_id": webhook_id,
+                        "event_type": "link.clicked",
+                        "payload": body,
+                    }
+                )
+        if rows:
+            await conn.execute(insert(deliveries).values(rows))
         return len(taken)
 
     async def _attempt(self, row: Row[Any]) -> None:
@@ -232,14 +248,44 @@ class DeliveryWorker:
             )
 
     async def _deliver_forever(self) -> None:
-        while True:
-            try:
-                sent = await self.deliver_due()
-            except Exception as exc:  # noqa: BLE001 - the database is away: try again
-                log.warning("webhook deliveries: %s", exc)
-                sent = 0
-            if sent < self._settings.concurrency:
-                await asyncio.sleep(self._settings.poll_seconds)
+        """Keeps up to `concurrency` attempts in flight, claiming more as each one ends.
+
+        Not in rounds that wait for their slowest attempt: then one receiver answering at
+        its timeout (a tarpit) paced every account's deliveries to its own."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                free = self._settings.concurrency - len(in_flight)
+                rows: list[Row[Any]] = []
+                if free > 0:
+                    try:
+                        rows = await self._claim(free)
+                    except Exception as exc:  # noqa: BLE001 - the database is away: try again
+                        log.warning("webhook deliveries: %s", exc)
+                for row in rows:
+                    task = asyncio.create_task(self._attempt_logged(row))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if len(rows) < free:  # nothing more is due: wait for the next look
+                    await asyncio.sleep(self._settings.poll_seconds)
+                elif in_flight and len(rows) == free:  # every slot taken: wait for one
+                    await asyncio.wait(
+                        set(in_flight),
+                        timeout=self._settings.poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _attempt_logged(self, row: Row[Any]) -> None:
+        """An attempt on its own task: a failure to record it (the database away) is
+        logged here, as nobody awaits the task; the lease then ends and it is retried."""
+        try:
+            await self._attempt(row)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("webhook delivery %s not recorded: %s", row.id, exc)
 
     async def _flush_forever(self) -> None:
         while True:

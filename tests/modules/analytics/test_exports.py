@@ -156,6 +156,9 @@ async def test_a_link_not_yours_is_404_as_the_stats_answer(
         ({"from": "yesterday"}, "from"),
         ({"include_bots": "maybe"}, "include_bots"),
         ({"from": "2026-03-05T00:00:00Z", "to": "2026-03-04T00:00:00Z"}, "from"),
+        # Out of range once in UTC: astimezone overflowed, a 500.
+        ({"from": "0001-01-01T00:00:00+14:00"}, "from"),
+        ({"to": "9999-12-31T23:59:59-14:00"}, "to"),
     ],
 )
 async def test_a_bad_parameter_is_a_422_naming_it(

@@ -140,6 +140,16 @@ def test_json_dumps_are_bounded_and_must_be_json() -> None:
         parse("excel", [])
 
 
+@pytest.mark.parametrize("item", ["{}", "[[]]", '{"a": {"b": []}}'])
+def test_a_json_dump_of_tiny_objects_is_refused_before_it_is_parsed(item: str) -> None:
+    """Within the byte bound, such a document parsed to 18 to 25 times its size."""
+    count = MAX_JSON_BYTES // (len(item) + 2) - 10
+    dense = '{"data": [' + ",\n".join([item] * count) + "]}"
+
+    with pytest.raises(FormatError, match="Too many objects"):
+        rows("kutt", dense)
+
+
 def test_rows_are_read_lazily() -> None:
     """A reader takes lines as rows are asked for: a file of any size in bounded memory."""
     taken = 0

@@ -4,14 +4,16 @@ what goes wrong with the upload itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from app.modules.shortener import import_routes
 from tests.modules.shortener.helpers import CREATED, ShortenerDb, follow
 from tests.support.accounts import PASSWORD, Account, bearer, new_account, shorten
 from tests.support.problems import assert_problem
@@ -303,3 +305,78 @@ async def test_encurtas_csv_export_imported_keeps_its_guards(client: httpx.Async
     assert (summary["created"], summary["refused"]) == (1, 1), summary
     assert "password" in summary["refusals"][0]["reason"]
     assert (await link(client, bea, "limited-2"))["max_visits"] == 5
+
+
+async def test_a_nul_or_a_lone_surrogate_refuses_its_row_not_the_whole_import(
+    client: httpx.AsyncClient,
+) -> None:
+    """PostgreSQL cannot store either: without a check, the batch's INSERT failed, a 500,
+    and every row after it (in this batch and the next) was lost on every re-run."""
+    ana = await new_account(client)
+    csv_body = (
+        "url,code,title,tags\n"
+        "https://example.com/a,nul-title,a\x00b,\n"
+        'https://example.com/b,nul-tag,,"x|y\x00z"\n'
+        "https://example.com/c,fine-csv,Fine,\n"
+    )
+    jsonl_body = (
+        '{"url": "https://example.com/d", "code": "lone-one", "tags": ["\\ud800"]}\n'
+        '{"url": "https://example.com/e", "code": "fine-jsonl"}\n'
+    )
+
+    from_csv = await upload(client, ana, "csv", csv_body)
+    from_jsonl = await upload(client, ana, "jsonl", jsonl_body)
+
+    assert from_csv.status_code == 200, from_csv.text
+    assert from_jsonl.status_code == 200, from_jsonl.text
+    assert (from_csv.json()["created"], from_csv.json()["refused"]) == (1, 2)
+    assert reasons(from_csv.json()) == {
+        2: "title: Text must not contain NUL or lone surrogates.",
+        3: "tags.1: Text must not contain NUL or lone surrogates.",
+    }
+    assert (from_jsonl.json()["created"], from_jsonl.json()["refused"]) == (1, 1)
+    assert reasons(from_jsonl.json()) == {
+        1: "tags.0: Text must not contain NUL or lone surrogates."
+    }
+    assert (await link(client, ana, "fine-csv"))["title"] == "Fine"
+    await link(client, ana, "fine-jsonl")
+
+
+async def test_one_import_per_account_at_a_time_and_a_few_in_all(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each upload may spool 1 GiB to disk: concurrent ones by one account (or by many)
+    could fill it. The next waits its turn: a 429 before its body is read."""
+    ana = await new_account(client, "ana@example.com")
+    bob = await new_account(client, "bob@example.com")
+    cem = await new_account(client, "cem@example.com")
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"url,code\n"
+        reading.set()
+        await release.wait()
+        yield b"https://example.com/slow,slow-one\n"
+
+    first = asyncio.create_task(
+        client.post(
+            "/api/imports", params={"format": "csv"}, content=slow_body(), headers=ana.headers
+        )
+    )
+    await asyncio.wait_for(reading.wait(), 30)  # a guard: the import is under way
+
+    same_account = await upload(client, ana, "csv", "url\nhttps://example.com/a\n")
+    another = await upload(client, bob, "csv", "url,code\nhttps://example.com/b,bob-one\n")
+    monkeypatch.setattr(import_routes, "MAX_IMPORTS_AT_ONCE", 1)
+    past_the_cap = await upload(client, cem, "csv", "url\nhttps://example.com/c\n")
+    release.set()
+    done = await asyncio.wait_for(first, 30)
+    monkeypatch.undo()
+    after = await upload(client, ana, "csv", "url,code\nhttps://example.com/a,ana-after\n")
+
+    assert_problem(same_account, 429)
+    assert same_account.headers["Retry-After"] == str(import_routes.RETRY_AFTER_SECONDS)
+    assert another.status_code == 200 and another.json()["created"] == 1
+    assert_problem(past_the_cap, 429)
+    assert done.status_code == 200 and done.json()["created"] == 1, done.text
+    assert after.status_code == 200 and after.json()["created"] == 1

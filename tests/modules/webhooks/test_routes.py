@@ -130,3 +130,49 @@ async def test_a_key_needs_links_write_to_add_a_webhook(
         headers=key,
     )
     assert posted.status_code == 403
+
+
+async def test_a_key_needs_the_read_scopes_of_what_its_webhook_is_sent(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    """Events carry the links (links:read) and link.clicked what the statistics show
+    (stats:read: country, city, referer, user agent): a key that may write links but not
+    read them must not get them by webhook."""
+    keys = []
+    for scopes in (["links:write"], ["links:write", "links:read"]):
+        made = await client.post(
+            "/api/keys", json={"name": "write", "scopes": scopes}, headers=owner.headers
+        )
+        assert made.status_code == 201, made.text
+        keys.append({"X-Api-Key": made.json()["key"]})
+    write_only, key = keys
+    await eventually(
+        lambda: client.get("/api/webhooks", headers=key),
+        lambda answer: answer.status_code == 200,
+        "the webhooks module knows the keys",
+    )
+
+    blind = await client.post(
+        "/api/webhooks",
+        json={"url": "https://example.com/", "events": ["link.created"]},
+        headers=write_only,
+    )
+
+    clicks = await client.post(
+        "/api/webhooks",
+        json={"url": "https://example.com/", "events": ["link.created", "link.clicked"]},
+        headers=key,
+    )
+    links_only = await client.post(
+        "/api/webhooks",
+        json={"url": "https://example.com/", "events": ["link.created"]},
+        headers=key,
+    )
+
+    assert blind.status_code == 403, blind.text
+    assert "links:read" in blind.json()["detail"]
+    assert clicks.status_code == 403, clicks.text
+    assert "stats:read" in clicks.json()["detail"]
+    assert links_only.status_code == 201, links_only.text
+    listed = await client.get("/api/webhooks", headers=owner.headers)
+    assert [hook["events"] for hook in listed.json()["webhooks"]] == [["link.created"]]

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.modules.webhooks import worker
 from app.modules.webhooks.worker import DeliveryWorker
 from tests.conftest import AppFactory
 from tests.modules.shortener.helpers import follow
@@ -240,3 +242,60 @@ async def test_clicks_leave_once_per_interval_whichever_process_flushes(
 async def _count(engine: AsyncEngine, table: str) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608
+
+
+async def test_a_slow_receiver_does_not_hold_up_another_accounts_deliveries(
+    client: httpx.AsyncClient, owner: Account, receiver: Receiver
+) -> None:
+    """Deliveries went out in rounds, each waiting for its slowest: one receiver that
+    answers at the last moment (or a tarpit) paced every account's deliveries to its own."""
+    other = await new_account(client, "other@example.com")
+    with Receiver() as slow:
+        slow.delay = 1.8  # within FAST's read timeout (2 s)
+        held = await add_webhook(client, owner, slow.url, ["link.created"])
+        await add_webhook(client, other, receiver.url, ["link.created"])
+        await shorten(client, owner, "https://example.com/slow")
+        await eventually(lambda: slow.snapshot(), what="the slow receiver has its request")
+
+        await shorten(client, other, "https://example.com/quick")
+        await eventually(lambda: receiver.snapshot(), what="the other account's delivery")
+        in_flight = await deliveries(client, owner, held)
+
+        assert [d["status"] for d in in_flight] == ["pending"]  # still with the slow one
+        await eventually(
+            lambda: deliveries(client, owner, held, status="delivered"), what="the slow one"
+        )
+
+
+async def test_more_clicks_than_one_take_leave_in_one_flush(
+    app_client: AppFactory,
+    receiver: Receiver,
+    database_urls: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A take holds at most `_CLICKS_PER_FLUSH` clicks: one take an interval let a flood
+    of clicks (one account clicking its own links) put every account's behind for good."""
+    monkeypatch.setattr(worker, "_CLICKS_PER_FLUSH", 2)
+    hourly = FAST.model_copy(update={"click_batch_seconds": 3600.0})
+    async with app_client(webhooks=hourly) as client:
+        owner = await new_account(client, "owner@example.com")
+        webhook = await add_webhook(client, owner, receiver.url, ["link.clicked"])
+        await shorten(client, owner, "https://example.com/many", code="many")
+        for _ in range(5):
+            await follow(client, "many")
+        engine = create_async_engine(database_urls["webhooks"])
+        try:
+            await eventually(lambda: _count(engine, "link_owners"), lambda n: n == 1)
+            await eventually(lambda: _count(engine, "pending_clicks"), lambda n: n == 5)
+            flushed = await DeliveryWorker(engine, hourly).flush_clicks()
+            left = await _count(engine, "pending_clicks")
+        finally:
+            await engine.dispose()
+        accepted = await eventually(
+            lambda: receiver.accepted(str(webhook["secret"])),
+            lambda seen: sum(len(p["data"]["clicks"]) for _, p in seen) == 5,
+            "every click sent",
+        )
+
+    assert (flushed, left) == (5, 0)
+    assert len(accepted) == 3  # 2 + 2 + 1
