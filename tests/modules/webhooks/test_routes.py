@@ -175,4 +175,4 @@ async def test_a_key_needs_the_read_scopes_of_what_its_webhook_is_sent(
     assert "stats:read" in clicks.json()["detail"]
     assert links_only.status_code == 201, links_only.text
     listed = await client.get("/api/webhooks", headers=owner.headers)
-    assert [hook["events"] for hook in listed.json()["webhooks"]] == [["link.created"]]
+    assert [hook["events"] for hook in listed.json()["items"]] == [["link.created"]]
