@@ -7,36 +7,21 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.cli import main
 from tests.conftest import AppFactory, truncate_all
 from tests.modules.shortener.helpers import follow
 from tests.support.accounts import Account, new_account, shorten
+from tests.support.cli import Encurta, Ran, command_line
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 PUBLIC_URL = "https://sho.rt"
-
-
-@dataclass
-class Ran:
-    status: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return f"exit {self.status}\n{self.out}\n{self.err}"
-
-
-Encurta = Callable[..., Awaitable[Ran]]
 
 
 @pytest.fixture
@@ -53,21 +38,7 @@ def encurta(
     monkeypatch.setenv("ENCURTA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ENCURTA_SHORTENER__PUBLIC_URL", PUBLIC_URL)
 
-    def run(argv: list[str]) -> int:
-        try:
-            return main(argv)
-        except SystemExit as exc:  # argparse's usage errors
-            return int(exc.code or 0)
-
-    async def encurta(*argv: str) -> Ran:
-        capsys.readouterr()
-        status = await asyncio.to_thread(run, list(argv))
-        captured = capsys.readouterr()
-        ran = Ran(status, captured.out, captured.err)
-        assert "Traceback" not in ran.err, ran
-        return ran
-
-    return encurta
+    return command_line(monkeypatch, capsys)
 
 
 async def clicked(client: httpx.AsyncClient, account: Account, code: str, clicks: int) -> None:

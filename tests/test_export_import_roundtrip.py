@@ -9,19 +9,17 @@ clicks come back as imported clicks, apart from the clicks counted here. Skipped
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.cli import main
 from tests.conftest import AppFactory, truncate_all
 from tests.modules.shortener.helpers import follow
 from tests.support.accounts import new_account, shorten
+from tests.support.cli import Encurta, Ran, command_line
 
 pytestmark = pytest.mark.integration
 
@@ -43,37 +41,18 @@ KEPT = [
 ]
 
 
-@dataclass
-class Ran:
-    status: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 def encurta(
     database_urls: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-) -> Callable[..., Awaitable[Ran]]:
+) -> Encurta:
     for name, url in database_urls.items():
         monkeypatch.setenv(f"ENCURTA_{name.upper()}__DATABASE_URL", url)
     monkeypatch.setenv("ENCURTA_DATA_DIR", str(tmp_path / "data"))
 
-    def run(argv: list[str]) -> int:
-        try:
-            return main(argv)
-        except SystemExit as exc:
-            return int(exc.code or 0)
-
-    async def encurta(*argv: str) -> Ran:
-        capsys.readouterr()
-        status = await asyncio.to_thread(run, list(argv))
-        captured = capsys.readouterr()
-        return Ran(status, captured.out, captured.err)
-
-    return encurta
+    return command_line(monkeypatch, capsys)
 
 
 def kept(link: dict[str, Any]) -> dict[str, Any]:

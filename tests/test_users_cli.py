@@ -8,20 +8,18 @@ one runs the real console script beside a live `encurta serve` and its embedded 
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.cli import main
 from tests.conftest import AppFactory, traversable_tmp, truncate_all
 from tests.support.accounts import PASSWORD, bearer, login, refresh, register
+from tests.support.cli import Encurta, Ran, command_line
 from tests.support.problems import assert_problem
 from tests.test_serve import Server, encurta_env
 
@@ -34,19 +32,6 @@ FAST_ARGON2 = {
     "ENCURTA_AUTH__ARGON2__MEMORY_COST_KIB": "64",
     "ENCURTA_AUTH__ARGON2__PARALLELISM": "1",
 }
-
-
-@dataclass
-class Ran:
-    status: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return f"exit {self.status}\n{self.out}\n{self.err}"
-
-
-Encurta = Callable[..., Awaitable[Ran]]
 
 
 @pytest.fixture
@@ -63,22 +48,7 @@ def encurta(
     for name, value in FAST_ARGON2.items():
         monkeypatch.setenv(name, value)
 
-    def run(argv: list[str], stdin: str) -> int:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        try:
-            return main(argv)
-        except SystemExit as exc:  # argparse's usage errors
-            return int(exc.code or 0)
-
-    async def encurta(*argv: str, stdin: str = "") -> Ran:
-        capsys.readouterr()
-        status = await asyncio.to_thread(run, list(argv), stdin)
-        captured = capsys.readouterr()
-        ran = Ran(status, captured.out, captured.err)
-        assert "Traceback" not in ran.err, ran
-        return ran
-
-    return encurta
+    return command_line(monkeypatch, capsys)
 
 
 def never_shows_a_secret(*runs: Ran) -> None:

@@ -5,18 +5,15 @@ the real console script, whose peak memory must not grow with the rows it import
 from __future__ import annotations
 
 import asyncio
-import io
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.cli import main
 from app.modules.shortener.cache import LinkCache
 from app.modules.shortener.import_command import offline_request
 from app.modules.shortener.import_formats import ImportRow, parse
@@ -27,22 +24,13 @@ from app.modules.shortener.settings import ShortenerSettings
 from tests.conftest import AppFactory, truncate_all
 from tests.modules.shortener.helpers import ShortenerDb
 from tests.support.accounts import Account, new_account
+from tests.support.cli import Encurta, command_line
 from tests.test_serve import encurta_env
 
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "imports"
 ENCURTA = Path(sys.executable).parent / "encurta"
-
-
-@dataclass
-class Ran:
-    status: int
-    out: str
-    err: str
-
-
-Encurta = Callable[..., Awaitable[Ran]]
 
 
 @pytest.fixture
@@ -56,22 +44,7 @@ def encurta(
         monkeypatch.setenv(f"ENCURTA_{module.upper()}__DATABASE_URL", url)
     monkeypatch.setenv("ENCURTA_DATA_DIR", str(tmp_path / "data"))
 
-    def run(argv: list[str]) -> int:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        try:
-            return main(argv)
-        except SystemExit as exc:
-            return int(exc.code or 0)
-
-    async def encurta(*argv: str) -> Ran:
-        capsys.readouterr()
-        status = await asyncio.to_thread(run, list(argv))
-        captured = capsys.readouterr()
-        ran = Ran(status, captured.out, captured.err)
-        assert "Traceback" not in ran.err, ran
-        return ran
-
-    return encurta
+    return command_line(monkeypatch, capsys)
 
 
 async def links_of(client: httpx.AsyncClient, account: Account) -> list[str]:
