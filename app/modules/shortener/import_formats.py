@@ -321,7 +321,8 @@ def _yourls(lines: Iterator[str]) -> Iterator[ImportRow]:
         document = _whole_json(lines)
         links = document.get("links") if isinstance(document, dict) else document
         return _json_items(list(links.values()) if isinstance(links, dict) else links, _yourls_row)
-    if _key(next(csv.reader([first]), [""])[0]) != "keyword":
+    cells = next(csv.reader([first]), [])  # none for an empty first line
+    if not cells or _key(cells[0]) != "keyword":
         header = ",".join(_YOURLS_COLUMNS) + "\n"
         return _renumbered(_from_dicts(itertools.chain([header], lines), "url", _yourls_row))
     return _from_dicts(lines, "url", _yourls_row)

@@ -22,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column(
         "urls",
-        sa.Column("imported_clicks", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("imported_clicks", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
     )
 
 
