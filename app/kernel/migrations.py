@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, func, pool, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -126,6 +127,12 @@ def behind(urls: Mapping[str, str]) -> list[str]:
     return [name for name, ok in zip(urls, asyncio.run(check()), strict=True) if not ok]
 
 
+def migration_lock(module: str) -> int:
+    """The module's advisory lock key: a stable signed 64-bit number from its name."""
+    digest = hashlib.sha256(f"encurta migrations {module}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def run_env(metadata: MetaData, module: str) -> None:
     """The body of every module's `env.py`: online migrations through asyncpg.
 
@@ -148,6 +155,10 @@ def run_env(metadata: MetaData, module: str) -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            # Replicas that start together would each build the tables, and all but one
+            # fail on what another is still creating: the first to come migrates, the
+            # others wait here until it commits, then find nothing left to do.
+            connection.execute(select(func.pg_advisory_xact_lock(migration_lock(module))))
             context.run_migrations()
 
     async def run() -> None:

@@ -73,3 +73,37 @@ def test_a_start_up_at_head_does_not_import_alembic(database_urls: dict[str, str
     )
 
     assert result.stdout.split() == ["[]", "False"], result.stderr
+
+
+@pytest.mark.parametrize("module", ["auth", "shortener"])
+def test_replicas_starting_together_migrate_once(
+    embedded_postgres: EmbeddedPostgres, module: str
+) -> None:
+    """Two processes migrate one new database at the same moment, as replicas started
+    together do: one builds it, the other waits for it (an advisory lock) and finds it
+    built, instead of failing on tables the first is still creating."""
+    fresh = asyncio.run(embedded_postgres.provision([f"race{module}"]))[f"race{module}"]
+    script = (
+        "import sys\n"
+        "from app.kernel import migrations\n"
+        "sys.stdin.readline()\n"  # both start migrating when told, not as they come up
+        "migrations.upgrade(sys.argv[1], sys.argv[2])\n"
+    )
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, module, fresh],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for replica in replicas:
+        assert replica.stdin is not None
+        replica.stdin.write("go\n")
+        replica.stdin.flush()
+    finished = [replica.communicate(timeout=120) for replica in replicas]
+
+    assert [replica.returncode for replica in replicas] == [0, 0], finished
+    assert migrations.behind({module: fresh}) == []
