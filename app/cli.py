@@ -1,4 +1,4 @@
-"""The `encurta` command: serve, migrate, events, reconcile, export, config, openapi,
+"""The `encurta` command: serve, migrate, events, reconcile, export, purge, config, openapi,
 modules, and the operator commands the modules add (`users`)."""
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from app.main import (
     described,
     openapi,
 )
+from app.purge_command import add_parser as add_purge_parser
+from app.purge_command import purge
 from app.registry import MODULES, NAMES
 from app.wiring import Command, Module, ModuleSpec
 
@@ -454,6 +456,7 @@ def _parser() -> argparse.ArgumentParser:
             module_cmd.set_defaults(module_command=(spec, command))
 
     add_export_parser(commands)
+    add_purge_parser(commands)
 
     commands.add_parser(
         "config",
@@ -504,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reconcile(settings, args.wait)
         elif args.command == "export":
             return export(settings, args, lambda names: ready_databases(settings, names, "export"))
+        elif args.command == "purge":
+            return purge(settings, args, lambda names: ready_databases(settings, names, "purge"))
         elif args.command == "config":
             print_config(settings)
         elif args.command == "openapi":

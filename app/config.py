@@ -55,6 +55,9 @@ class CoreSettings(BaseSettings):
         default=False, description="uvicorn's line per request; costs ~15% on redirects."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    retention_interval_seconds: float = Field(
+        default=3600, gt=0, description="How often each module's retention rules run."
+    )
 
     tokens: TokenSettings = TokenSettings()
     bus: BusSettings = BusSettings()

@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,6 +27,7 @@ from app.bus.inbox import Consumer
 from app.bus.inprocess import InProcessBus
 from app.bus.protocol import Bus
 from app.bus.relay import OutboxRelay
+from app.bus.retention import INBOX_TTL_SETTING, bus_rules, replay_horizon
 from app.bus.settings import UnsafeKafkaSettings
 from app.config import Settings
 from app.kernel.access import Gate
@@ -35,6 +36,7 @@ from app.kernel.front import FrontedStarlette
 from app.kernel.health import health_routes
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
+from app.kernel.retention import Retention, RetentionError, RetentionJob, check_horizon
 from app.kernel.settings import TokenSettings
 from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
 from app.kernel.web import static_routes
@@ -63,6 +65,7 @@ class Runtime:
     relays: list[OutboxRelay]
     consumers: list[Consumer]
     broadcasts: list[Broadcast]
+    retention: list[RetentionJob] = field(default_factory=list)
 
     async def start(self) -> None:
         for consumer in self.consumers:
@@ -78,8 +81,12 @@ class Runtime:
                 await hook()
         for relay in self.relays:
             await relay.start()
+        for job in self.retention:
+            await job.start()
 
     async def stop(self) -> None:
+        for job in self.retention:
+            await job.stop()
         for module in reversed(self.modules):
             for hook in module.on_shutdown:
                 await hook()  # e.g. the click batcher commits what it holds
@@ -128,6 +135,18 @@ def _bus(settings: Settings) -> Bus:
     return InProcessBus()
 
 
+def retention_rules(settings: Settings, module: Module) -> list[Retention]:
+    """Every retention rule of a module's database: the bus's, for the outbox and inbox
+    tables it has, then the module's own. Refused (naming the setting) when a rule would
+    forget rows that a redelivered event still needs."""
+    rules = [*bus_rules(settings.bus, module.metadata.tables), *module.retention]
+    try:
+        check_horizon(rules, replay_horizon(settings.bus), INBOX_TTL_SETTING)
+    except RetentionError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return rules
+
+
 def build_runtime(
     settings: Settings, database_urls: Mapping[str, str], *, describing: bool = False
 ) -> Runtime:
@@ -174,6 +193,12 @@ def build_runtime(
             raise TypeError(f"app.modules.{spec.name} built a module named {module.name!r}")
     if not describing:
         _trust(verifier, modules, settings.tokens)
+    retention = [
+        RetentionJob(
+            m.name, m.engine, retention_rules(settings, m), settings.retention_interval_seconds
+        )
+        for m in modules
+    ]
 
     return Runtime(
         modules=modules,
@@ -207,6 +232,7 @@ def build_runtime(
             for m in modules
             if m.broadcasts
         ],
+        retention=retention,
     )
 
 

@@ -30,6 +30,7 @@ from app.contracts.access import ApiKeyUsed
 from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked
 from app.contracts.base import IntegrationEvent
 from app.kernel.access import AccessList, Gate
+from app.kernel.retention import Retention
 from app.kernel.settings import DatabaseSettings, TokenSettings
 
 E = TypeVar("E", bound=IntegrationEvent)
@@ -108,6 +109,9 @@ class Module:
     # redirect. At most one module in a process has one.
     front: ASGIApp | None = None
     tallies: Mapping[str, Tally] = field(default_factory=dict)
+    # What of its own tables may go, and when (app.kernel.retention); the composition root
+    # adds the bus's rules for the outbox and inbox tables and runs them all periodically.
+    retention: Sequence[Retention] = ()
     subscriptions: list[Subscription[Any]] = field(default_factory=list, init=False)
     broadcasts: list[Broadcast[Any]] = field(default_factory=list, init=False)
 

@@ -36,6 +36,11 @@ class DeliverySettings(BaseModel):
         ge=60,
         description="How long processed event ids are remembered; longer than any replay.",
     )
+    parked_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="How long parked events wait for a person to replay them.",
+    )
     max_attempts: int = Field(default=5, ge=1, le=50)
     backoff_base_seconds: float = Field(default=0.2, ge=0)
     backoff_max_seconds: float = Field(default=30.0, ge=0)

@@ -16,6 +16,7 @@ from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkU
 from app.modules.analytics.exports import CLICKS as CLICKS_EXPORT
 from app.modules.analytics.live import LiveClicks
 from app.modules.analytics.pages import build_page_routes
+from app.modules.analytics.retention import retention_rules
 from app.modules.analytics.routes import build_routes
 from app.modules.analytics.service import StatsService
 from app.modules.analytics.settings import AnalyticsSettings
@@ -48,6 +49,7 @@ def create_module(settings: AnalyticsSettings, context: ModuleContext) -> Module
             *build_shlink_routes(stats, context.gate),
         ],
         tallies={"clicks per link": stats.click_totals},
+        retention=retention_rules(settings),
     )
     module.subscribe(LinkCreated, on_link_created)
     module.subscribe(LinkClicked, on_link_clicked, deduplicates=True)

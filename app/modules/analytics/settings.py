@@ -17,6 +17,18 @@ class AnalyticsSettings(DatabaseSettings):
     max_range_days: int = Field(
         default=3660, ge=1, le=36600, description="The longest range one stats query may span."
     )
+    click_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Raw clicks older than this are deleted; unset: kept. The statistics "
+        "(rollups) stay; the click export and the Shlink visit lists lose them.",
+    )
+    visitor_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Who was seen per link and day, kept to tell a late click's visitor "
+        "new or not; longer than the replay horizon (ENCURTA_BUS__INBOX_TTL_SECONDS).",
+    )
     max_hourly_range_days: int = Field(
         default=31,
         ge=1,

@@ -85,6 +85,7 @@ clicks = Table(
     # When analytics stored it: its lag behind occurred_at is the pipeline's.
     Column("stored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("clicks_code_occurred_at", "code", "occurred_at"),
+    Index("clicks_occurred_at", "occurred_at"),  # retention.py
 )
 
 # Who was seen, per link and UTC day: what "unique" counts. The insert that finds a row
@@ -95,6 +96,7 @@ visitors = Table(
     Column("code", Text, primary_key=True),
     Column("day", Date, primary_key=True),
     Column("visitor_hash", Text, primary_key=True),
+    Index("visitors_day", "day"),  # retention.py
 )
 
 # Per link and UTC hour. A visitor is unique in the hour of the day it was first seen, so

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from app.contracts.auth import UserDeleted
 from app.contracts.shortener import LinkClicked, LinkCreated, LinkDeleted, LinkUpdated
+from app.modules.webhooks.retention import retention_rules
 from app.modules.webhooks.routes import build_routes
 from app.modules.webhooks.service import WebhookService
 from app.modules.webhooks.settings import WebhooksSettings
@@ -41,6 +42,7 @@ def create_module(settings: WebhooksSettings, context: ModuleContext) -> Module:
         routes=build_routes(service, context.gate),
         on_startup=[worker.start],
         on_shutdown=[worker.stop],
+        retention=retention_rules(settings),
     )
     module.subscribe(LinkCreated, on_link_created)
     module.subscribe(LinkUpdated, on_link_updated)

@@ -48,6 +48,12 @@ class WebhooksSettings(DatabaseSettings):
     concurrency: int = Field(
         default=8, ge=1, le=100, description="Deliveries one process sends at once."
     )
+    delivery_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Delivered and parked deliveries older than this are deleted (a parked "
+        "one can be replayed until then).",
+    )
     poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often the worker looks for due deliveries."
     )

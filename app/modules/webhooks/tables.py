@@ -76,6 +76,12 @@ deliveries = Table(
         "next_attempt_at",
         postgresql_where=text("status IN ('pending', 'failed')"),
     ),
+    # retention.py: the finished deliveries, by age.
+    Index(
+        "deliveries_finished",
+        "created_at",
+        postgresql_where=text("status IN ('delivered', 'parked')"),
+    ),
 )
 
 pending_clicks = Table(
