@@ -90,11 +90,11 @@ def describe(older_than: timedelta | None) -> str:
     seconds = int(older_than.total_seconds())
     if seconds == 0:
         return "expired"
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400} days"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} hours"
-    return f"{seconds} seconds"
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % length == 0:
+            count = seconds // length
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable: every count of seconds is whole seconds")
 
 
 def check_horizon(rules: Sequence[Retention], horizon: timedelta, horizon_setting: str) -> None:
