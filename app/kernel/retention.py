@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 5000
 DEFAULT_PAUSE_SECONDS = 0.05  # between batches: other transactions get the rows' pages
+FIRST_PASS_AFTER_SECONDS = 60.0
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -150,8 +151,8 @@ async def purge(
 
 
 class RetentionJob:
-    """Applies one module's rules every `interval_seconds`, first soon after the start
-    (in the background: a long first purge must not delay serving)."""
+    """Applies one module's rules every `interval_seconds`, in the background (a long purge
+    must not delay serving), the first time `FIRST_PASS_AFTER_SECONDS` after the start."""
 
     def __init__(
         self,
@@ -197,6 +198,9 @@ class RetentionJob:
                 )
 
     async def _forever(self) -> None:
+        # The first pass a little after the start (a process restarted more often than
+        # the interval still purges), not during it.
+        await asyncio.sleep(min(self._interval, FIRST_PASS_AFTER_SECONDS))
         while True:
             await self.run_once()
             await asyncio.sleep(self._interval)
