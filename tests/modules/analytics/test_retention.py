@@ -10,9 +10,10 @@ import asyncpg
 import httpx
 import pytest
 
+from app.config import Settings
+from app.kernel.retention import RetentionJob
 from app.main import ConfigurationError, create_app
 from app.modules.analytics.settings import AnalyticsSettings
-from app.kernel.retention import RetentionJob
 from tests.conftest import AppFactory, asyncpg_dsn, runtime_of
 from tests.modules.analytics.helpers import click, created, feed, stats
 from tests.support.accounts import Account, new_account
@@ -88,9 +89,9 @@ async def test_raw_clicks_are_kept_by_default(
     ],
 )
 def test_a_retention_within_the_replay_horizon_is_refused_naming_the_setting(
-    settings: object, database_urls: dict[str, str], changes: dict[str, int], setting: str
+    settings: Settings, database_urls: dict[str, str], changes: dict[str, int], setting: str
 ) -> None:
-    chosen = settings.model_copy(update={"analytics": AnalyticsSettings(**changes)})  # type: ignore[attr-defined]
+    chosen = settings.model_copy(update={"analytics": AnalyticsSettings(**changes)})
     with pytest.raises(ConfigurationError) as refused:
         create_app(chosen, database_urls)
     assert setting in str(refused.value)
