@@ -35,6 +35,7 @@ SUBCOMMANDS = [
     "modules",
     "users",
     "import",
+    "purge",
 ]
 AUTH_PATHS = {
     "/api/auth/register",
@@ -203,6 +204,7 @@ def test_top_level_help_lists_every_command(runs: dict[str, Run]) -> None:
         ("reconcile", ["click_count", "--wait", "1 some differ", "3 nothing to compare"]),
         ("users", ["users create EMAIL [--admin] --password-stdin", "users list", "2 usage"]),
         ("import", ["shlink", "--owner EMAIL", "--dry-run", "Importing again changes nothing"]),
+        ("purge", ["--dry-run", "--module", "small batches", "ENCURTA_RETENTION_INTERVAL_SECONDS"]),
     ],
 )
 def test_each_command_help_describes_it(
