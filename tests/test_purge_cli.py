@@ -104,3 +104,16 @@ async def test_an_unknown_module_is_a_usage_error(encurta: Encurta) -> None:
     ran = await encurta("purge", "--module", "nope")
     assert ran.status == 2
     assert "--module" in ran.err
+
+
+async def test_a_retention_within_the_replay_horizon_is_refused_naming_it(
+    encurta: Encurta, monkeypatch: pytest.MonkeyPatch, database_urls: dict[str, str]
+) -> None:
+    await parked(database_urls["analytics"], 40)
+    monkeypatch.setenv("ENCURTA_ANALYTICS__VISITOR_RETENTION_DAYS", "5")
+
+    ran = await encurta("purge", "--module", "analytics")
+
+    assert ran.status == 1, ran
+    assert "ENCURTA_ANALYTICS__VISITOR_RETENTION_DAYS (5 days) must be longer" in ran.err
+    assert await parked_count(database_urls["analytics"]) == 1  # nothing was purged
