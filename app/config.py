@@ -55,6 +55,9 @@ class CoreSettings(BaseSettings):
         default=False, description="uvicorn's line per request; costs ~15% on redirects."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="json: one JSON object a line (app/kernel/logs.py)."
+    )
 
     tokens: TokenSettings = TokenSettings()
     bus: BusSettings = BusSettings()
