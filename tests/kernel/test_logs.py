@@ -140,9 +140,7 @@ def test_console_lines_are_as_before_with_the_request_id() -> None:
         handler.handle(record)
     finally:
         request_id.reset(token)
-    assert stream.getvalue().rstrip("\n").endswith(
-        " INFO encurta: hello from [ip] [request abc]"
-    )
+    assert stream.getvalue().rstrip("\n").endswith(" INFO encurta: hello from [ip] [request abc]")
 
 
 def test_configure_leaves_someone_elses_handlers_alone() -> None:
