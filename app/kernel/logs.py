@@ -37,10 +37,14 @@ def note_account(scope: MutableMapping[str, Any], account_id: object) -> None:
 REDACTED = "[redacted]"
 _IP = "[ip]"
 
-_IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
+# An address in a URL (`scheme://`, `user@`) is a server's (ours, a database's), not a
+# client's: kept.
+_IN_URL = r"(?<!://)(?<!@)(?<!://\[)"
+_IPV4 = _IN_URL + r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
 _H = r"[0-9A-Fa-f]{1,4}"
 # Full form, or compressed (a `::`); times such as 12:34:56 have neither.
-_IPV6 = rf"(?<![\w:])(?:(?:{_H}:){{7}}{_H}|(?:{_H}(?::{_H})*)?::(?:{_H}(?::{_H})*)?)(?![\w:])"
+_GROUPS = rf"(?:{_H}(?::{_H})*)?"
+_IPV6 = _IN_URL + rf"(?<![\w:])(?:(?:{_H}:){{7}}{_H}|{_GROUPS}::{_GROUPS})(?![\w:])"
 _SECRET_WORDS = r"(?:authorization|cookie|api[-_]?key|password|passwd|secret|token|signature)"  # noqa: S105 - names to find, not a password
 _PATTERNS = [
     # Authorization: Bearer x, Basic x
@@ -58,7 +62,7 @@ _PATTERNS = [
 ]
 _SECRET_FIELD = re.compile(rf"(?i){_SECRET_WORDS}")
 # Lines that state the server's own listening address, not a client's: kept as they are.
-_OWN_ADDRESS = ("Uvicorn running on",)
+_OWN_ADDRESS = ("Uvicorn running on", "embedded PostgreSQL on")
 # Standard LogRecord attributes, never treated as extra fields.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -124,6 +128,7 @@ class JsonLines(JsonFormatter):
             ["levelname", "name", "message"],
             rename_fields={"levelname": "level", "name": "logger", "exc_info": "traceback"},
             timestamp="time",
+            defaults={"time": None},  # first, then filled in by `timestamp`
         )
 
     def formatException(self, ei: Any) -> str:
