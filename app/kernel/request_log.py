@@ -81,7 +81,7 @@ class RequestLog:
         rid = incoming_id(scope) or uuid.uuid4().hex
         scope[REQUEST_ID_KEY] = rid
         header = (HEADER, rid.encode("ascii"))
-        status = 500  # unless an answer starts: an exception leaves it to the 500 handler
+        status: int | None = None  # None: nothing was answered (the client left)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -94,11 +94,15 @@ class RequestLog:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:  # not a cancellation: nobody is answered then
+            if status is None:
+                status = 500  # the 500 handler, outside this middleware, answers
+            raise
         finally:
             self._line(scope, status, time.perf_counter() - started)
             request_id.reset(token)
 
-    def _line(self, scope: Scope, status: int, seconds: float) -> None:
+    def _line(self, scope: Scope, status: int | None, seconds: float) -> None:
         route = self._templates.of(scope)
         fields: dict[str, Any] = {"method": scope["method"]}
         if route is None:
@@ -111,11 +115,11 @@ class RequestLog:
         if account is not None:
             fields["account_id"] = account
         log.log(
-            logging.ERROR if status >= 500 else logging.INFO,
-            "%s %s %d %.1f ms",
+            logging.ERROR if status is not None and status >= 500 else logging.INFO,
+            "%s %s %s %.1f ms",
             fields["method"],
             route or fields["path"],
-            status,
+            "-" if status is None else status,
             fields["duration_ms"],
             extra=fields,
         )

@@ -18,9 +18,11 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.kernel.logs import configure
+from app.kernel.request_log import RequestLog
 from app.main import create_app
 from tests.conftest import traversable_tmp, truncate_all
 from tests.support.accounts import PASSWORD, bearer, login, new_account, register, shorten
@@ -137,6 +139,24 @@ async def test_a_callers_request_id_is_kept_only_when_short_and_plain(
     assert (answered == sent) is kept
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", answered)
     assert line_of(output, response)["request_id"] == answered
+
+
+async def test_a_request_nobody_was_answered_is_not_an_error(output: io.StringIO) -> None:
+    async def leaves(scope: Scope, receive: Receive, send: Send) -> None:
+        return None  # as an app does when the client disconnected before the answer
+
+    async def nothing() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def unused(message: Message) -> None:
+        raise AssertionError(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/api/live", "headers": []}
+    await RequestLog(leaves)(scope, nothing, unused)
+
+    [line] = requests(output)
+    assert (line["level"], line["status"], line["path"]) == ("INFO", None, "/api/live")
+    assert line["message"].startswith("GET /api/live - ")
 
 
 @pytest.fixture
