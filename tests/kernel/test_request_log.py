@@ -224,3 +224,20 @@ def test_encurta_serve_logs_json_lines_to_stderr(data_dir: Path) -> None:
     assert line["status"] == 201 and line["request_id"] == registered.headers["x-request-id"]
     assert any(line["logger"].startswith("uvicorn") for line in lines)
     assert PASSWORD not in output
+
+
+def test_uvicorns_access_line_keeps_no_client_address(data_dir: Path) -> None:
+    server = Server(data_dir, ENCURTA_LOG_FORMAT="json", ENCURTA_ACCESS_LOG="true")
+    try:
+        server.wait_ready()
+        key = "enc_not-a-real-key-but-shaped-like-one"
+        answered = httpx.get(f"{server.url}/yourls-api.php", params={"signature": key})
+        assert answered.status_code in (401, 403)
+    finally:
+        output = server.interrupt()
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]
+    [yourls] = [message for message in access if "yourls-api.php" in message]
+    assert yourls.startswith("[ip]:") and "signature=[redacted]" in yourls
+    assert not [message for message in access if "127.0.0.1" in message]
+    assert key not in output
