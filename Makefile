@@ -76,6 +76,8 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check app tests bench migrations scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports importlinter.ini
+	@# Known vulnerabilities in what uv.lock pins (pip-audit, PyPI's advisories; ~10 s).
+	$(BIN)/python scripts/audit_lock.py
 
 check: lint test  # exactly what .ci/run does
 

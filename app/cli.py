@@ -24,6 +24,7 @@ from app.export_command import export
 from app.kernel import migrations
 from app.kernel.database import create_engine, redact
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from app.kernel.logs import configure as configure_logging
 from app.main import (
     ConfigurationError,
     Runtime,
@@ -107,6 +108,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
             host=host,
             port=port,
             log_level=settings.log_level,
+            log_config=None,  # uvicorn's lines go through our handler: format, redaction
             proxy_headers=False,  # the client IP is decided in the app, from trusted proxies
             server_header=False,
             access_log=settings.access_log,
@@ -488,9 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             variable = "ENCURTA_" + "__".join(str(part).upper() for part in error["loc"])
             print(f"  {variable}: {error['msg']}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format, settings.log_level)
     try:
         if hasattr(args, "module_command"):
             spec, command = args.module_command

@@ -58,6 +58,9 @@ class CoreSettings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=3600, gt=0, description="How often each module's retention rules run."
     )
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="json: one JSON object a line (app/kernel/logs.py)."
+    )
 
     tokens: TokenSettings = TokenSettings()
     bus: BusSettings = BusSettings()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -36,6 +37,7 @@ from app.kernel.front import FrontedStarlette
 from app.kernel.health import health_routes
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
+from app.kernel.request_log import RequestLog
 from app.kernel.retention import Retention, RetentionError, RetentionJob, check_horizon
 from app.kernel.settings import TokenSettings
 from app.kernel.tokens import TokenVerifier, jwks_fetcher, load_public_key
@@ -351,6 +353,8 @@ def create_app(
         literal_paths=_literal_paths(routes),
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
+        # Inside the front door: the redirect gets no log line (request_log.py).
+        middleware=[Middleware(RequestLog)],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 
+from app.kernel.logs import note_account
 from app.kernel.problems import Problem
 from app.kernel.session import SAFE_METHODS, SESSION_COOKIE, same_origin
 from app.kernel.tokens import InvalidToken, Principal, TokenVerifier, bearer_token, unauthorized
@@ -235,6 +236,7 @@ class Gate:
             principal = await self._token(await self.verifier.authenticate(request))
         if scope is not None:
             principal.require(scope)
+        note_account(request.scope, principal.user_id)
         return principal
 
     async def authenticate_key(self, key: str, scope: str | None = None) -> Principal:

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from app.kernel.logs import REQUEST_ID_KEY
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -82,10 +84,17 @@ def _message(item: Mapping[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def failed() -> Problem:
+def failed(request_id: str | None = None) -> Problem:
     """The answer to an unhandled error. The detail stays generic: an exception's text may
-    hold data."""
-    return Problem(500, "The server failed to answer; the error is logged.")
+    hold data. With the request's id (also its `X-Request-Id`), which the logged error
+    carries too, so a user can report it and an operator find it."""
+    if request_id is None:
+        return Problem(500, "The server failed to answer; the error is logged.")
+    return Problem(
+        500,
+        f"The server failed to answer; the error is logged with request id {request_id}.",
+        headers={"X-Request-Id": request_id},
+    )
 
 
 def problem_response(problem: Problem) -> Response:
@@ -138,8 +147,13 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # The detail stays generic: an exception's text may hold data we must not echo.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(failed())
+    # The request log's context has ended by now (this runs outside its middleware): the
+    # request id comes from the scope.
+    rid = request.scope.get(REQUEST_ID_KEY)
+    log.exception(
+        "unhandled error on %s %s", request.method, request.url.path, extra={"request_id": rid}
+    )
+    return problem_response(failed(rid))
 
 
 EXCEPTION_HANDLERS = {
