@@ -18,6 +18,7 @@ import asyncpg
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import backup_command
 from app.config import Settings
 from app.export_command import add_parser as add_export_parser
 from app.export_command import export
@@ -454,6 +455,7 @@ def _parser() -> argparse.ArgumentParser:
             module_cmd.set_defaults(module_command=(spec, command))
 
     add_export_parser(commands)
+    backup_command.add_parsers(commands)
 
     commands.add_parser(
         "config",
@@ -504,6 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reconcile(settings, args.wait)
         elif args.command == "export":
             return export(settings, args, lambda names: ready_databases(settings, names, "export"))
+        elif args.command in ("backup", "restore"):
+            return backup_command.run(
+                settings,
+                args,
+                lambda names: databases(settings, names, take_orphans=False),
+                lambda names, urls: migrate_all(names, urls),
+            )
         elif args.command == "config":
             print_config(settings)
         elif args.command == "openapi":
