@@ -1,0 +1,136 @@
+"""`encurta backup` of a serving instance, `encurta restore` into a fresh one: the same
+links, click counts, statistics, accounts and signing key; damaged or misplaced restores
+refused before anything is touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import traversable_tmp
+from tests.modules.shortener.helpers import CHROME
+from tests.support.accounts import EMAIL, PASSWORD, bearer
+from tests.test_serve import ENCURTA, Server, encurta_env
+from tests.test_yourls_client import until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    path = traversable_tmp("encurta-test-backup-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def encurta(data_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - the encurta command under test
+        [str(ENCURTA), *argv],
+        env=encurta_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def seen(server: Server, token: str) -> dict[str, Any]:
+    """What a user sees: their links (code, target, clicks) and each link's statistics."""
+    links = httpx.get(f"{server.url}/api/links", headers=bearer(token)).json()["items"]
+    stats = {}
+    for link in links:
+        body = httpx.get(f"{server.url}/api/stats/{link['code']}", headers=bearer(token)).json()
+        stats[link["code"]] = {key: body[key] for key in ("totals", "unique_clicks", "top")}
+    return {
+        "links": sorted((link["code"], link["url"], link["click_count"]) for link in links),
+        "stats": stats,
+    }
+
+
+def test_a_backup_restored_into_a_fresh_instance_has_the_same_links_and_statistics(
+    root: Path,
+) -> None:
+    first, fresh, folder = root / "first", root / "fresh", root / "backup"
+    server = Server(first)
+    try:
+        server.wait_ready()
+        account = {"email": EMAIL, "password": PASSWORD}
+        assert httpx.post(f"{server.url}/api/auth/register", json=account).status_code == 201
+        token = httpx.post(f"{server.url}/api/auth/login", json=account).json()["access_token"]
+        for code, target in (("guide", "https://example.com/guide"), ("blog", None)):
+            made = httpx.post(
+                f"{server.url}/api/links",
+                json={"url": target or "https://example.com/blog", "code": code},
+                headers=bearer(token),
+            )
+            assert made.status_code == 201, made.text
+        for code in ("guide", "guide", "guide", "blog"):
+            visit = httpx.get(f"{server.url}/{code}", headers={"User-Agent": CHROME})
+            assert visit.status_code == 302
+        before = until(
+            lambda: seen(server, token),
+            lambda view: {code: s["totals"]["all"] for code, s in view["stats"].items()}
+            == {"guide": 3, "blog": 1}
+            and [clicks for _, _, clicks in view["links"]] == [1, 3],
+        )
+        assert [clicks for _, _, clicks in before["links"]] == [1, 3], before
+
+        taken = encurta(first, "backup", str(folder))  # online: serve keeps running
+        assert taken.returncode == 0, taken.stderr
+        assert "holds secrets" in taken.stdout
+        assert PASSWORD not in taken.stdout + taken.stderr
+    finally:
+        server.interrupt()
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert list(manifest["modules"]) == ["auth", "shortener", "analytics", "webhooks"]
+    assert "auth-ed25519.pem" in manifest["secrets"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "keys" / "auth-ed25519.pem").stat().st_mode) == 0o600
+    again = encurta(first, "backup", str(folder))
+    assert again.returncode == 1 and "not an empty folder" in again.stderr
+
+    # A damaged dump is refused, naming module and file, before any database is touched.
+    damaged = root / "damaged"
+    shutil.copytree(folder, damaged)
+    with (damaged / "shortener.dump").open("r+b") as dump:
+        dump.seek(100)
+        byte = dump.read(1)
+        dump.seek(100)
+        dump.write(bytes([byte[0] ^ 0xFF]))
+    refused = encurta(fresh, "restore", str(damaged))
+    assert refused.returncode == 1
+    assert "shortener" in refused.stderr and "shortener.dump" in refused.stderr
+    assert "checksum" in refused.stderr
+    assert not (fresh / "postgres").exists() and not (fresh / "keys").exists()
+
+    restored = encurta(fresh, "restore", str(folder))
+    assert restored.returncode == 0, restored.stderr
+    assert stat.S_IMODE((fresh / "keys" / "auth-ed25519.pem").stat().st_mode) == 0o600
+
+    server = Server(fresh)
+    try:
+        server.wait_ready()
+        # The old token verifies: the signing key and the access lists came back.
+        assert seen(server, token) == before
+        login = httpx.post(f"{server.url}/api/auth/login", json=account)
+        assert login.status_code == 200  # the password hash came back
+        assert httpx.get(f"{server.url}/guide").headers["location"] == "https://example.com/guide"
+
+        # Into databases that have data (the running instance's): refused without --force.
+        twice = encurta(fresh, "restore", str(folder))
+        assert twice.returncode == 1, twice.stdout
+        assert "auth: its database already has" in twice.stderr
+        assert "--force" in twice.stderr
+    finally:
+        server.interrupt()
+    assert sorted(os.listdir(fresh / "keys")) == sorted(manifest["secrets"])
