@@ -4,6 +4,7 @@ refused before anything is touched."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -13,12 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.conftest import traversable_tmp
+from app.kernel import migrations
+from app.kernel.embedded import EmbeddedPostgres
+from tests.conftest import asyncpg_dsn, traversable_tmp
 from tests.modules.shortener.helpers import CHROME
 from tests.support.accounts import EMAIL, PASSWORD, bearer
+from tests.support.cli import command_line
 from tests.test_serve import ENCURTA, Server, encurta_env
 from tests.test_yourls_client import until
 
@@ -78,9 +84,11 @@ def test_a_backup_restored_into_a_fresh_instance_has_the_same_links_and_statisti
             assert visit.status_code == 302
         before = until(
             lambda: seen(server, token),
-            lambda view: {code: s["totals"]["all"] for code, s in view["stats"].items()}
-            == {"guide": 3, "blog": 1}
-            and [clicks for _, _, clicks in view["links"]] == [1, 3],
+            lambda view: (
+                {code: s["totals"]["all"] for code, s in view["stats"].items()}
+                == {"guide": 3, "blog": 1}
+                and [clicks for _, _, clicks in view["links"]] == [1, 3]
+            ),
         )
         assert [clicks for _, _, clicks in before["links"]] == [1, 3], before
 
@@ -134,3 +142,64 @@ def test_a_backup_restored_into_a_fresh_instance_has_the_same_links_and_statisti
     finally:
         server.interrupt()
     assert sorted(os.listdir(fresh / "keys")) == sorted(manifest["secrets"])
+
+
+async def test_a_backup_of_an_older_version_restores_into_a_configured_server_and_migrates_forward(
+    embedded_postgres: EmbeddedPostgres,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Configured URLs (another role and database on each side, the password given to the
+    tools in their environment), and a dump at revision shortener_0002 that the restore
+    brings to the latest revision with its rows (its click count moved to another table by
+    a later migration)."""
+    made = await embedded_postgres.provision(["backup_source", "backup_target"])
+    source, target = made["backup_source"], made["backup_target"]
+    await asyncio.to_thread(migrations.upgrade, "shortener", source, "shortener_0002")
+    conn = await asyncpg.connect(asyncpg_dsn(source))
+    try:
+        await conn.execute(
+            "INSERT INTO urls (id, code, target_url, click_count) "
+            "VALUES (gen_random_uuid(), 'old', 'https://example.com/old', 5)"
+        )
+    finally:
+        await conn.close()
+    encurta_in_process = command_line(monkeypatch, capsys)
+    monkeypatch.setenv("ENCURTA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ENCURTA_MODULES", "shortener")
+    folder = tmp_path / "backup"
+
+    monkeypatch.setenv("ENCURTA_SHORTENER__DATABASE_URL", source)
+    taken = await encurta_in_process("backup", str(folder))
+    assert taken.status == 0, taken
+    assert "revision shortener_0002" in taken.out
+    password = make_url(source).password
+    assert password and password not in taken.out + taken.err
+
+    monkeypatch.setenv("ENCURTA_SHORTENER__DATABASE_URL", target)
+    restored = await encurta_in_process("restore", str(folder))
+    assert restored.status == 0, restored
+    latest = migrations.heads("shortener")
+    assert latest and f"shortener: at revision {','.join(sorted(latest))}" in restored.out
+    conn = await asyncpg.connect(asyncpg_dsn(target))
+    try:
+        row = await conn.fetchrow(  # since shortener_0008, counts have their own table
+            "SELECT target_url, clicks AS click_count FROM urls JOIN click_counts USING (code) "
+            "WHERE code = 'old'"
+        )
+    finally:
+        await conn.close()
+    assert row is not None and (row["target_url"], row["click_count"]) == (
+        "https://example.com/old",
+        5,
+    )
+
+    # --force replaces what is there: the same rows again, not twice.
+    forced = await encurta_in_process("restore", "--force", str(folder))
+    assert forced.status == 0, forced
+    conn = await asyncpg.connect(asyncpg_dsn(target))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM urls") == 1
+    finally:
+        await conn.close()

@@ -35,6 +35,8 @@ SUBCOMMANDS = [
     "modules",
     "users",
     "import",
+    "backup",
+    "restore",
 ]
 AUTH_PATHS = {
     "/api/auth/register",
@@ -203,6 +205,8 @@ def test_top_level_help_lists_every_command(runs: dict[str, Run]) -> None:
         ("reconcile", ["click_count", "--wait", "1 some differ", "3 nothing to compare"]),
         ("users", ["users create EMAIL [--admin] --password-stdin", "users list", "2 usage"]),
         ("import", ["shlink", "--owner EMAIL", "--dry-run", "Importing again changes nothing"]),
+        ("backup", ["DIR", "pg_dump", "manifest.json", "holds secrets"]),
+        ("restore", ["DIR", "--force", "migrate each module forward", "Stop `encurta serve`"]),
     ],
 )
 def test_each_command_help_describes_it(
