@@ -39,7 +39,7 @@ def root() -> Iterator[Path]:
 
 
 def encurta(data_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - the encurta command under test
+    return subprocess.run(
         [str(ENCURTA), *argv],
         env=encurta_env(data_dir),
         capture_output=True,
