@@ -132,6 +132,9 @@ def test_a_backup_restored_into_a_fresh_instance_has_the_same_links_and_statisti
         assert seen(server, token) == before
         login = httpx.post(f"{server.url}/api/auth/login", json=account)
         assert login.status_code == 200  # the password hash came back
+        # The shortener's click counts and analytics' totals agree, as the README says.
+        reconciled = encurta(fresh, "reconcile", "--wait", "30")
+        assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
         assert httpx.get(f"{server.url}/guide").headers["location"] == "https://example.com/guide"
 
         # Into databases that have data (the running instance's): refused without --force.
