@@ -5,6 +5,7 @@ refused before anything is touched."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -174,8 +175,12 @@ async def test_a_backup_of_an_older_version_restores_into_a_configured_server_an
     folder = tmp_path / "backup"
 
     monkeypatch.setenv("ENCURTA_SHORTENER__DATABASE_URL", source)
+    monkeypatch.setenv("ENCURTA_SHORTENER__VISITOR_SECRET", "s" * 40)
     taken = await encurta_in_process("backup", str(folder))
     assert taken.status == 0, taken
+    # A secret given in the settings is not in the data dir: the operator is told.
+    assert "not copied: ENCURTA_SHORTENER__VISITOR_SECRET is configured" in taken.out
+    assert "s" * 40 not in taken.out
     assert "revision shortener_0002" in taken.out
     password = make_url(source).password
     assert password and password not in taken.out + taken.err
@@ -206,3 +211,55 @@ async def test_a_backup_of_an_older_version_restores_into_a_configured_server_an
         assert await conn.fetchval("SELECT count(*) FROM urls") == 1
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        (lambda folder: (folder / "manifest.json").unlink(), "manifest.json is missing"),
+        (lambda folder: (folder / "auth.dump").unlink(), "auth.dump is missing"),
+        (
+            lambda folder: _edit(folder, secrets={"../evil": _entry(folder, "auth.dump")}),
+            "not plain file names",
+        ),
+        (lambda folder: _edit(folder, modules={"billing": {}}), "modules this encurta lacks"),
+        (
+            lambda folder: _edit(
+                folder, modules={"auth": {**_entry(folder, "auth.dump"), "revision": ["auth_9999"]}}
+            ),
+            "revision auth_9999, which this encurta",
+        ),
+    ],
+)
+async def test_restore_refuses_a_broken_backup_before_touching_anything(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: Any,
+    refusal: str,
+) -> None:
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    (folder / "auth.dump").write_bytes(b"not really a dump")
+    (folder / "manifest.json").write_text(
+        json.dumps({"format": 1, "modules": {"auth": _entry(folder, "auth.dump")}})
+    )
+    change(folder)
+    monkeypatch.setenv("ENCURTA_DATA_DIR", str(tmp_path / "data"))
+    ran = await command_line(monkeypatch, capsys)("restore", str(folder))
+
+    assert ran.status == 1, ran
+    assert ran.err.startswith("encurta restore: ") and refusal in ran.err, ran
+    assert not (tmp_path / "data").exists()  # no server started, no key written
+
+
+def _entry(folder: Path, name: str) -> dict[str, Any]:
+    data = (folder / name).read_bytes()
+    return {"file": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _edit(folder: Path, **changes: dict[str, Any]) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key, entries in changes.items():
+        manifest.setdefault(key, {}).update(entries)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
