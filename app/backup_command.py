@@ -35,6 +35,7 @@ from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, SecretStr
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
 from app.kernel import backup, migrations
@@ -270,12 +271,25 @@ def run(
         if args.command == "backup":
             return take(settings, args.dir, databases)
         return restore(settings, args.dir, args.force, databases, migrate_forward)
-    except (Refused, backup.BackupError) as exc:
+    except Refused as exc:
         print(f"encurta {args.command}: {exc}", file=sys.stderr)
-    except (OSError, asyncpg.PostgresError) as exc:
+        return REFUSED
+    except backup.BackupError as exc:
+        print(f"encurta {args.command}: {exc}", file=sys.stderr)
+    except (OSError, asyncpg.PostgresError, SQLAlchemyError) as exc:
         reason = (str(exc).strip().splitlines() or [""])[0]
         print(
             f"encurta {args.command}: a database could not be used: {type(exc).__name__}: {reason}",
+            file=sys.stderr,
+        )
+    if args.command == "backup":
+        print(
+            f"encurta backup: {args.dir} is unfinished (no {MANIFEST}): remove it", file=sys.stderr
+        )
+    else:
+        print(
+            "encurta restore: the modules named above as restored are; run it again with "
+            "--force once the cause is fixed",
             file=sys.stderr,
         )
     return REFUSED

@@ -26,6 +26,23 @@ from app.kernel.embedded import client_tool
 from app.kernel.migrations import version_table
 
 _CHUNK = 1 << 20
+# libpq's variables that could point a tool elsewhere than the URL says (PGSSLROOTCERT and
+# the like are left alone: they only say how to reach it).
+_CONNECTION_VARIABLES = frozenset(
+    {
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+        "PGPASSFILE",
+        "PGSERVICE",
+        "PGSERVICEFILE",
+        "PGOPTIONS",
+        "PGSSLMODE",
+    }
+)
 
 
 class BackupError(RuntimeError):
@@ -42,7 +59,7 @@ def _libpq(url: str) -> tuple[list[str], dict[str, str]]:
         f"--username={parsed.username or ''}",
         "--no-password",  # never a prompt: a wrong password fails at once
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = {k: v for k, v in os.environ.items() if k not in _CONNECTION_VARIABLES}
     if parsed.password is not None:
         env["PGPASSWORD"] = str(parsed.password)
     ssl = parsed.query.get("sslmode") or parsed.query.get("ssl")
