@@ -150,7 +150,7 @@ def take(settings: Settings, target: Path, databases: Databases) -> int:
             manifest["secrets"][source.name] = _described(copy, f"{KEYS}/{source.name}")
         print(
             f"keys: {len(files)} file(s) copied to {target / KEYS}: {target} now holds "
-            "secrets (the token signing key): keep it private and encrypted at rest"
+            "secrets (the token signing key, the visitor secret): keep it private, encrypted"
         )
     for variable in _configured_secrets(settings):
         print(f"not copied: {variable} is configured: keep it with your settings")
