@@ -39,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
 from app.kernel import backup, migrations
+from app.kernel.embedded import EmbeddedPostgres
 from app.registry import NAMES
 
 OK, REFUSED = 0, 1
@@ -234,6 +235,13 @@ def restore(
         raise Refused(
             f"{keys} already holds a different {', '.join(clashing)}: restore into a fresh "
             "instance, or pass --force to replace it (tokens it signed stop verifying)"
+        )
+    embedded = [name for name in names if not settings.configured_url(name)]
+    if embedded and EmbeddedPostgres(settings.data_dir / "postgres").running():
+        raise Refused(
+            f"the embedded PostgreSQL under {settings.data_dir} is running (an `encurta serve` "
+            "uses it, or one was killed and left it: start and stop `encurta serve` once): "
+            "stop it before restoring"
         )
     with databases(names) as urls:
         if not force:

@@ -138,11 +138,10 @@ def test_a_backup_restored_into_a_fresh_instance_has_the_same_links_and_statisti
         assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
         assert httpx.get(f"{server.url}/guide").headers["location"] == "https://example.com/guide"
 
-        # Into databases that have data (the running instance's): refused without --force.
-        twice = encurta(fresh, "restore", str(folder))
+        # Under a running serve: refused, even with --force.
+        twice = encurta(fresh, "restore", "--force", str(folder))
         assert twice.returncode == 1, twice.stdout
-        assert "auth: its database already has" in twice.stderr
-        assert "--force" in twice.stderr
+        assert "is running" in twice.stderr and "stop it before restoring" in twice.stderr
     finally:
         server.interrupt()
     assert sorted(os.listdir(fresh / "keys")) == sorted(manifest["secrets"])
@@ -202,6 +201,11 @@ async def test_a_backup_of_an_older_version_restores_into_a_configured_server_an
         "https://example.com/old",
         5,
     )
+
+    # Into a database that has tables: refused without --force, naming the module.
+    twice = await encurta_in_process("restore", str(folder))
+    assert twice.status == 1, twice
+    assert "shortener: its database already has" in twice.err and "--force" in twice.err
 
     # --force replaces what is there: the same rows again, not twice.
     forced = await encurta_in_process("restore", "--force", str(folder))

@@ -251,6 +251,11 @@ class EmbeddedPostgres:
                     _unlock(alone)
                 self._release()
 
+    def running(self) -> bool:
+        """Whether a server runs on this data dir now (an `encurta serve`'s, most likely, or
+        one left by a process that was killed)."""
+        return self._running_port() is not None
+
     def _start_or_adopt(self) -> None:
         self._credentials = self._load_credentials()
         if not (self.pgdata / "PG_VERSION").exists():
