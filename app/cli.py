@@ -18,6 +18,7 @@ import asyncpg
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import backup_command
 from app.config import Settings
 from app.export_command import add_parser as add_export_parser
 from app.export_command import export
@@ -459,6 +460,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_export_parser(commands)
     add_purge_parser(commands)
+    backup_command.add_parsers(commands)
 
     commands.add_parser(
         "config",
@@ -509,6 +511,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return export(settings, args, lambda names: ready_databases(settings, names, "export"))
         elif args.command == "purge":
             return purge(settings, args, lambda names: ready_databases(settings, names, "purge"))
+        elif args.command in ("backup", "restore"):
+            return backup_command.run(
+                settings,
+                args,
+                lambda names: databases(settings, names, take_orphans=False),
+                lambda names, urls: migrate_all(names, urls),
+            )
         elif args.command == "config":
             print_config(settings)
         elif args.command == "openapi":

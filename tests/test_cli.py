@@ -36,6 +36,8 @@ SUBCOMMANDS = [
     "users",
     "import",
     "purge",
+    "backup",
+    "restore",
 ]
 AUTH_PATHS = {
     "/api/auth/register",
@@ -205,6 +207,8 @@ def test_top_level_help_lists_every_command(runs: dict[str, Run]) -> None:
         ("users", ["users create EMAIL [--admin] --password-stdin", "users list", "2 usage"]),
         ("import", ["shlink", "--owner EMAIL", "--dry-run", "Importing again changes nothing"]),
         ("purge", ["--dry-run", "--module", "small batches", "ENCURTA_RETENTION_INTERVAL_SECONDS"]),
+        ("backup", ["DIR", "pg_dump", "manifest.json", "holds secrets"]),
+        ("restore", ["DIR", "--force", "migrate each module forward", "Stop `encurta serve`"]),
     ],
 )
 def test_each_command_help_describes_it(

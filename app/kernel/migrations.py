@@ -69,6 +69,18 @@ def heads(module: str) -> frozenset[str] | None:
     return frozenset(revisions - parents) or None
 
 
+def revisions(module: str) -> frozenset[str] | None:
+    """Every revision the module's history knows (None as for `heads`): a backup made at
+    one of them can be migrated forward by this version."""
+    found: set[str] = set()
+    for path in sorted((migrations_root() / module / "versions").glob("*.py")):
+        parsed = _revision_of(path)
+        if parsed is None:
+            return None
+        found.add(parsed[0])
+    return frozenset(found)
+
+
 def _revision_of(path: Path) -> tuple[str, tuple[str, ...]] | None:
     values: dict[str, object] = {}
     for node in ast.parse(path.read_text(), filename=str(path)).body:
