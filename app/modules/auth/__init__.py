@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.contracts.access import ApiKeyUsed
 from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked, UserDeleted
 from app.kernel.access import AccessList
+from app.kernel.limits import Limit, make_store
 from app.kernel.tokens import public_jwk
 from app.modules.auth.account_pages import build_account_page_routes
 from app.modules.auth.admin import Accounts, build_admin_routes
@@ -67,6 +68,9 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
     purge = PeriodicPurge(service.purge_refresh_tokens, settings.refresh_token_purge_seconds)
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
     access = AccessList()
+    store = make_store(context.limits, context.engine)
+    limits = settings.limits
+    key_limit = Limit(store, "api-keys-per-user", limits.api_keys_per_user, limits.window_seconds)
     module = Module(
         name=NAME,
         engine=context.engine,
@@ -77,8 +81,8 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
                 service, settings.refresh_token_ttl_seconds, settings.trusted_proxies
             ),
             *build_admin_routes(Accounts(context.engine), context.gate),
-            *build_key_routes(ApiKeys(context.engine, access), context.gate),
-            *build_key_page_routes(ApiKeys(context.engine, access), context.gate),
+            *build_key_routes(ApiKeys(context.engine, access, key_limit), context.gate),
+            *build_key_page_routes(ApiKeys(context.engine, access, key_limit), context.gate),
             *build_provisioning_routes(
                 context.engine, passwords, context.gate, settings.trusted_proxies
             ),
