@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from app.kernel.http import client_address, client_ip, client_key
-from app.kernel.limits import Decision, Limit, Store, now, too_many
+from app.kernel import limits as kernel_limits
+from app.kernel.limits import Decision, Limit, Store, too_many
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
 from app.modules.shortener.settings import ShortenerLimits
@@ -78,7 +79,7 @@ class ScanGuard:
         """Anyone refused now? Free while nobody is; forgets them all once all may ask."""
         if not self._blocked:
             return False
-        if now() >= self._last_until:
+        if kernel_limits.now() >= self._last_until:
             self._blocked.clear()
             return False
         return True
@@ -89,7 +90,7 @@ class ScanGuard:
         until = self._blocked.get(client)
         if until is None:
             return None
-        left = until - now()
+        left = until - kernel_limits.now()
         if left <= 0:
             del self._blocked[client]
             return None
@@ -103,7 +104,7 @@ class ScanGuard:
         decision = await self.limit.hit(client)
         if decision is None or decision.allowed:
             return None
-        at = now()
+        at = kernel_limits.now()
         if len(self._blocked) >= _MAX_BLOCKED:
             for key in [k for k, until in self._blocked.items() if until <= at]:
                 del self._blocked[key]
