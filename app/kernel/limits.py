@@ -69,6 +69,7 @@ class Decision:
     remaining: int
     reset_seconds: int  # until the window ends (at least 1)
     window_seconds: int
+    hits: int = 0  # counted in the window, this hit included
 
     def headers(self) -> dict[str, str]:
         """draft-ietf-httpapi-ratelimit-headers, and Retry-After when refused."""
@@ -86,7 +87,7 @@ class Store(Protocol):
     async def hit(self, key: str, limit: int, window_seconds: int, cost: int = 1) -> Decision:
         """Count `cost` hits of `key` in the current window; allowed while the count, this
         hit included, is within `limit`. A refused hit is counted too (it ends with the
-        window anyway)."""
+        window anyway). A negative cost gives hits back (never below 0); 0 reads."""
         ...
 
 
@@ -97,7 +98,7 @@ def _window(at: float, window_seconds: int) -> tuple[int, int]:
 
 
 def _decision(hits: int, limit: int, reset: int, window_seconds: int) -> Decision:
-    return Decision(hits <= limit, limit, max(0, limit - hits), reset, window_seconds)
+    return Decision(hits <= limit, limit, max(0, limit - hits), reset, window_seconds, hits)
 
 
 class MemoryStore:
@@ -114,7 +115,7 @@ class MemoryStore:
         start, reset = _window(at, window_seconds)
         slot = (key, window_seconds)
         counted = self._counters.get(slot)
-        hits = (counted[1] if counted is not None and counted[0] == start else 0) + cost
+        hits = max(0, (counted[1] if counted is not None and counted[0] == start else 0) + cost)
         self._counters[slot] = (start, hits)
         if len(self._counters) >= self._sweep_at:
             self._sweep(at)
@@ -143,8 +144,9 @@ def rate_limit_table(metadata: MetaData) -> Table:
 _HIT = text(
     """
     INSERT INTO rate_limits (key, window_start, hits, expires_at)
-    VALUES (:key, :start, :cost, :expires)
-    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + EXCLUDED.hits
+    VALUES (:key, :start, GREATEST(:cost, 0), :expires)
+    ON CONFLICT (key, window_start)
+    DO UPDATE SET hits = GREATEST(rate_limits.hits + :cost, 0)
     RETURNING hits
     """
 )

@@ -16,8 +16,8 @@ from uuid import UUID
 from starlette.requests import Request
 from starlette.types import Scope
 
-from app.kernel.http import client_address, client_ip, client_key
 from app.kernel import limits as kernel_limits
+from app.kernel.http import client_address, client_ip, client_key
 from app.kernel.limits import Decision, Limit, Store, too_many
 from app.kernel.problems import Problem
 from app.kernel.settings import IPNetwork
