@@ -60,6 +60,7 @@ class Redirector:
     ) -> None:
         self.orphans = orphans  # counts visits to codes that do not exist
         self.guard = guard  # unknown codes per client (scanning); None: unlimited
+        self._blocked = guard.blocked if guard is not None else {}  # clients it refuses
         self._links = links
         self._edge = edge
         self._batcher = batcher
@@ -71,8 +72,8 @@ class Redirector:
         at once (or once its click committed), anything else once looked up."""
         code = route_path(scope)[1:]
         link = self._links.cached(code)
-        guard = self.guard
-        if link is None or link.guarded or link.is_gone() or (guard and guard.blocking):
+        # While a client is refused for scanning, every request is looked at in full.
+        if link is None or link.guarded or link.is_gone() or self._blocked:
             return asyncio.create_task(self._express_later(scope, code))
         lines = link.lines_for(scope["query_string"]) if link.forward_query else link.redirect_lines
         response = ExpressResponse(self._status_line + lines)
@@ -118,7 +119,12 @@ class Redirector:
         by default), or the problem or page to answer."""
         try:
             guard = self.guard
-            if guard is not None and guard.blocking and (refused := guard.refused(scope)):
+            if (
+                self._blocked
+                and guard is not None
+                and guard.blocking
+                and (refused := guard.refused(scope))
+            ):
                 return refused  # scanning: refused every code until its window ends
             # Anything no code can be is answered at once: no cache entry, no query.
             link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
