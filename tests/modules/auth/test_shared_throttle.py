@@ -10,8 +10,10 @@ import pytest
 
 from app.config import Settings
 from app.kernel import limits
-from app.kernel.limits import LimitSettings
+from app.kernel.limits import LimitSettings, MemoryStore
 from app.modules.auth.settings import ThrottleSettings
+from app.modules.auth.shared_throttle import SharedThrottle
+from app.modules.auth.throttle import Throttled
 from tests.conftest import AppFactory
 from tests.support.accounts import PASSWORD, register
 from tests.support.problems import assert_problem
@@ -111,3 +113,39 @@ async def test_registrations_per_client_are_counted_across_replicas(
             ),
             429,
         )
+
+
+async def test_a_right_password_gives_back_the_clients_failures_for_that_email(
+    clock: Clock,
+) -> None:
+    """The counters' bookkeeping, on a memory store (the same code as on PostgreSQL)."""
+    throttle = SharedThrottle(
+        MemoryStore(), ThrottleSettings(max_failures_per_email=2, max_failures_per_ip=100)
+    )
+    await throttle.attempt("ana", "1.1.1.1")  # a typo of the owner's
+    await throttle.attempt("ana", "6.6.6.6")  # an attacker's guess
+    with pytest.raises(Throttled):
+        await throttle.attempt("ana", "6.6.6.6")  # guarded, and 6.6.6.6 has failed
+    # The owner's client has failed too, so it is refused: it waits for the window...
+    with pytest.raises(Throttled):
+        await throttle.attempt("ana", "1.1.1.1")
+    # ...and a fresh client of the owner's gets its password checked, and it is right:
+    right = await throttle.attempt("ana", "2.2.2.2")
+    await right.succeeded()
+    # The email is still at its limit (the typo and the attacker's guess stay counted).
+    with pytest.raises(Throttled):
+        await throttle.attempt("ana", "6.6.6.6")
+    clock.at += 800
+    await throttle.attempt("ana", "6.6.6.6")  # a new window
+
+
+async def test_an_attempt_another_throttle_refuses_counts_for_nothing(clock: Clock) -> None:
+    throttle = SharedThrottle(
+        MemoryStore(), ThrottleSettings(max_failures_per_email=100, max_failures_per_ip=2)
+    )
+    first = await throttle.attempt("ana", "1.1.1.1")
+    await first.refused()
+    await throttle.attempt("ana", "1.1.1.1")
+    await throttle.attempt("bo", "1.1.1.1")
+    with pytest.raises(Throttled):
+        await throttle.attempt("cy", "1.1.1.1")
