@@ -241,7 +241,11 @@ def build_key_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
             auth=True,
             summary="Create an API key; the key is in this answer only (a login is needed)",
             body=CreateKey,
-            responses={201: NewKey, 409: "The account holds the most keys it may"},
+            responses={
+                201: NewKey,
+                409: "The account holds the most keys it may",
+                429: "Too many keys created by this user (Retry-After, RateLimit)",
+            },
         ),
         ApiRoute(
             "/api/keys",
