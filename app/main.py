@@ -176,6 +176,7 @@ def build_runtime(
             tokens=settings.tokens,
             data_dir=settings.data_dir,
             handoff=handoffs[name],
+            limits=settings.limits,
             describing=describing,
         )
 

@@ -30,6 +30,7 @@ from app.contracts.access import ApiKeyUsed
 from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked
 from app.contracts.base import IntegrationEvent
 from app.kernel.access import AccessList, Gate
+from app.kernel.limits import LimitSettings
 from app.kernel.retention import Retention
 from app.kernel.settings import DatabaseSettings, TokenSettings
 
@@ -79,6 +80,8 @@ class ModuleContext:
     data_dir: Path  # keys and secrets generated at first start
     # Where a hot writer of the module's outbox hands committed rows to its relay.
     handoff: HandOff = field(default_factory=HandOff)  # (by default: none handed over)
+    # Where the module keeps its rate-limit counters (app.kernel.limits.make_store).
+    limits: LimitSettings = field(default_factory=LimitSettings)
     # Built only to be described (`encurta openapi`, `encurta modules`): load and generate
     # no key or secret, for none will be used.
     describing: bool = False

@@ -110,6 +110,7 @@ def shlink_endpoint(handler: Handler, names: Mapping[str, str] | None = None) ->
             response = error.response()
         except Problem as problem:
             response = _translated(problem, names or {}).response()
+            response.headers.update(problem.headers)  # a rate limit's Retry-After, RateLimit
         if "origin" in request.headers:
             response.headers["Access-Control-Allow-Origin"] = "*"
         return response

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.contracts.access import ApiKeyUsed
 from app.contracts.auth import AccessChanged, ApiKeyIssued, ApiKeyRevoked, UserDeleted
 from app.kernel.access import AccessList
+from app.kernel.limits import Limit, make_store
 from app.kernel.tokens import public_jwk
 from app.modules.auth.account_pages import build_account_page_routes
 from app.modules.auth.admin import Accounts, build_admin_routes
@@ -36,6 +37,7 @@ from app.modules.auth.routes import build_routes
 from app.modules.auth.schemas import Jwks
 from app.modules.auth.service import AuthService
 from app.modules.auth.settings import AuthSettings
+from app.modules.auth.shared_throttle import Guard, SharedThrottle
 from app.modules.auth.tables import metadata
 from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer
@@ -53,20 +55,29 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
         else load_signing_key(settings, context.data_dir)
     )
     passwords = Passwords(settings.argon2)
+    store = make_store(context.limits, context.engine)
     service = AuthService(
         engine=context.engine,
         passwords=passwords,
         access_tokens=AccessTokenIssuer(
             signing_key, context.tokens, settings.access_token_ttl_seconds
         ),
-        throttle=LoginThrottle(settings.throttle),
-        registrations=RegistrationThrottle(settings.throttle),
+        throttle=Guard(
+            LoginThrottle(settings.throttle),
+            RegistrationThrottle(settings.throttle),
+            # With the postgres store, counts shared by replicas too (None: memory only).
+            SharedThrottle(store, settings.throttle)
+            if context.limits.store == "postgres"
+            else None,
+        ),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         registration=settings.registration,
     )
     purge = PeriodicPurge(service.purge_refresh_tokens, settings.refresh_token_purge_seconds)
     jwks = Jwks(keys=[public_jwk(signing_key.public_key())])
     access = AccessList()
+    limits = settings.limits
+    key_limit = Limit(store, "api-keys-per-user", limits.api_keys_per_user, limits.window_seconds)
     module = Module(
         name=NAME,
         engine=context.engine,
@@ -77,8 +88,8 @@ def create_module(settings: AuthSettings, context: ModuleContext) -> Module:
                 service, settings.refresh_token_ttl_seconds, settings.trusted_proxies
             ),
             *build_admin_routes(Accounts(context.engine), context.gate),
-            *build_key_routes(ApiKeys(context.engine, access), context.gate),
-            *build_key_page_routes(ApiKeys(context.engine, access), context.gate),
+            *build_key_routes(ApiKeys(context.engine, access, key_limit), context.gate),
+            *build_key_page_routes(ApiKeys(context.engine, access, key_limit), context.gate),
             *build_provisioning_routes(
                 context.engine, passwords, context.gate, settings.trusted_proxies
             ),

@@ -22,6 +22,7 @@ from app.bus.outbox import write_outbox
 from app.contracts.auth import ApiKeyIssued, ApiKeyRevoked
 from app.kernel.access import SCOPES, AccessList, Gate, Scope, api_key_hash, new_api_key
 from app.kernel.http import json_response, read_json
+from app.kernel.limits import Limit
 from app.kernel.openapi import ApiRoute
 from app.kernel.problems import Problem, invalid_fields
 from app.kernel.tokens import unauthorized
@@ -97,8 +98,13 @@ class KeyNotFound(Exception):
 class ApiKeys:
     engine: AsyncEngine
     access: AccessList
+    # Keys created per user in a window (a 429 Problem when over): MAX_KEYS bounds the
+    # keys held, this the churn of creating and revoking them.
+    limit: Limit | None = None
 
     async def create(self, user_id: UUID, body: CreateKey) -> NewKey:
+        if self.limit is not None:
+            await self.limit.check(str(user_id), "API keys created by this user")
         key, key_id = new_api_key(), uuid4()
         async with self.engine.begin() as conn:
             role = (
@@ -235,7 +241,11 @@ def build_key_routes(keys: ApiKeys, gate: Gate) -> list[BaseRoute]:
             auth=True,
             summary="Create an API key; the key is in this answer only (a login is needed)",
             body=CreateKey,
-            responses={201: NewKey, 409: "The account holds the most keys it may"},
+            responses={
+                201: NewKey,
+                409: "The account holds the most keys it may",
+                429: "Too many keys created by this user (Retry-After, RateLimit)",
+            },
         ),
         ApiRoute(
             "/api/keys",

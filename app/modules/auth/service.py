@@ -19,8 +19,8 @@ from app.modules.auth.invites import check_invite, invite_used_by, take_invite
 from app.modules.auth.passwords import Passwords
 from app.modules.auth.schemas import TokenPair, User
 from app.modules.auth.sessions import end_sessions
+from app.modules.auth.shared_throttle import Guard
 from app.modules.auth.tables import refresh_tokens, users
-from app.modules.auth.throttle import LoginThrottle, RegistrationThrottle
 from app.modules.auth.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
 from app.modules.auth.users import (
     ROLES_LOCK,
@@ -75,8 +75,7 @@ class AuthService:
     engine: AsyncEngine
     passwords: Passwords
     access_tokens: AccessTokenIssuer
-    throttle: LoginThrottle
-    registrations: RegistrationThrottle
+    throttle: Guard  # password guesses and registrations (throttle.py, shared_throttle.py)
     refresh_ttl: timedelta
     registration: Literal["open", "invite", "closed"] = "open"
 
@@ -102,7 +101,7 @@ class AuthService:
         # One hash per client at a time (raises HashInFlight or HashQueueFull), taken
         # first: a request refused for it is not counted against the client.
         with self.passwords.slot(client_key(client_ip)) as slot:
-            self.registrations.attempt(client_ip)  # raises Throttled; counted before the hash
+            await self.throttle.register(client_ip)  # raises Throttled; counted before the hash
             password_hash = await self.passwords.hash(password, slot=slot)
         async with self.engine.begin() as conn:
             # Any exception rolls both back: the invite is used only if the account is made.
@@ -122,24 +121,22 @@ class AuthService:
         # request refused for it never reaches the throttle, so nothing is counted and
         # nothing checked. Then counted as a failure before the hash, refunded if the
         # password is right.
-        with (
-            self.passwords.slot(client_key(client_ip)) as slot,
-            self.throttle.attempt(key, client_ip) as attempt,  # raises Throttled
-        ):
-            async with self.engine.connect() as conn:
-                row = (
-                    await conn.execute(
-                        select(
-                            users.c.id, users.c.password_hash, users.c.is_active, users.c.role
-                        ).where(users.c.email_key == key)
-                    )
-                ).one_or_none()
-            valid, new_hash = await self.passwords.verify(
-                password, row.password_hash if row else None, slot=slot
-            )
-            if row is None or not valid:
-                raise InvalidCredentials
-            attempt.succeeded()
+        with self.passwords.slot(client_key(client_ip)) as slot:
+            async with self.throttle.attempt(key, client_ip) as attempt:  # raises Throttled
+                async with self.engine.connect() as conn:
+                    row = (
+                        await conn.execute(
+                            select(
+                                users.c.id, users.c.password_hash, users.c.is_active, users.c.role
+                            ).where(users.c.email_key == key)
+                        )
+                    ).one_or_none()
+                valid, new_hash = await self.passwords.verify(
+                    password, row.password_hash if row else None, slot=slot
+                )
+                if row is None or not valid:
+                    raise InvalidCredentials
+                await attempt.succeeded()
         if not row.is_active:
             raise AccountDisabled
         async with self.engine.begin() as conn:
@@ -252,14 +249,14 @@ class AuthService:
         if row is None:
             raise InvalidCredentials
         # The same windows as login: a stolen access token is no way around them.
-        with (
-            self.passwords.slot(client_key(client_ip)) as slot,  # as in login
-            self.throttle.attempt(row.email_key or email_key(row.email), client_ip) as attempt,
-        ):
-            valid, _ = await self.passwords.verify(password, row.password_hash, slot=slot)
-            if not valid:
-                raise InvalidCredentials
-            attempt.succeeded()
+        with self.passwords.slot(client_key(client_ip)) as slot:  # as in login
+            async with self.throttle.attempt(
+                row.email_key or email_key(row.email), client_ip
+            ) as attempt:
+                valid, _ = await self.passwords.verify(password, row.password_hash, slot=slot)
+                if not valid:
+                    raise InvalidCredentials
+                await attempt.succeeded()
         async with self.engine.begin() as conn:
             await conn.execute(select(func.pg_advisory_xact_lock(ROLES_LOCK)))
             await conn.execute(delete(users).where(users.c.id == user_id))
@@ -290,14 +287,14 @@ class AuthService:
             ).one_or_none()
         if row is None:
             raise AccountDisabled
-        with (
-            self.passwords.slot(client_key(client_ip)) as slot,
-            self.throttle.attempt(row.email_key or email_key(row.email), client_ip) as attempt,
-        ):
-            valid, _ = await self.passwords.verify(current, row.password_hash, slot=slot)
-            if not valid:
-                raise InvalidCredentials
-            attempt.succeeded()
+        with self.passwords.slot(client_key(client_ip)) as slot:
+            async with self.throttle.attempt(
+                row.email_key or email_key(row.email), client_ip
+            ) as attempt:
+                valid, _ = await self.passwords.verify(current, row.password_hash, slot=slot)
+                if not valid:
+                    raise InvalidCredentials
+                await attempt.succeeded()
         with self.passwords.slot(client_key(client_ip)) as slot:
             new_hash = await self.passwords.hash(new, slot=slot)
         async with self.engine.begin() as conn:

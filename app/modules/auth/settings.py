@@ -9,7 +9,18 @@ from pydantic import BaseModel, Field, SecretStr
 
 from app.kernel.settings import Argon2Settings, DatabaseSettings, TrustedProxies
 
-__all__ = ["Argon2Settings", "AuthSettings", "ThrottleSettings"]
+__all__ = ["Argon2Settings", "AuthLimits", "AuthSettings", "ThrottleSettings"]
+
+
+class AuthLimits(BaseModel):
+    """Rate limits (`ENCURTA_AUTH__LIMITS__...`), kept where `ENCURTA_LIMITS__STORE` says."""
+
+    api_keys_per_user: int = Field(
+        default=20, ge=0, description="API keys one user may create in the window; 0 = no limit."
+    )
+    window_seconds: int = Field(
+        default=3600, ge=1, le=7 * 24 * 3600, description="The window of api_keys_per_user."
+    )
 
 
 class ThrottleSettings(BaseModel):
@@ -34,6 +45,7 @@ class AuthSettings(DatabaseSettings):
     )
     argon2: Argon2Settings = Argon2Settings()
     throttle: ThrottleSettings = ThrottleSettings()
+    limits: AuthLimits = AuthLimits()
     refresh_token_purge_seconds: int = Field(
         default=3600,
         ge=1,

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
 from app.kernel.access import access_tables
+from app.kernel.limits import rate_limit_table
 
 metadata = MetaData()
 
@@ -99,3 +100,4 @@ invites = Table(
 outbox = outbox_table(metadata)
 processed_events, parked_events = inbox_tables(metadata)  # only access.api_key_used
 access_accounts, access_keys = access_tables(metadata)
+rate_limits = rate_limit_table(metadata)  # with ENCURTA_LIMITS__STORE=postgres

@@ -17,6 +17,7 @@ from app.contracts.shortener import (
     LinkUpdated,
 )
 from app.kernel.hashing import Passwords
+from app.kernel.limits import make_store
 from app.modules.shortener.admin import AdminLinks, build_admin_routes
 from app.modules.shortener.admin_pages import build_admin_page_routes
 from app.modules.shortener.blocklist import Blocklist
@@ -28,6 +29,7 @@ from app.modules.shortener.exports import LINKS as LINKS_EXPORT
 from app.modules.shortener.import_command import IMPORT
 from app.modules.shortener.import_routes import build_import_routes
 from app.modules.shortener.imports import Importer
+from app.modules.shortener.limits import CreationLimits, ScanGuard
 from app.modules.shortener.moved import build_moved_routes
 from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.pages import build_page_routes
@@ -64,7 +66,10 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     keys = VisitorKeys(lambda: load_visitor_secret(settings, context.data_dir))
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
     batcher = ClickBatcher(context.engine, settings, context.handoff)
-    redirector = Redirector(links, edge, batcher, settings.redirect_status, orphans)
+    store = make_store(context.limits, context.engine)
+    creation = CreationLimits(store, settings.limits, settings.trusted_proxies)
+    guard = ScanGuard(store, settings.limits, settings.trusted_proxies)
+    redirector = Redirector(links, edge, batcher, settings.redirect_status, orphans, guard)
     passwords = LinkPasswords(
         links,
         redirector,
@@ -73,7 +78,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         settings.trusted_proxies,
     )
     admin_links = AdminLinks(context.engine, cache)
-    editor = LinkEditor(links, passwords, target_checker(settings, blocklist))
+    editor = LinkEditor(links, passwords, target_checker(settings, blocklist), creation)
     admin_routes = build_admin_routes(
         links, admin_links, blocklist, context.gate, settings.public_url
     )
@@ -84,10 +89,16 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
         routes=[
             # Before `/{code}`, whose POST would otherwise take /yourls-api.php.
             *build_yourls_routes(
-                links, context.gate, settings.public_url, target_checker(settings, blocklist)
+                links,
+                context.gate,
+                settings.public_url,
+                target_checker(settings, blocklist),
+                creation,
             ),
             *build_shlink_routes(links, editor, context.gate, settings.public_url),
-            *build_routes(links, redirector, context.gate, settings, passwords, blocklist),
+            *build_routes(
+                links, redirector, context.gate, settings, passwords, blocklist, creation
+            ),
             *admin_routes,
             *build_moved_routes(),
             *build_import_routes(

@@ -16,6 +16,7 @@ from uuid import UUID
 from starlette.requests import Request
 
 from app.kernel.problems import Problem, invalid_fields
+from app.modules.shortener.limits import CreationLimits
 from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.rules import RedirectRule
 from app.modules.shortener.schemas import CreateLink, UpdateLink
@@ -36,6 +37,7 @@ class LinkEditor:
     links: Links
     passwords: LinkPasswords
     checked: Checked
+    limits: CreationLimits | None = None  # links created per user and client
 
     def checked_rules(
         self, request: Request, rules: list[RedirectRule] | None
@@ -62,6 +64,8 @@ class LinkEditor:
     async def create(self, request: Request, owner_id: UUID | None, body: CreateLink) -> Link:
         """The new link (CodeTaken, OwnerDeleted, or a 422 Problem otherwise)."""
         target, rules = checked_parts(self.checked, request, body)
+        if self.limits is not None:  # a valid request counts, before its password's hash
+            await self.limits.check(request, owner_id)
         return await self.links.create(
             target,
             owner_id,

@@ -117,7 +117,9 @@ def build_page_routes(
         except ValidationError as exc:
             return await again(422, forms.schema_errors(exc))
         except Problem as problem:
-            return await again(problem.status, _problem_errors(problem))
+            response = await again(problem.status, _problem_errors(problem))
+            response.headers.update(problem.headers)  # a rate limit's Retry-After, RateLimit
+            return response
         except CodeTaken:
             return await again(409, {"code": f"The code '{typed['code']}' is taken."})
         except OwnerDeleted:
@@ -240,5 +242,6 @@ def _opened(typed: dict[str, Any]) -> bool:
 def _problem_errors(problem: Problem) -> dict[str, str]:
     """By field. A refusal of no field is the password's hashing (429/503: too many at
     once), said at the password; anything else at the URL."""
-    field = "password" if problem.status in (429, 503) else "url"
+    busy = problem.status in (429, 503) and not problem.type.endswith("/rate-limited")
+    field = "password" if busy else "url"
     return forms.problem_errors(problem.errors) or {field: problem.detail}

@@ -29,6 +29,7 @@ from app.modules.shortener.cache import CachedLink
 from app.modules.shortener.clicks import ClickBatcher
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.edge import Edge
+from app.modules.shortener.limits import ScanGuard
 from app.modules.shortener.orphans import OrphanTally
 from app.modules.shortener.protection import Page, challenge, for_browser
 from app.modules.shortener.rules import pick
@@ -55,8 +56,11 @@ class Redirector:
         batcher: ClickBatcher,
         status: int,
         orphans: OrphanTally | None = None,
+        guard: ScanGuard | None = None,
     ) -> None:
         self.orphans = orphans  # counts visits to codes that do not exist
+        self.guard = guard  # unknown codes per client (scanning); None: unlimited
+        self._blocked = guard.blocked if guard is not None else {}  # clients it refuses
         self._links = links
         self._edge = edge
         self._batcher = batcher
@@ -68,7 +72,8 @@ class Redirector:
         at once (or once its click committed), anything else once looked up."""
         code = route_path(scope)[1:]
         link = self._links.cached(code)
-        if link is None or link.guarded or link.is_gone():
+        # While a client is refused for scanning, every request is looked at in full.
+        if link is None or link.guarded or link.is_gone() or self._blocked:
             return asyncio.create_task(self._express_later(scope, code))
         lines = link.lines_for(scope["query_string"]) if link.forward_query else link.redirect_lines
         response = ExpressResponse(self._status_line + lines)
@@ -113,13 +118,24 @@ class Redirector:
         """The link to redirect to (aimed by its rules), its click recorded (and committed,
         by default), or the problem or page to answer."""
         try:
+            guard = self.guard
+            if (
+                self._blocked
+                and guard is not None
+                and guard.blocking
+                and (refused := guard.refused(scope))
+            ):
+                return refused  # scanning: refused every code until its window ends
             # Anything no code can be is answered at once: no cache entry, no query.
             link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
-            if link is None:
-                if self.orphans is not None:
+            if link is None or link.is_pending():
+                if link is None and self.orphans is not None:
                     self.orphans.hit(code)
-                return not_found(code)
-            if link.is_pending():
+                # Only a code that could exist is counted: one that cannot reveals nothing.
+                if guard is not None and link is None and ANY_CODE.fullmatch(code):
+                    refused = await guard.missed(scope)
+                    if refused is not None:
+                        return refused
                 return not_found(code)
             if link.refused is not None:
                 return Problem(410, link.refused, slug="link-disabled")

@@ -20,6 +20,7 @@ from app.modules.shortener.blocklist import Blocklist
 from app.modules.shortener.codes import ANY_CODE
 from app.modules.shortener.editing import LinkEditor
 from app.modules.shortener.exports import EXPORT_DESCRIPTION, ExportQuery, LinkExport
+from app.modules.shortener.limits import CreationLimits
 from app.modules.shortener.passwords import LinkPasswords
 from app.modules.shortener.qr import MEDIA_TYPES, qr_code
 from app.modules.shortener.redirect import Redirector
@@ -96,6 +97,7 @@ def build_routes(
     settings: ShortenerSettings,
     passwords: LinkPasswords,
     blocklist: Blocklist | None = None,
+    limits: CreationLimits | None = None,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
         return (settings.public_url or str(request.base_url)).rstrip("/")
@@ -104,7 +106,7 @@ def build_routes(
         base = base_url(request)
         return lambda link: link_out(link, base)
 
-    editor = LinkEditor(links, passwords, target_checker(settings, blocklist))
+    editor = LinkEditor(links, passwords, target_checker(settings, blocklist), limits)
 
     async def create(request: Request) -> Response:
         owner: Principal | None = None
@@ -118,6 +120,7 @@ def build_routes(
         except OwnerDeleted:
             raise unauthorized("The account of this token has been deleted.") from None
         response = json_response(present(request)(link), status_code=201)
+        response.headers.update(getattr(request.state, "rate_limit", {}))
         response.headers["Location"] = f"/api/links/{link.code}"
         return response
 
@@ -205,6 +208,7 @@ def build_routes(
                 401: "No or invalid access token",
                 409: "The custom code is taken",
                 422: "Invalid or unsafe field",
+                429: "Too many links created by this user or client (Retry-After, RateLimit)",
             },
             headers={201: {"Location": "The new link in the API"}},
         ),
@@ -306,6 +310,7 @@ def build_routes(
                 401: "A password link, to a client that accepts JSON only",
                 404: "No such link",
                 410: "Expired or deleted",
+                429: "Too many unknown codes from this client (Retry-After, RateLimit)",
             },
             headers={settings.redirect_status: {"Location": "The target URL"}},
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from app.kernel.settings import (
     Argon2Settings,
@@ -14,7 +14,28 @@ from app.kernel.settings import (
     TrustedProxies,
 )
 
-__all__ = ["IPNetwork", "ShortenerSettings"]
+__all__ = ["IPNetwork", "ShortenerLimits", "ShortenerSettings"]
+
+
+class ShortenerLimits(BaseModel):
+    """Rate limits (`ENCURTA_SHORTENER__LIMITS__...`), each in the window below; 0 = none.
+    Kept where `ENCURTA_LIMITS__STORE` says (app.kernel.limits)."""
+
+    links_per_user: int = Field(
+        default=60, ge=0, description="Links one user may create in the window (every way)."
+    )
+    links_per_client: int = Field(
+        default=120, ge=0, description="Links one client address may create in the window."
+    )
+    unknown_codes_per_client: int = Field(
+        default=100,
+        ge=0,
+        description="Unknown codes one client may ask for in the window; then every "
+        "/{code} it asks for is refused (429) until the window ends.",
+    )
+    window_seconds: int = Field(
+        default=60, ge=1, le=24 * 3600, description="The window of the limits above."
+    )
 
 
 class ShortenerSettings(DatabaseSettings):
@@ -73,3 +94,4 @@ class ShortenerSettings(DatabaseSettings):
     password_guess_window_seconds: int = Field(
         default=900, ge=1, le=7 * 24 * 3600, description="The window of password_guesses."
     )
+    limits: ShortenerLimits = ShortenerLimits()

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from app.bus.inbox import inbox_tables
 from app.bus.outbox import outbox_table
 from app.kernel.access import access_tables
+from app.kernel.limits import rate_limit_table
 
 metadata = MetaData()
 
@@ -125,3 +126,4 @@ orphan_visits = Table(
 outbox = outbox_table(metadata)
 processed_events, parked_events = inbox_tables(metadata)
 access_accounts, access_keys = access_tables(metadata)
+rate_limits = rate_limit_table(metadata)  # with ENCURTA_LIMITS__STORE=postgres

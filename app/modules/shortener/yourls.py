@@ -40,6 +40,7 @@ from app.kernel.http import MAX_BODY_BYTES, read_urlencoded
 from app.kernel.problems import Problem
 from app.kernel.tokens import Principal
 from app.modules.shortener.codes import custom_code_problem
+from app.modules.shortener.limits import CreationLimits
 from app.modules.shortener.schemas import MAX_TITLE
 from app.modules.shortener.service import CodeTaken, Link, LinkNotFound, Links, OwnerDeleted
 
@@ -123,7 +124,14 @@ def render(form: str, answer: Answer) -> Response:
 class YourlsApi:
     """The actions, each answering YOURLS's array for the caller (`Principal`)."""
 
-    def __init__(self, links: Links, base_url: Callable[[Request], str], checked: Checker) -> None:
+    def __init__(
+        self,
+        links: Links,
+        base_url: Callable[[Request], str],
+        checked: Checker,
+        limits: CreationLimits | None = None,
+    ) -> None:
+        self._limits = limits
         self._links = links
         self._base_url = base_url
         self._checked = checked
@@ -172,6 +180,8 @@ class YourlsApi:
             # YOURLS answers a reserved keyword as a taken one; encurta says why.
             reason = custom_code_problem(keyword)
             return _fail("error:keyword", f"Short URL {keyword} cannot be used: {reason}")
+        if self._limits is not None:  # a 429 problem, with Retry-After, when over
+            await self._limits.check(request, owner.user_id)
         try:
             link = await self._links.create(target, owner.user_id, keyword or None, None, title)
         except CodeTaken:
@@ -292,12 +302,16 @@ def _refused(message: str) -> Answer:
 
 
 def build_yourls_routes(
-    links: Links, gate: Gate, public_url: str | None, checked: Checker
+    links: Links,
+    gate: Gate,
+    public_url: str | None,
+    checked: Checker,
+    limits: CreationLimits | None = None,
 ) -> list[BaseRoute]:
     def base_url(request: Request) -> str:
         return (public_url or str(request.base_url)).rstrip("/")
 
-    api = YourlsApi(links, base_url, checked)
+    api = YourlsApi(links, base_url, checked, limits)
 
     async def admitted(form: Mapping[str, str], scope: str) -> Principal | Answer:
         signature = form.get("signature", "")
