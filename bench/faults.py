@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.registry import NAMES  # noqa: E402
-from bench.support.clicking import Clicks, converged  # noqa: E402
 from bench.support.database import Databases, databases, reconcile  # noqa: E402
 from bench.support.durable_broker import durable_tansu  # noqa: E402
 from tests.conftest import truncate_all  # noqa: E402
+from tests.e2e.clicking import Clicks, converged  # noqa: E402
 from tests.e2e.deployment import Cluster  # noqa: E402
 from tests.kafka import Tansu  # noqa: E402
 from tests.support.accounts import new_account, shorten  # noqa: E402
