@@ -145,9 +145,9 @@ async def run(
     topology = "inprocess" if transport == "inprocess" else "split"
     kafka = broker.env() | KAFKA_SETTINGS if broker else None
     cluster = Cluster(topology, made.urls, data, kafka_env=kafka)
-    for process in dict.fromkeys(cluster.processes.values()):  # slower than tests allow
-        await asyncio.to_thread(functools.partial(process.start, timeout=START_TIMEOUT))
     try:
+        for process in dict.fromkeys(cluster.processes.values()):  # slower than tests allow
+            await asyncio.to_thread(functools.partial(process.start, timeout=START_TIMEOUT))
         async with cluster.client() as client:
             account = await new_account(client)
             codes = [
