@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -22,11 +25,16 @@ def _free_port() -> int:
 
 
 class Tansu:
-    """Started and stopped by the tests; `restart()` loses every topic, like a wiped broker."""
+    """Started and stopped by the tests; `restart()` loses every topic, like a wiped broker
+    (unless `storage` outlives it: bench/support/durable_broker.py keeps it in S3)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, storage: str = "memory://tansu/", storage_env: Mapping[str, str] | None = None
+    ) -> None:
         self.port = _free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self._storage = storage
+        self._storage_env = dict(storage_env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Tansu:
@@ -40,8 +48,9 @@ class Tansu:
                 "--advertised-listener-url",
                 url,
                 "--storage-engine",
-                "memory://tansu/",
+                self._storage,
             ],
+            env={**os.environ, **self._storage_env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -63,6 +72,13 @@ class Tansu:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            self._process = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, nothing flushed."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
             self._process = None
 
     def restart(self) -> None:
