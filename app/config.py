@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.bus.settings import DeliverySettings, KafkaSettings
 from app.kernel.database import redact
+from app.kernel.metrics import MetricsSettings
 from app.kernel.server import ServerSettings
 from app.kernel.settings import DatabaseSettings, TokenSettings
 from app.registry import MODULES, NAMES
@@ -60,6 +61,7 @@ class CoreSettings(BaseSettings):
     bus: BusSettings = BusSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     server: ServerSettings = ServerSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("modules", mode="before")
     @classmethod

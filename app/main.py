@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +26,7 @@ from app.bus.broadcast import Broadcast
 from app.bus.handoff import HandOff
 from app.bus.inbox import Consumer
 from app.bus.inprocess import InProcessBus
+from app.bus.metrics import BusMetrics
 from app.bus.protocol import Bus
 from app.bus.relay import OutboxRelay
 from app.bus.settings import UnsafeKafkaSettings
@@ -33,6 +35,7 @@ from app.kernel.access import Gate
 from app.kernel.database import create_engine
 from app.kernel.front import FrontedStarlette
 from app.kernel.health import health_routes
+from app.kernel.metrics import Metrics, RequestMetrics, metrics_route
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.settings import TokenSettings
@@ -63,6 +66,7 @@ class Runtime:
     relays: list[OutboxRelay]
     consumers: list[Consumer]
     broadcasts: list[Broadcast]
+    metrics: Metrics | None = None  # with ENCURTA_METRICS__TOKEN set
 
     async def start(self) -> None:
         for consumer in self.consumers:
@@ -140,6 +144,11 @@ def build_runtime(
     bus = InProcessBus() if describing else _bus(settings)
     verifier = TokenVerifier([], settings.tokens)
     handoffs = {spec.name: HandOff(settings.bus.handoff_limit) for spec in MODULES}
+    token = settings.metrics.token
+    metrics = Metrics(token) if token is not None and not describing else None
+    # Without metrics the series are still recorded, on a registry nobody reads.
+    registry = metrics.registry if metrics is not None else CollectorRegistry()
+    bus_metrics = BusMetrics(registry)
 
     def context(name: str) -> ModuleContext:
         url = database_urls.get(name) or settings.configured_url(name)
@@ -156,6 +165,7 @@ def build_runtime(
             data_dir=settings.data_dir,
             handoff=handoffs[name],
             describing=describing,
+            metrics=registry,
         )
 
     specs = [spec for spec in MODULES if spec.name in settings.modules]
@@ -174,6 +184,8 @@ def build_runtime(
             raise TypeError(f"app.modules.{spec.name} built a module named {module.name!r}")
     if not describing:
         _trust(verifier, modules, settings.tokens)
+    if metrics is not None:
+        _watch(metrics, bus_metrics, modules)
 
     return Runtime(
         modules=modules,
@@ -198,6 +210,7 @@ def build_runtime(
                 {s.event: s.handle for s in m.subscriptions},
                 settings.bus,
                 deduplicating=[s.event for s in m.subscriptions if s.deduplicates],
+                metrics=bus_metrics,
             )
             for m in modules
             if m.subscriptions
@@ -207,7 +220,19 @@ def build_runtime(
             for m in modules
             if m.broadcasts
         ],
+        metrics=metrics,
     )
+
+
+def _watch(metrics: Metrics, bus_metrics: BusMetrics, modules: list[Module]) -> None:
+    """What is probed when the metrics are scraped: each module's database and pool, the
+    outbox of each that publishes, the parked events of each that consumes."""
+    for module in modules:
+        metrics.watch_database(module.name, module.engine)
+        if module.publishes:
+            metrics.add_probe(bus_metrics.outbox_probe(module.name, module.engine))
+        if module.subscriptions:
+            metrics.add_probe(bus_metrics.parked_probe(module.name, module.engine))
 
 
 def all_routes(modules: list[Module]) -> list[BaseRoute]:
@@ -318,11 +343,14 @@ def create_app(
     routes = [
         Route("/openapi.json", openapi_json),
         Route("/docs", docs, methods=["GET"]),
+        metrics_route(runtime.metrics),
         *all_routes(runtime.modules),
     ]
+    meter = runtime.metrics.requests if runtime.metrics is not None else None
     app = FrontedStarlette(
         front=_front(runtime.modules),
         literal_paths=_literal_paths(routes),
+        outermost=None if meter is None else functools.partial(RequestMetrics, meter=meter),
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -63,7 +63,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     # modules too, and must write no key.
     keys = VisitorKeys(lambda: load_visitor_secret(settings, context.data_dir))
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
-    batcher = ClickBatcher(context.engine, settings, context.handoff)
+    batcher = ClickBatcher(context.engine, settings, context.handoff, context.metrics)
     redirector = Redirector(links, edge, batcher, settings.redirect_status, orphans)
     passwords = LinkPasswords(
         links,
