@@ -3,6 +3,9 @@ with requests by route template, the click batcher's, the bus's and the pools' s
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,9 +16,10 @@ from app.kernel.metrics import MetricsSettings
 from app.registry import NAMES
 from tests.conftest import AppFactory
 from tests.kernel.test_health import CLOSED, serve
-from tests.support.accounts import bearer, new_account, shorten
+from tests.support.accounts import PASSWORD, bearer, new_account, shorten
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually
+from tests.test_serve import Server
 
 TOKEN = "scrape-me-please"
 ON = MetricsSettings(token=SecretStr(TOKEN))
@@ -139,3 +143,39 @@ async def test_malformed_authorization_is_refused_not_failed(
         response = await client.get("/metrics", headers={"Authorization": given})
 
     assert_problem(response, 401)
+
+
+@pytest.mark.integration
+def test_the_express_lane_counts_the_redirects_it_answers_below_asgi(
+    database_urls: dict[str, str], tmp_path: Path
+) -> None:
+    """Under `encurta serve` the redirect is answered in the server's protocol, which no
+    ASGI middleware sees: the protocol counts it itself."""
+    urls = {f"ENCURTA_{name.upper()}__DATABASE_URL": url for name, url in database_urls.items()}
+    server = Server(tmp_path / "data", ENCURTA_METRICS__TOKEN=TOKEN, **urls)
+    try:
+        server.wait_ready()
+        email = f"express-{uuid.uuid4().hex[:8]}@example.com"
+        with httpx.Client(base_url=server.url) as api:
+            assert api.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+            token = api.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+            made = api.post(
+                "/api/links",
+                json={"url": "https://example.com/express"},
+                headers=bearer(token.json()["access_token"]),
+            )
+            assert made.status_code == 201, made.text
+            code = made.json()["code"]
+            answers = [api.get(f"/{code}").status_code for _ in range(3)]
+            assert all(300 <= status < 400 for status in answers), answers
+            scraped = api.get("/metrics", headers=bearer(TOKEN))
+    finally:
+        server.interrupt()
+
+    samples = parse(scraped.text)
+    redirects = value(
+        samples, "encurta_http_requests_total", route="/{code}", status=str(answers[0])
+    )
+    assert redirects == 3
+    assert value(samples, "encurta_http_request_duration_seconds_count", route="/{code}") == 3
+    assert value(samples, "encurta_http_requests_total", route="/api/links", method="POST") == 1
