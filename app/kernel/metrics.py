@@ -20,14 +20,14 @@ import contextlib
 import hmac
 import logging
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from time import perf_counter
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
@@ -54,8 +54,14 @@ class MetricsSettings(BaseModel):
         description="Serves GET /metrics to `Authorization: Bearer <token>`; unset: 404.",
     )
 
+    @field_validator("token", mode="after")
+    @classmethod
+    def _empty_is_unset(cls, token: SecretStr | None) -> SecretStr | None:
+        # `ENCURTA_METRICS__TOKEN=` must not serve the metrics to an empty bearer token.
+        return token if token is not None and token.get_secret_value().strip() else None
 
-class RequestMeter:
+
+class RequestMeter(Collector):
     """Requests by method, route template and status, and their latency by route."""
 
     def __init__(self) -> None:
@@ -139,7 +145,7 @@ class RequestMetrics:
             )
 
 
-class _Pools:
+class _Pools(Collector):
     """Each module's connection pool, read when scraped: in use, idle, and waiting."""
 
     def __init__(self) -> None:
@@ -182,22 +188,14 @@ class Metrics:
         self._token = token.get_secret_value().encode()
         self._probes: list[Probe] = []
         self._pools = _Pools()
-        self.registry.register(self._as_collector(self.requests))
-        self.registry.register(self._as_collector(self._pools))
+        self.registry.register(self.requests)
+        self.registry.register(self._pools)
         self._up = Gauge(
             "encurta_database_up",
             "1 if the module's database answered SELECT 1 when scraped, else 0.",
             ["module"],
             registry=self.registry,
         )
-
-    @staticmethod
-    def _as_collector(source: RequestMeter | _Pools) -> Collector:
-        class _Collector(Collector):
-            def collect(self) -> Iterable[Any]:
-                return source.collect()
-
-        return _Collector()
 
     def watch_database(self, module: str, engine: AsyncEngine) -> None:
         """Export the module's pool, and whether its database answers."""

@@ -179,3 +179,9 @@ def test_the_express_lane_counts_the_redirects_it_answers_below_asgi(
     assert redirects == 3
     assert value(samples, "encurta_http_request_duration_seconds_count", route="/{code}") == 3
     assert value(samples, "encurta_http_requests_total", route="/api/links", method="POST") == 1
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_token_leaves_metrics_off(blank: str) -> None:
+    """Else `Authorization: Bearer ` (nothing after it) would be let in."""
+    assert MetricsSettings(token=SecretStr(blank)).token is None
