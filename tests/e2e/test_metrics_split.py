@@ -40,7 +40,7 @@ async def test_each_process_of_the_split_topology_serves_its_own_metrics(
             assert response.status_code == 200, response.text
             return parse(response.text)
 
-        analytics = await eventually(
+        analytics: Samples = await eventually(
             lambda: scrape("analytics"),
             lambda s: bool(value(s, "encurta_consumer_batch_size_count", module="analytics")),
             "the click consumed by analytics, over Kafka",

@@ -63,7 +63,7 @@ async def test_metrics_count_requests_by_route_template_clicks_and_the_bus(
         assert (await client.get("/no/such/path")).status_code == 404
 
         # The click is committed in a group, then delivered to analytics' consumer.
-        samples = await eventually(
+        samples: Samples = await eventually(
             lambda: scrape(client),
             lambda s: bool(value(s, "encurta_consumer_batch_size_count", module="analytics")),
             "the click committed and delivered",
