@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from app.kernel.express import Express, ExpressLane, ExpressResponse, problem_express
-from app.kernel.front import FRONT_ROUTE
 from app.kernel.http_protocol import LimitedHttpToolsProtocol
 from app.kernel.problems import failed
 from app.kernel.server import ServerSettings
@@ -79,7 +78,8 @@ class ExpressHttpToolsProtocol(LimitedHttpToolsProtocol):
         self._answer: Express | None = None  # of the request being parsed
         self._defaults: object = None
         self._default_lines = b""
-        self._metered = ("", 0.0)  # the method and start of the answer under way
+        self._method = ""  # of the answer under way, for the meter
+        self._began = 0.0
 
     def _start_request(self) -> None:
         if self._lane is None or not self._offer(self._lane):
@@ -135,7 +135,8 @@ class ExpressHttpToolsProtocol(LimitedHttpToolsProtocol):
         scope["raw_path"] = self.root_path.encode("ascii") + url.path
         scope["query_string"] = url.query or b""
         if self.meter is not None:
-            self._metered = (scope["method"], perf_counter())
+            self._method = scope["method"]
+            self._began = perf_counter()
         try:
             self._answer = lane(scope)  # type: ignore[arg-type]  # uvicorn types it apart
         except Exception:  # ASGI answers the request then, as it answers any failure
@@ -166,10 +167,10 @@ class ExpressHttpToolsProtocol(LimitedHttpToolsProtocol):
         end = b"\r\n" if keep_alive else b"connection: close\r\n\r\n"
         body = b"" if head_only else response.body
         self.transport.write(response.head + self._default_lines + end + body)
-        if self.meter is not None:
-            method, began = self._metered
+        meter = self.meter
+        if meter is not None:
             # The status line's three digits: "HTTP/1.1 302 Found".
-            self.meter.observe(method, FRONT_ROUTE, response.head[9:12], perf_counter() - began)
+            meter.express(self._method, response.head[9:12], perf_counter() - self._began)
         if not keep_alive:
             self.transport.close()
         self.on_response_complete()  # uvicorn's: count it, start what was queued, keep-alive

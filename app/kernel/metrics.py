@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.kernel.front import ROUTE_TEMPLATE
+from app.kernel.front import FRONT_ROUTE, ROUTE_TEMPLATE
 from app.kernel.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,25 @@ class RequestMeter(Collector):
     """Requests by method, route template and status, and their latency by route."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int | bytes], int] = {}
+        self._counts: dict[tuple[str, str, int], int] = {}
         # Per route: the observations in each bucket (not cumulative), the last one +Inf.
         self._buckets: dict[str, list[int]] = {}
         self._sums: dict[str, float] = {}
+        # The express lane's answers (one route), kept apart: the fewest steps per redirect.
+        self._express: dict[tuple[str, bytes], int] = {}
+        self._express_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self._express_sum = 0.0
 
-    def observe(self, method: str, route: str, status: int | bytes, seconds: float) -> None:
-        """`status` as an int, or as the three ASCII digits of a status line (b"302")."""
+    def express(self, method: str, status: bytes, seconds: float) -> None:
+        """An answer of the express lane (`FRONT_ROUTE`); `status` as the three ASCII
+        digits of its status line."""
+        key = (method, status)
+        counts = self._express
+        counts[key] = counts.get(key, 0) + 1
+        self._express_buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._express_sum += seconds
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
@@ -89,7 +101,9 @@ class RequestMeter(Collector):
             labels=["method", "route", "status"],
         )
         merged: dict[tuple[str, str, str], int] = {}
-        for (method, route, status), count in list(self._counts.items()):
+        counted: list[tuple[tuple[str, str, int | bytes], int]] = [*self._counts.items()]
+        counted += [((m, FRONT_ROUTE, status), n) for (m, status), n in self._express.items()]
+        for (method, route, status), count in counted:
             key = (method, route, str(int(status)))
             merged[key] = merged.get(key, 0) + count
         for labels, count in sorted(merged.items()):
@@ -101,12 +115,17 @@ class RequestMeter(Collector):
             labels=["route"],
         )
         bounds = [str(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
-        for route, buckets in sorted(self._buckets.items()):
+        routes = {route: (list(b), self._sums[route]) for route, b in self._buckets.items()}
+        if self._express:
+            buckets, total_seconds = routes.get(FRONT_ROUTE, ([0] * len(bounds), 0.0))
+            express = zip(buckets, self._express_buckets, strict=True)
+            routes[FRONT_ROUTE] = ([a + b for a, b in express], total_seconds + self._express_sum)
+        for route, (buckets, seconds) in sorted(routes.items()):
             cumulative, total = [], 0
             for bound, count in zip(bounds, buckets, strict=True):
                 total += count
                 cumulative.append((bound, float(total)))
-            latency.add_metric([route], cumulative, sum_value=self._sums[route])
+            latency.add_metric([route], cumulative, sum_value=seconds)
         yield latency
 
 
