@@ -26,6 +26,7 @@ from app.kernel import migrations
 from app.kernel.database import create_engine, redact
 from app.kernel.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from app.kernel.logs import configure as configure_logging
+from app.kernel.metrics import RequestMeter
 from app.main import (
     ConfigurationError,
     Runtime,
@@ -113,8 +114,14 @@ def serve(settings: Settings, host: str, port: int) -> None:
             proxy_headers=False,  # the client IP is decided in the app, from trusted proxies
             server_header=False,
             access_log=settings.access_log,
-            **uvicorn_options(settings.server, app.express),  # limits, the express lane
+            # Limits, the express lane, and the meter counting the lane's answers.
+            **uvicorn_options(settings.server, app.express, _meter(app)),
         )
+
+
+def _meter(app: Any) -> RequestMeter | None:
+    metrics = app.state.runtime.metrics
+    return metrics.requests if metrics is not None else None
 
 
 def migrate(settings: Settings, modules: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.bus.settings import DeliverySettings, KafkaSettings
 from app.kernel.database import redact
 from app.kernel.limits import LimitSettings
+from app.kernel.metrics import MetricsSettings
 from app.kernel.server import ServerSettings
 from app.kernel.settings import DatabaseSettings, TokenSettings
 from app.registry import MODULES, NAMES
@@ -68,6 +69,7 @@ class CoreSettings(BaseSettings):
     embedded: EmbeddedSettings = EmbeddedSettings()
     server: ServerSettings = ServerSettings()
     limits: LimitSettings = LimitSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("modules", mode="before")
     @classmethod

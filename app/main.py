@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from app.bus.broadcast import Broadcast
 from app.bus.handoff import HandOff
 from app.bus.inbox import Consumer
 from app.bus.inprocess import InProcessBus
+from app.bus.metrics import BusMetrics
 from app.bus.protocol import Bus
 from app.bus.relay import OutboxRelay
 from app.bus.retention import INBOX_TTL_SETTING, bus_rules, replay_horizon
@@ -35,6 +37,7 @@ from app.kernel.access import Gate
 from app.kernel.database import create_engine
 from app.kernel.front import FrontedStarlette
 from app.kernel.health import health_routes
+from app.kernel.metrics import Metrics, RequestMetrics, metrics_route
 from app.kernel.openapi import openapi_document
 from app.kernel.problems import EXCEPTION_HANDLERS
 from app.kernel.request_log import RequestLog
@@ -68,6 +71,7 @@ class Runtime:
     consumers: list[Consumer]
     broadcasts: list[Broadcast]
     retention: list[RetentionJob] = field(default_factory=list)
+    metrics: Metrics | None = None  # with ENCURTA_METRICS__TOKEN set
 
     async def start(self) -> None:
         for consumer in self.consumers:
@@ -161,6 +165,11 @@ def build_runtime(
     bus = InProcessBus() if describing else _bus(settings)
     verifier = TokenVerifier([], settings.tokens)
     handoffs = {spec.name: HandOff(settings.bus.handoff_limit) for spec in MODULES}
+    token = settings.metrics.token
+    metrics = Metrics(token) if token is not None and not describing else None
+    # Without metrics the series are still recorded, on a registry nobody reads.
+    registry = metrics.registry if metrics is not None else CollectorRegistry()
+    bus_metrics = BusMetrics(registry)
 
     def context(name: str) -> ModuleContext:
         url = database_urls.get(name) or settings.configured_url(name)
@@ -178,6 +187,7 @@ def build_runtime(
             handoff=handoffs[name],
             limits=settings.limits,
             describing=describing,
+            metrics=registry,
         )
 
     specs = [spec for spec in MODULES if spec.name in settings.modules]
@@ -202,6 +212,8 @@ def build_runtime(
         )
         for m in modules
     ]
+    if metrics is not None:
+        _watch(metrics, bus_metrics, modules)
 
     return Runtime(
         modules=modules,
@@ -226,6 +238,7 @@ def build_runtime(
                 {s.event: s.handle for s in m.subscriptions},
                 settings.bus,
                 deduplicating=[s.event for s in m.subscriptions if s.deduplicates],
+                metrics=bus_metrics,
             )
             for m in modules
             if m.subscriptions
@@ -236,7 +249,19 @@ def build_runtime(
             if m.broadcasts
         ],
         retention=retention,
+        metrics=metrics,
     )
+
+
+def _watch(metrics: Metrics, bus_metrics: BusMetrics, modules: list[Module]) -> None:
+    """What is probed when the metrics are scraped: each module's database and pool, the
+    outbox of each that publishes, the parked events of each that consumes."""
+    for module in modules:
+        metrics.watch_database(module.name, module.engine)
+        if module.publishes:
+            metrics.add_probe(bus_metrics.outbox_probe(module.name, module.engine))
+        if module.subscriptions:
+            metrics.add_probe(bus_metrics.parked_probe(module.name, module.engine))
 
 
 def all_routes(modules: list[Module]) -> list[BaseRoute]:
@@ -347,11 +372,14 @@ def create_app(
     routes = [
         Route("/openapi.json", openapi_json),
         Route("/docs", docs, methods=["GET"]),
+        metrics_route(runtime.metrics),
         *all_routes(runtime.modules),
     ]
+    meter = runtime.metrics.requests if runtime.metrics is not None else None
     app = FrontedStarlette(
         front=_front(runtime.modules),
         literal_paths=_literal_paths(routes),
+        outermost=None if meter is None else functools.partial(RequestMetrics, meter=meter),
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         # Inside the front door: the redirect gets no log line (request_log.py).

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from prometheus_client import CollectorRegistry
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.routing import BaseRoute
@@ -85,6 +86,9 @@ class ModuleContext:
     # Built only to be described (`encurta openapi`, `encurta modules`): load and generate
     # no key or secret, for none will be used.
     describing: bool = False
+    # The process's Prometheus registry (app.kernel.metrics): the module registers its own
+    # series here, named after it (`encurta_<module>_...`). Read only when metrics are on.
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
 
 Handler = Callable[[AsyncConnection, Sequence[E]], Awaitable[None]]

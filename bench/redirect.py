@@ -11,7 +11,10 @@ process with all three modules, the embedded PostgreSQL with fsync on, click cap
 and the relay and analytics consumer in the same process; and, for comparison, as the
 shortener alone in its process, its events going to Kafka (a Tansu broker), on a database
 of its own. Printed: medians over the runs, each configuration's ratio to the bare app
-measured in the same run, the server's RSS before and after each measurement, and at the
+measured in the same run, the server's RSS before and after each measurement, its CPU time
+per request (steadier than the rate when other work shares the cores: the time it waited
+for a core is not in it; every other run goes through the configurations in reverse
+order, so none always follows another), and at the
 end what `encurta reconcile` says of the one-process configurations: every click they
 counted in `click_count` is in analytics' total.
 
@@ -61,6 +64,7 @@ from bench.support.serving import BIN, CODE, asyncpg_dsn, free_port, server  # n
 from bench.support.wrk import (  # noqa: E402
     Figures,
     command,
+    cpu_seconds,
     figures,
     random_codes_script,
     rss_mib,
@@ -68,6 +72,8 @@ from bench.support.wrk import (  # noqa: E402
 )
 from tests.kafka import Tansu  # noqa: E402
 
+# The server's CPU time per request of each measurement, by configuration (microseconds).
+SERVER_CPU: dict[str, list[float]] = {}
 BARE = "bare Starlette 302"
 DEFAULT = "encurta, 302 after commit (default)"
 RSS_EVERY = 30  # seconds, in a soak
@@ -103,19 +109,22 @@ def seed_and_deliver(config: Config, dsn: str, count: int) -> None:
 
 def measure(
     config: Config, seconds: int, connections: int, dsn: str, code: str | None
-) -> tuple[Figures, int, float, float]:
+) -> tuple[Figures, int, float, float, float]:
     """One measurement after a 2 s warm-up: wrk's figures, clicks committed meanwhile (of
-    `code`, or of every link), and the server's RSS before and after, in MiB."""
+    `code`, or of every link), the server's RSS before and after, in MiB, and its CPU time
+    per request answered, in microseconds."""
     pids: list[int] = []
     with _serve(config, pids) as url:
         target = f"{url}/" if config.script else f"{url}/{CODE}"
         wrk(target, 2, connections, config.script)  # warm-up
         before = asyncio.run(clicks_counted(dsn, code))
         rss_before = rss_mib(pids[0])
+        cpu_before = cpu_seconds(pids[0])
         result = wrk(target, seconds, connections, config.script)
+        cpu = (cpu_seconds(pids[0]) - cpu_before) / max(result.requests, 1) * 1e6
         rss_after = rss_mib(pids[0])
         counted = asyncio.run(clicks_counted(dsn, code)) - before
-    return result, counted, rss_before, rss_after
+    return result, counted, rss_before, rss_after, cpu
 
 
 def soak(config: Config, seconds: int, connections: int, dsn: str) -> None:
@@ -234,11 +243,14 @@ def _measure_all(
     else:
         results = {name: [] for name in configs}
         for run in range(args.runs):
-            for name, config in configs.items():
+            # Every other run in reverse order: no configuration always follows another.
+            order = list(configs.items())
+            for name, config in order[::-1] if run % 2 else order:
                 scope = None if config.script else CODE
-                figures_, clicks, rss_before, rss_after = measure(
+                figures_, clicks, rss_before, rss_after, cpu = measure(
                     config, args.duration, args.connections, dsn, scope
                 )
+                SERVER_CPU.setdefault(name, []).append(cpu)
                 if name == DEFAULT:
                     counted += clicks
                     served += figures_.requests
@@ -246,8 +258,8 @@ def _measure_all(
                 print(
                     f"run {run + 1}: {name}: {figures_.requests_per_second:,.0f} req/s, "
                     f"p50 {figures_.p50_ms:.2f} ms, p99 {figures_.p99_ms:.2f} ms, "
-                    f"errors {figures_.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB"
-                    + _of_single_link(name, results, args.links),
+                    f"errors {figures_.errors}, RSS {rss_before:.1f} -> {rss_after:.1f} MiB, "
+                    f"server CPU {cpu:.0f} us/req" + _of_single_link(name, results, args.links),
                     flush=True,
                 )
     return results, served, counted, reconcile(encurta_env)
@@ -333,15 +345,16 @@ def _summary(
     )
     print(
         f"{'configuration':<44} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'p99 ratio':>9}"
+        f"{'p99 ratio':>9} {'CPU us/req':>10}"
     )
     for name, runs in results.items():
         rate = statistics.median(f.requests_per_second for f in runs)
         p50 = statistics.median(f.p50_ms for f in runs)
         p99 = statistics.median(f.p99_ms for f in runs)
+        cpu = statistics.median(SERVER_CPU.get(name) or [0.0])
         print(
             f"{name:<44} {rate:>9,.0f} {rate / base_rate:>6.2f} {p50:>7.2f} {p99:>7.2f} "
-            f"{p99 / base_p99:>9.2f}"
+            f"{p99 / base_p99:>9.2f} {cpu:>10.0f}"
         )
     if args.links and random_name(args.links) in results:
         single = statistics.median(f.requests_per_second for f in results[DEFAULT])

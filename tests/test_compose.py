@@ -9,6 +9,7 @@ and the proxy sends every route of each module to that module's container.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -18,10 +19,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from app.cli import described
 from app.config import Settings
+from app.kernel.metrics import MetricsSettings
 from app.registry import NAMES
+from tests.conftest import AppFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -29,7 +34,7 @@ ENV_EXAMPLE = ROOT / "docker" / ".env.example"
 
 APPS = tuple(NAMES)  # one app service per module, named after it
 POSTGRES = {module: f"postgres-{module}" for module in APPS}
-SERVICES = {"kafka", "proxy", *APPS, *POSTGRES.values()}
+SERVICES = {"kafka", "proxy", "prometheus", "grafana", *APPS, *POSTGRES.values()}
 JWKS_PATH = "/.well-known/jwks.json"
 
 # --- reading the compose file ---------------------------------------------------------------
@@ -203,7 +208,10 @@ def test_only_app_and_postgres_services_hold_database_credentials() -> None:
     for name in SERVICES - set(APPS) - set(POSTGRES.values()):
         environment = env(name)
         assert not database_url_keys(environment), name
-        assert not any("PASSWORD" in key for key in environment), name
+        # Grafana's own admin password, from a variable of its own, is no database's.
+        own = {"GF_SECURITY_ADMIN_PASSWORD"} if name == "grafana" else set()
+        assert not any("PASSWORD" in key for key in set(environment) - own), name
+        assert not any("_DB_PASSWORD" in value for value in environment.values()), name
 
 
 # --- Kafka ---------------------------------------------------------------------------------
@@ -381,12 +389,13 @@ def test_the_image_bakes_in_no_secret() -> None:
     assert ".env" in ignored and "**/.env" in ignored
 
 
-def test_only_the_proxy_publishes_a_port_on_loopback_by_default() -> None:
+def test_only_the_proxy_and_grafana_publish_a_port_on_loopback_by_default() -> None:
     published = {name for name in SERVICES if service(name).get("ports")}
-    assert published == {"proxy"}
+    assert published == {"proxy", "grafana"}
     assert not any(service(name).get("network_mode") == "host" for name in SERVICES)
-    for port in service("proxy")["ports"]:
-        assert interpolate(str(port)).startswith("127.0.0.1:"), port
+    for name in published:
+        for port in service(name)["ports"]:
+            assert interpolate(str(port)).startswith("127.0.0.1:"), port
 
 
 def test_databases_and_kafka_are_out_of_the_proxys_reach() -> None:
@@ -610,3 +619,97 @@ def test_the_proxy_healthcheck_asks_a_loopback_server_of_its_own() -> None:
     (server,) = [s for s in servers if port in listen_port(s)]
     assert all(args[0].startswith("127.0.0.1:") for _, args, _ in children(server, "listen"))
     assert any(args == ["=", path] for _, args, _ in children(server, "location"))
+
+
+# --- metrics: Prometheus and Grafana --------------------------------------------------------
+
+PROMETHEUS_CONFIG = ROOT / "docker" / "prometheus" / "prometheus.yml"
+DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "encurta.json"
+
+
+def mounted(name: str, target: str) -> Path:
+    for source, mount, _ in volume_mounts(name):
+        if mount == target:
+            return ROOT / source
+    raise AssertionError(f"{name} mounts nothing at {target}")
+
+
+def test_prometheus_scrapes_each_modules_process_directly_with_the_token() -> None:
+    config = yaml.safe_load(mounted("prometheus", "/etc/prometheus/prometheus.yml").read_text())
+    secrets = service("prometheus").get("secrets") or []
+    token = compose()["secrets"]["metrics-token"]
+    # The same variable the apps serve their token from.
+    assert interpolate(env("auth")["ENCURTA_METRICS__TOKEN"]) == f"<{token['environment']}>"
+    scraped: dict[str, int] = {}
+    for job in config["scrape_configs"]:
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        credentials = job["authorization"]["credentials_file"]
+        assert credentials.removeprefix("/run/secrets/") in secrets, credentials
+        for found in job.get("dns_sd_configs", []):
+            for name in found["names"]:
+                scraped[name] = found["port"]
+        for found in job.get("static_configs", []):
+            for target in found["targets"]:
+                host, _, port = target.partition(":")
+                scraped[host] = int(port)
+    assert scraped == {module: serve_port(module) for module in APPS}
+    networks = set(service("prometheus")["networks"])
+    for module in APPS:
+        assert networks & set(service(module)["networks"]), f"prometheus cannot reach {module}"
+        assert env(module)["ENCURTA_METRICS__TOKEN"], module
+    assert not networks & set(service("kafka")["networks"]), "prometheus needs no backend"
+
+
+def test_the_proxy_does_not_serve_metrics() -> None:
+    location = route("/metrics")
+    assert not children(location, "proxy_pass")
+    assert [args for _, args, _ in children(location, "return")] == [["404"]]
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard() -> None:
+    sources = mounted("grafana", "/etc/grafana/provisioning/datasources/prometheus.yml")
+    (source,) = yaml.safe_load(sources.read_text())["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    providers = mounted("grafana", "/etc/grafana/provisioning/dashboards/encurta.yml")
+    (provider,) = yaml.safe_load(providers.read_text())["providers"]
+    assert mounted("grafana", f"{provider['options']['path']}/encurta.json") == DASHBOARD
+    dashboard = json.loads(DASHBOARD.read_text())
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
+    assert uids == {source["uid"]}
+
+
+def exported_names(body: str) -> set[str]:
+    """Every sample name a scrape can hold, from its families (a histogram without a sample
+    yet still has its _bucket, _sum and _count names)."""
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+    return {
+        family.name + suffix
+        for family in text_string_to_metric_families(body)
+        for suffix in suffixes.get(family.type, [""])
+    }
+
+
+async def test_every_metric_in_the_dashboard_is_one_the_app_exports(
+    app_client: AppFactory,
+) -> None:
+    async with app_client(metrics=MetricsSettings(token=SecretStr("t"))) as client:
+        response = await client.get("/metrics", headers={"Authorization": "Bearer t"})
+    assert response.status_code == 200, response.text
+    exported = exported_names(response.text)
+    dashboard = json.loads(DASHBOARD.read_text())
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"\bencurta_\w+", expr)}
+    assert used, expressions
+    assert used <= exported, used - exported
+    # And every series of the task is on the dashboard.
+    for name in (
+        "encurta_http_requests_total",
+        "encurta_http_request_duration_seconds_bucket",
+        "encurta_shortener_clicks_recorded_total",
+        "encurta_outbox_backlog",
+        "encurta_consumer_lag_seconds",
+        "encurta_parked_events",
+        "encurta_db_pool_waiting",
+        "encurta_database_up",
+    ):
+        assert name in used, name

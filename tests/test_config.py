@@ -168,6 +168,16 @@ def test_masked_never_shows_a_database_password_or_the_private_key(
     assert masked["ENCURTA_AUTH__PRIVATE_KEY"] == "**********"
 
 
+def test_masked_never_shows_the_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENCURTA_METRICS__TOKEN", "scrape-token-do-not-show")
+    masked = Settings().masked()
+
+    assert masked["ENCURTA_METRICS__TOKEN"] == "**********"
+    assert "scrape-token-do-not-show" not in "\n".join(map(str, masked.values()))
+    monkeypatch.delenv("ENCURTA_METRICS__TOKEN")
+    assert Settings().masked()["ENCURTA_METRICS__TOKEN"] is None
+
+
 def test_masked_still_shows_each_urls_user_host_and_database(configured: dict[str, str]) -> None:
     masked = Settings().masked()
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -39,6 +39,9 @@ from app.bus.envelope import Envelope, Undecodable, decode
 from app.bus.retry import backoff
 from app.bus.settings import DeliverySettings
 from app.contracts.base import IntegrationEvent
+
+if TYPE_CHECKING:
+    from app.bus.metrics import BusMetrics
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +142,13 @@ class Consumer:
         handlers: Mapping[type[IntegrationEvent], Handler],
         settings: DeliverySettings,
         deduplicating: Iterable[type[IntegrationEvent]] = (),
+        metrics: BusMetrics | None = None,
     ) -> None:
         """`deduplicating`: event types whose handler skips, by itself, an event id it has
-        applied; their ids are not recorded in `processed_events`."""
+        applied; their ids are not recorded in `processed_events`. `metrics`: where the
+        batches handed over are counted (sizes, lag)."""
         self.name = name
+        self._metrics = metrics
         self._engine = engine
         self._settings = settings
         self._contracts = {contract.type: contract for contract in handlers}
@@ -167,6 +173,8 @@ class Consumer:
     async def deliver(self, envelopes: Sequence[Envelope]) -> None:
         """Apply a batch. Returns once every event is applied, skipped or parked; raises
         only when not even parking works (the database is down): the sender retries."""
+        if self._metrics is not None:
+            self._metrics.delivered(self.name, envelopes)
         items: list[_Item] = []
         for envelope in envelopes:
             try:

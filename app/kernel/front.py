@@ -12,7 +12,7 @@ front app with an express lane (express.py) is offered the same requests below A
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,6 +21,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.kernel.express import Express, ExpressApp, ExpressLane
 
 _READS = frozenset({"GET", "HEAD"})
+# The route template the front door's requests are counted under (app.kernel.metrics), set
+# on the scope under this key: Starlette's router, which records its own, never sees them.
+ROUTE_TEMPLATE = "encurta.route_template"
+FRONT_ROUTE = "/{code}"
 
 
 def route_path(scope: Scope) -> str:
@@ -49,18 +53,27 @@ class FrontDoor:
             and scope["method"] in _READS
             and _fronted(route_path(scope), self._literal)
         ):
+            scope[ROUTE_TEMPLATE] = FRONT_ROUTE
             await self._front(scope, receive, send)
             return
         await self._app(scope, receive, send)
 
 
 class FrontedStarlette(Starlette):
-    """Starlette with a front door (if `front` is given) outside its middleware stack."""
+    """Starlette with a front door (if `front` is given) outside its middleware stack, and
+    `outermost`, if given, around both (the request metrics, which count the front door's
+    requests too)."""
 
     def __init__(
-        self, *, front: ASGIApp | None, literal_paths: Collection[str], **kwargs: Any
+        self,
+        *,
+        front: ASGIApp | None,
+        literal_paths: Collection[str],
+        outermost: Callable[[ASGIApp], ASGIApp] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._outermost = outermost
         self._front = front
         self._literal_paths = literal_paths
         self._literal = frozenset(literal_paths)
@@ -78,6 +91,6 @@ class FrontedStarlette(Starlette):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        if self._front is None:
-            return stack
-        return FrontDoor(stack, self._front, self._literal_paths)
+        if self._front is not None:
+            stack = FrontDoor(stack, self._front, self._literal_paths)
+        return stack if self._outermost is None else self._outermost(stack)

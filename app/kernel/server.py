@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from app.kernel.express import ExpressLane
+    from app.kernel.metrics import RequestMeter
 
 
 class ServerSettings(BaseModel):
@@ -65,13 +66,16 @@ class ServerSettings(BaseModel):
     )
 
 
-def uvicorn_options(limits: ServerSettings, express: ExpressLane | None = None) -> dict[str, Any]:
+def uvicorn_options(
+    limits: ServerSettings, express: ExpressLane | None = None, meter: RequestMeter | None = None
+) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that enforce `limits`, and run
-    the app's `express` lane (app.kernel.express) unless `limits.express` is off."""
+    the app's `express` lane (app.kernel.express) unless `limits.express` is off, counting
+    its answers in `meter` (app.kernel.metrics) if given."""
     from app.kernel.express_protocol import ExpressHttpToolsProtocol
 
     return {
-        "http": ExpressHttpToolsProtocol.serving(limits, express),
+        "http": ExpressHttpToolsProtocol.serving(limits, express, meter),
         "ws": "none",  # no route speaks WebSocket: do not offer a second parser to attack
         "limit_concurrency": limits.max_connections,
         "timeout_keep_alive": limits.keep_alive_seconds,

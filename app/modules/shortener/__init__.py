@@ -65,7 +65,7 @@ def create_module(settings: ShortenerSettings, context: ModuleContext) -> Module
     # modules too, and must write no key.
     keys = VisitorKeys(lambda: load_visitor_secret(settings, context.data_dir))
     edge = Edge(Geo(settings.geoip_city_db), keys, settings.trusted_proxies)
-    batcher = ClickBatcher(context.engine, settings, context.handoff)
+    batcher = ClickBatcher(context.engine, settings, context.handoff, context.metrics)
     store = make_store(context.limits, context.engine)
     creation = CreationLimits(store, settings.limits, settings.trusted_proxies)
     guard = ScanGuard(store, settings.limits, settings.trusted_proxies)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bus.envelope import Envelope
@@ -84,11 +86,40 @@ class _Pending:
         self.since = since
 
 
+class ClickMetrics:
+    """The batcher's series (GET /metrics): clicks committed, group sizes, commit latency.
+    Recorded once per group, not per click: nothing on the redirect's own path."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.recorded = Counter(
+            "encurta_shortener_clicks_recorded",
+            "Clicks committed to the shortener's database (outbox rows and tallies).",
+            registry=registry,
+        )
+        self.group_size = Histogram(
+            "encurta_shortener_click_group_size",
+            "Clicks per group committed together.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=registry,
+        )
+        self.commit_seconds = Histogram(
+            "encurta_shortener_click_commit_seconds",
+            "Seconds to write and commit one group of clicks.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+
+
 class ClickBatcher:
     def __init__(
-        self, engine: AsyncEngine, settings: ShortenerSettings, handoff: HandOff | None = None
+        self,
+        engine: AsyncEngine,
+        settings: ShortenerSettings,
+        handoff: HandOff | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = ClickMetrics(registry if registry is not None else CollectorRegistry())
         self._handoff = handoff if handoff is not None else HandOff()
         self._batch_size = settings.click_batch_size
         self._writers = asyncio.Semaphore(settings.click_writers)
@@ -191,7 +222,11 @@ class ClickBatcher:
             self._timeout, lambda: [self._release(entry) for entry in group]
         )
         try:
+            began = time.perf_counter()
             await self._write([entry.click for entry in group])
+            self._metrics.commit_seconds.observe(time.perf_counter() - began)
+            self._metrics.group_size.observe(len(group))
+            self._metrics.recorded.inc(len(group))
             self._failures = 0
             for entry in group:
                 self._release(entry)
