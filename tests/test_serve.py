@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,10 @@ def encurta_env(data_dir: Path) -> dict[str, str]:
 
 
 class Server:
+    """`encurta serve` in a process of its own. Its output is read as it comes: a server
+    logs a line per request, and a pipe nobody drains fills (64 KiB) and then blocks the
+    server's next write, and with it the event loop."""
+
     def __init__(self, data_dir: Path, **environment: str) -> None:
         self.port = free_port()
         self.data_dir = data_dir
@@ -59,12 +64,27 @@ class Server:
             text=True,
         )
         self.url = f"http://127.0.0.1:{self.port}"
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout:  # closed here, once the server has ended
+            for line in self.process.stdout:
+                self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        """What the server printed so far."""
+        return "".join(self._lines)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"encurta exited early:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
+                self._reader.join(timeout=10)
+                raise AssertionError(f"encurta exited early:\n{self.output}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
@@ -74,8 +94,13 @@ class Server:
 
     def interrupt(self) -> str:
         self.process.send_signal(signal.SIGINT)
-        output, _ = self.process.communicate(timeout=30)
-        return output
+        return self.wait(timeout=30)
+
+    def wait(self, timeout: float) -> str:
+        """Everything the server printed, once it has ended."""
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.output
 
 
 def postgres_running(data_dir: Path) -> bool:
@@ -117,7 +142,7 @@ def test_sigterm_stops_the_embedded_server_too(data_dir: Path) -> None:
         server.wait_ready()
     finally:
         server.process.terminate()
-        server.process.communicate(timeout=30)
+        server.wait(timeout=30)
 
     assert server.process.returncode == 0
     assert not postgres_running(data_dir)
@@ -157,11 +182,11 @@ def test_ctrl_c_ends_open_live_streams_instead_of_waiting_for_them(data_dir: Pat
                 with pytest.raises(httpx.RemoteProtocolError):
                     for _ in lines:
                         assert time.monotonic() < stopping, "the stream outlived the server"
-            output, _ = server.process.communicate(timeout=60)
+            output = server.wait(timeout=60)
     finally:
         if server.process.poll() is None:
             server.process.kill()
-            server.process.communicate()
+            server.wait(timeout=60)
     assert server.process.returncode == 0, output
     assert not postgres_running(data_dir)
 
@@ -235,7 +260,7 @@ def test_a_server_left_by_a_killed_serve_is_kept_by_commands_and_taken_over_by_s
         assert register(crashed, "ana@example.com") == 201
     finally:
         crashed.process.kill()  # SIGKILL: no chance to stop the embedded server
-        crashed.process.communicate(timeout=30)
+        crashed.wait(timeout=30)
     assert postgres_running(data_dir)
 
     migrated = run_encurta(data_dir, "migrate")

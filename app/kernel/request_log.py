@@ -28,6 +28,9 @@ HEADER = b"x-request-id"
 # An id the caller (or a proxy in front) sent is kept when it is short and plain.
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _LONGEST_PATH = 200
+# Asked every few seconds by probes and scrapers (Docker's health check, Prometheus): their
+# lines go at DEBUG unless they fail, or they would be most of the log.
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def incoming_id(scope: Scope) -> str | None:
@@ -114,8 +117,14 @@ class RequestLog:
         account = scope.get(ACCOUNT_KEY)
         if account is not None:
             fields["account_id"] = account
+        if status is not None and status >= 500:
+            level = logging.ERROR
+        elif route in _PROBES:
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
         log.log(
-            logging.ERROR if status is not None and status >= 500 else logging.INFO,
+            level,
             "%s %s %s %.1f ms",
             fields["method"],
             route or fields["path"],

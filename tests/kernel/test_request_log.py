@@ -134,7 +134,7 @@ async def test_one_line_per_request_but_none_for_the_redirect(
 async def test_a_callers_request_id_is_kept_only_when_short_and_plain(
     client: httpx.AsyncClient, output: io.StringIO, sent: str, kept: bool
 ) -> None:
-    response = await client.get("/healthz", headers={"X-Request-Id": sent})
+    response = await client.get("/api/links", headers={"X-Request-Id": sent})
     answered = response.headers["x-request-id"]
     assert (answered == sent) is kept
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", answered)
@@ -241,3 +241,15 @@ def test_uvicorns_access_line_keeps_no_client_address(data_dir: Path) -> None:
     assert yourls.startswith("[ip]:") and "signature=[redacted]" in yourls
     assert not [message for message in access if "127.0.0.1" in message]
     assert key not in output
+
+
+async def test_probes_are_logged_at_debug_only(
+    client: httpx.AsyncClient, output: io.StringIO
+) -> None:
+    """Health checks every few seconds would be most of the log at INFO."""
+    healthy = await client.get("/healthz")
+    ready = await client.get("/readyz")
+    assert healthy.status_code == 200 and ready.status_code == 200
+    assert requests(output) == []
+    listed = await client.get("/api/links")
+    assert line_of(output, listed)["status"] == 401
