@@ -29,7 +29,7 @@ HEADER = b"x-request-id"
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _LONGEST_PATH = 200
 # Asked every few seconds by probes and scrapers (Docker's health check, Prometheus): their
-# lines go at DEBUG unless they fail, or they would be most of the log.
+# lines go at DEBUG unless they are refused or fail, or they would be most of the log.
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -119,8 +119,8 @@ class RequestLog:
             fields["account_id"] = account
         if status is not None and status >= 500:
             level = logging.ERROR
-        elif route in _PROBES:
-            level = logging.DEBUG
+        elif route in _PROBES and status is not None and status < 400:
+            level = logging.DEBUG  # a refused scrape (a wrong token) is worth a line
         else:
             level = logging.INFO
         log.log(

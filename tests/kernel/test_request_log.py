@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,9 +23,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.kernel.logs import configure
+from app.kernel.metrics import MetricsSettings
 from app.kernel.request_log import RequestLog
 from app.main import create_app
-from tests.conftest import traversable_tmp, truncate_all
+from tests.conftest import AppFactory, traversable_tmp, truncate_all
 from tests.support.accounts import PASSWORD, bearer, login, new_account, register, shorten
 from tests.support.waiting import eventually
 from tests.test_serve import Server
@@ -243,13 +245,18 @@ def test_uvicorns_access_line_keeps_no_client_address(data_dir: Path) -> None:
     assert key not in output
 
 
-async def test_probes_are_logged_at_debug_only(
-    client: httpx.AsyncClient, output: io.StringIO
+async def test_probes_are_logged_at_debug_unless_refused(
+    app_client: AppFactory, output: io.StringIO
 ) -> None:
-    """Health checks every few seconds would be most of the log at INFO."""
-    healthy = await client.get("/healthz")
-    ready = await client.get("/readyz")
-    assert healthy.status_code == 200 and ready.status_code == 200
-    assert requests(output) == []
-    listed = await client.get("/api/links")
-    assert line_of(output, listed)["status"] == 401
+    """Health checks and scrapes every few seconds would be most of the log at INFO; a
+    refused scrape (Prometheus with a wrong token) is worth a line."""
+    metrics = MetricsSettings(token=SecretStr("scrape-token"))
+    async with app_client(metrics=metrics) as client:
+        healthy = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        scraped = await client.get("/metrics", headers=bearer("scrape-token"))
+        assert [r.status_code for r in (healthy, ready, scraped)] == [200, 200, 200]
+        assert requests(output) == []
+        refused = await client.get("/metrics", headers=bearer("not-the-token"))
+    assert line_of(output, refused)["status"] == 401
+    assert line_of(output, refused)["level"] == "INFO"
