@@ -32,7 +32,7 @@ _LONGEST_PATH = 200
 # format. Control characters are logged percent-encoded again.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Asked every few seconds by probes and scrapers (Docker's health check, Prometheus): their
-# lines go at DEBUG unless they fail, or they would be most of the log.
+# lines go at DEBUG unless they fail or are refused (4xx), or they would be most of the log.
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -126,8 +126,8 @@ class RequestLog:
             fields["account_id"] = account
         if status is not None and status >= 500:
             level = logging.ERROR
-        elif route in _PROBES:
-            level = logging.DEBUG
+        elif route in _PROBES and status is not None and status < 400:
+            level = logging.DEBUG  # a refused scrape (a token being guessed) is seen
         else:
             level = logging.INFO
         log.log(

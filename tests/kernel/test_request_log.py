@@ -253,6 +253,10 @@ async def test_probes_are_logged_at_debug_only(
     assert requests(output) == []
     listed = await client.get("/api/links")
     assert line_of(output, listed)["status"] == 401
+    # A refused scrape is not routine: someone may be guessing the metrics token.
+    guessed = await client.get("/metrics", headers={"Authorization": "Bearer guess"})
+    assert guessed.status_code == 404  # metrics are off in this app
+    assert line_of(output, guessed)["level"] == "INFO"
 
 
 async def test_a_decoded_newline_in_a_path_cannot_forge_a_console_line() -> None:
