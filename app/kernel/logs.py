@@ -67,6 +67,8 @@ _PATTERNS: list[tuple[Callable[[str], object], re.Pattern[str], str]] = [
         r"\1" + REDACTED,
     ),
     (lambda text: "enc_" in text, re.compile(r"\benc_[A-Za-z0-9_-]+"), REDACTED),  # API keys
+    # A password hash with no name beside it: a failed INSERT's parameters are a tuple.
+    (lambda text: "$argon2" in text, re.compile(r"\$argon2(?:id|i|d)\$[^\s\"'()\]]+"), REDACTED),
     (_DOTTED.search, re.compile(_IPV4), _IP),
     (lambda text: "::" in text or text.count(":") >= 7, re.compile(_IPV6), _IP),
 ]

@@ -44,6 +44,10 @@ UNMATCHED = "unmatched"  # the route label of a request no route matched
 # Seconds; the redirect answers in about a millisecond, an API call in a few.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _PROBE_TIMEOUT_SECONDS = 2.0
+# A method label is one of these or `other`: a server that passes any token as a method
+# (h11 does) would otherwise let each client make series of its own.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 Probe = Callable[[], Awaitable[None]]
 
@@ -84,7 +88,7 @@ class RequestMeter(Collector):
         self._express_sum += seconds
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
+        key = (method if method in _METHODS else OTHER_METHOD, route, status)
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
         buckets = self._buckets.get(route)

@@ -28,6 +28,9 @@ HEADER = b"x-request-id"
 # An id the caller (or a proxy in front) sent is kept when it is short and plain.
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _LONGEST_PATH = 200
+# A path is percent-decoded by the server: `%0A` would start a forged line in the console
+# format. Control characters are logged percent-encoded again.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Asked every few seconds by probes and scrapers (Docker's health check, Prometheus): their
 # lines go at DEBUG unless they are refused or fail, or they would be most of the log.
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -38,6 +41,10 @@ def incoming_id(scope: Scope) -> str | None:
         if name == HEADER:
             return value.decode("ascii") if _SAFE_ID.fullmatch(value) else None
     return None
+
+
+def _encoded(control: re.Match[str]) -> str:
+    return f"%{ord(control.group()):02X}"
 
 
 class _Templates:
@@ -109,7 +116,7 @@ class RequestLog:
         route = self._templates.of(scope)
         fields: dict[str, Any] = {"method": scope["method"]}
         if route is None:
-            fields["path"] = route_path(scope)[:_LONGEST_PATH]
+            fields["path"] = _CONTROL.sub(_encoded, route_path(scope)[:_LONGEST_PATH])
         else:
             fields["route"] = route
         fields["status"] = status

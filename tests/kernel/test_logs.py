@@ -155,3 +155,11 @@ def test_configure_leaves_someone_elses_handlers_alone() -> None:
     # pytest's own capturing handler is on the root logger during a test.
     assert logging.getLogger().handlers
     assert configure("json", "info", sys.stderr) is None
+
+
+def test_a_password_hash_in_a_failed_statements_parameters_is_scrubbed() -> None:
+    hashed = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+    text = f"[parameters: (UUID('9f1c0a2b'), 'ana@example.com', '{hashed}', None)]"
+    cleaned = scrub(text)
+    assert "c2FsdHNhbHQ" not in cleaned and "aGFzaGhhc2hoYXNo" not in cleaned, cleaned
+    assert "'ana@example.com', '[redacted]', None)]" in cleaned

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from app.config import Settings
-from app.kernel.metrics import MetricsSettings
+from app.kernel.metrics import MetricsSettings, RequestMeter
 from app.registry import NAMES
 from tests.conftest import AppFactory
 from tests.kernel.test_health import CLOSED, serve
@@ -185,3 +185,13 @@ def test_the_express_lane_counts_the_redirects_it_answers_below_asgi(
 def test_a_blank_token_leaves_metrics_off(blank: str) -> None:
     """Else `Authorization: Bearer ` (nothing after it) would be let in."""
     assert MetricsSettings(token=SecretStr(blank)).token is None
+
+
+def test_a_made_up_method_makes_no_series_of_its_own() -> None:
+    meter = RequestMeter()
+    for n in range(50):
+        meter.observe(f"FOO{n}", "unmatched", 400, 0.001)
+    meter.observe("GET", "unmatched", 404, 0.001)
+    [requests, _] = list(meter.collect())
+    methods = {sample.labels["method"] for sample in requests.samples}
+    assert methods == {"GET", "other"}

@@ -260,3 +260,30 @@ async def test_probes_are_logged_at_debug_unless_refused(
         refused = await client.get("/metrics", headers=bearer("not-the-token"))
     assert line_of(output, refused)["status"] == 401
     assert line_of(output, refused)["level"] == "INFO"
+
+
+async def test_a_decoded_newline_in_a_path_cannot_forge_a_console_line() -> None:
+    async def missing(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def unused() -> Message:
+        raise AssertionError
+
+    async def sent(message: Message) -> None:
+        return None
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    handler = configure("console", "info", stream, force=True)
+    try:
+        forged = "/x\n2026-12-07 03:00:00,000 INFO app.auth: admin logged in\r\x1b[2J"
+        scope = {"type": "http", "method": "GET", "path": forged, "headers": []}
+        await RequestLog(missing)(scope, unused, sent)
+    finally:
+        root.removeHandler(handler)  # type: ignore[arg-type]
+        root.setLevel(level)
+
+    [line] = stream.getvalue().splitlines()
+    assert "/x%0A2026-12-07 03:00:00,000 INFO app.auth: admin logged in%0D%1B[2J 404" in line

@@ -93,8 +93,20 @@ class LinkPasswords:
         code: str = request.path_params["code"]
         if code.lower() in RESERVED:  # another route's path (`/healthz`): not a link's
             raise HTTPException(405)
+        # The scan guard counts a POST's misses as a GET's: else a 404 here and a 405 for a
+        # link without password tell which codes exist, unlimited.
+        guard = self._redirector.guard
+        if guard is not None and guard.blocking and (refused := guard.refused(request.scope)):
+            raise refused
         link = await self._links.resolve(code) if ANY_CODE.fullmatch(code) else None
         if link is None or link.is_pending():
+            if (
+                guard is not None
+                and link is None
+                and ANY_CODE.fullmatch(code)
+                and (refused := await guard.missed(request.scope)) is not None
+            ):
+                raise refused
             raise not_found(code)
         if link.refused is not None:  # disabled by an admin, or its domain blocked
             raise Problem(410, link.refused, slug="link-disabled")

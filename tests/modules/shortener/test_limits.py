@@ -180,6 +180,26 @@ async def test_unknown_codes_per_client_refuse_the_scanner_every_code_until_rese
         assert (await client.get("/nope9xyz", headers=scanner)).status_code == 404
 
 
+async def test_posting_to_unknown_codes_counts_as_scanning_too(
+    app_client: AppFactory, settings: Settings, clock: Clock
+) -> None:
+    """POST /{code} (a password link's form) answers 404 for an unknown code and 405 for a
+    link without password: it must not be an unlimited way to tell which codes exist."""
+    async with app_client(**limited(settings, unknown_codes_per_client=2)) as client:
+        account = await new_account(client)
+        known = (await make(client, account.headers)).json()["code"]
+        scanner = {**from_client("198.51.100.11"), **ORIGIN}
+        form = {"password": "guess"}
+        misses = [await client.post(f"/post{n}xyz", data=form, headers=scanner) for n in range(2)]
+        assert [r.status_code for r in misses] == [404, 404]
+        refused = await client.post("/post9xyz", data=form, headers=scanner)
+        assert_limited(refused, "unknown-codes-per-client", 2)
+        assert_limited(await client.post(f"/{known}", data=form, headers=scanner), "unknown", 2)
+        assert_limited(await client.get(f"/{known}", headers=scanner), "unknown-codes", 2)
+        other = {**from_client("198.51.100.12"), **ORIGIN}
+        assert (await client.post(f"/{known}", data=form, headers=other)).status_code == 405
+
+
 async def test_the_express_lane_refuses_a_blocked_scanner_too(
     app_client: AppFactory, settings: Settings, clock: Clock
 ) -> None:
