@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from app.registry import NAMES
+from tests.conftest import truncate_all
 from tests.e2e.deployment import Cluster
 from tests.kafka import Tansu
 from tests.kernel.test_metrics import TOKEN, Samples, parse, value
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.integration
 async def test_each_process_of_the_split_topology_serves_its_own_metrics(
     database_urls: dict[str, str], data_dir: Path, tansu: Tansu
 ) -> None:
+    await truncate_all(database_urls)  # the databases are the session's: start empty
     cluster = Cluster(
         "split",
         database_urls,
